@@ -1,0 +1,760 @@
+//! The command line: clap definitions (their doc comments are the help
+//! text), validation into settings, and one function per command. Each
+//! command returns its exit code; errors carry theirs (see `error::exit`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use crate::app::{App, AppSettings};
+use crate::engine::{Engine, EngineSettings};
+use crate::error::{Error, Result, exit};
+use crate::generator::Generator;
+use crate::generator::builtin::Builtin;
+use crate::generator::command::CommandGenerator;
+use crate::generator::openai::{OpenAi, OpenAiConfig};
+use crate::http::{EdgePolicy, HttpServer};
+use crate::maintenance::{self, HealthOptions, Report, Sweeper};
+use crate::store::{NewStory, RunFilter, RunId, Store, StoryId};
+
+/// storyflow: a self-hosted story generation workbench.
+///
+/// Keeps stories and generation runs in one SQLite file, writes stories
+/// chapter by chapter through a text generator, and serves a JSON API and a
+/// status page. Run without a command to serve on 127.0.0.1:7878.
+#[derive(Debug, Parser)]
+#[command(name = "storyflow", version, propagate_version = true)]
+pub struct Cli {
+    /// The database file (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "STORYFLOW_DB",
+        default_value = "storyflow.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API and status page, run the workers and the timer.
+    Serve(ServeArgs),
+    /// Manage stories.
+    #[command(subcommand)]
+    Story(StoryCommand),
+    /// Manage generation runs.
+    #[command(subcommand)]
+    Run(RunCommand),
+    /// Analyse a run, a story, or the whole database, with recommendations.
+    /// Exits 1 when problems are found.
+    Diagnose(DiagnoseArgs),
+    /// Check integrity, foreign keys, orphans, stuck runs and chapter counts;
+    /// with --fix, repair what is safe. Exits 1 when problems are left.
+    HealthCheck(HealthCheckArgs),
+    /// List orphaned runs, chapters and events, and remove them (one
+    /// transaction) unless --dry-run.
+    FixOrphans(FixOrphansArgs),
+    /// Write a consistent copy of the database to PATH, safe while serving.
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GeneratorKind {
+    /// Offline, deterministic prose; no network.
+    Builtin,
+    /// Any OpenAI-compatible chat completions server.
+    Openai,
+    /// A local program: prompt on stdin, chapter on stdout.
+    Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback requires --token.
+    #[arg(long, default_value = "127.0.0.1:7878")]
+    pub addr: SocketAddr,
+    /// Worker threads writing stories; 0 leaves runs to external workers.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Request-handling threads.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub http_threads: u16,
+    /// Which text generator writes the chapters.
+    #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
+    pub generator: GeneratorKind,
+    /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
+    #[arg(long, default_value_t = 0)]
+    pub builtin_delay_ms: u64,
+    /// OpenAI generator: base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:11434/v1")]
+    pub llm_url: String,
+    /// OpenAI generator: model name.
+    #[arg(long, default_value = "llama3.1")]
+    pub llm_model: String,
+    /// OpenAI generator: seconds before a request times out.
+    #[arg(long, default_value_t = 300)]
+    pub llm_timeout_s: u64,
+    /// OpenAI generator: API key (sent as a Bearer token).
+    #[arg(long, env = "STORYFLOW_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// Command generator: the program and its arguments.
+    #[arg(long, value_name = "\"PROGRAM ARGS\"")]
+    pub generator_cmd: Option<String>,
+    /// Command generator: seconds before the program is killed.
+    #[arg(long, default_value_t = 600)]
+    pub generator_timeout_s: u64,
+    /// Bearer token required on /api and /metrics.
+    #[arg(long, env = "STORYFLOW_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Seconds between background sweeps.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_interval_s: u64,
+    /// Seconds a worker's claim on a run lasts without a heartbeat.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_s: u64,
+    /// Claims of one run (crash recoveries) before it fails STUCK_TIMEOUT.
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Retries of a transient generator failure, per step.
+    #[arg(long, default_value_t = 4)]
+    pub retries: u32,
+    /// Delay before the first retry, doubled for each next one.
+    #[arg(long, default_value_t = 500)]
+    pub retry_base_ms: u64,
+    /// Chapter count for stories with neither a count nor a usable outline.
+    #[arg(long, default_value_t = crate::progress::DEFAULT_CHAPTER_COUNT, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub default_chapters: u32,
+    /// Seconds a cached chapter count lives.
+    #[arg(long, default_value_t = 300)]
+    pub cache_ttl_s: u64,
+    /// Chapter counts held in the cache at most.
+    #[arg(long, default_value_t = crate::progress::DEFAULT_CACHE_CAPACITY)]
+    pub cache_capacity: usize,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        match Cli::try_parse_from(["storyflow", "serve"]) {
+            Ok(Cli {
+                command: Some(Command::Serve(args)),
+                ..
+            }) => args,
+            _ => unreachable!("`storyflow serve` parses with its defaults"),
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoryCommand {
+    /// Create a story.
+    Add {
+        title: String,
+        #[arg(long, default_value = "")]
+        premise: String,
+        /// The outline text.
+        #[arg(long, conflicts_with = "outline_file")]
+        outline: Option<String>,
+        /// Read the outline from a file.
+        #[arg(long, value_name = "PATH")]
+        outline_file: Option<PathBuf>,
+        /// Explicit chapter count.
+        #[arg(long)]
+        chapters: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List stories, newest first.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one story with its chapter count and runs.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the story as Markdown.
+    Export { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Queue a generation run for a story (a serving storyflow picks it up).
+    Start {
+        story_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a run.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a pending or running run.
+    Cancel { id: String },
+    /// Resume a failed or cancelled run from its last saved chapter.
+    Retry { id: String },
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "target")]
+pub struct DiagnoseTarget {
+    /// A run id.
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
+    /// A story id (it need not exist: runs pointing at it are shown).
+    #[arg(long, value_name = "ID")]
+    pub story: Option<String>,
+    /// The whole database.
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    #[command(flatten)]
+    pub target: DiagnoseTarget,
+    /// Add the whole event timeline and the chapter list.
+    #[arg(long)]
+    pub verbose: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthCheckArgs {
+    /// Repair what is safe to repair, in one transaction.
+    #[arg(long)]
+    pub fix: bool,
+    /// Run the full integrity check (slower) instead of the quick one.
+    #[arg(long)]
+    pub full: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FixOrphansArgs {
+    /// Only list what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the parsed command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<u8> {
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    match command {
+        Command::Serve(args) => serve(&cli.db, args),
+        Command::Story(command) => story(&open_app(&cli.db)?, command),
+        Command::Run(command) => run_command(&open_app(&cli.db)?, command),
+        Command::Diagnose(args) => diagnose(&open_app(&cli.db)?, args),
+        Command::HealthCheck(args) => health_check(&open_app(&cli.db)?, args),
+        Command::FixOrphans(args) => fix_orphans(&open_app(&cli.db)?, args),
+        Command::Backup { path } => {
+            let store = Store::open(&cli.db, 1)?;
+            store.backup(&path)?;
+            println!("backed up {} to {}", cli.db.display(), path.display());
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn open_app(db: &Path) -> Result<App> {
+    Ok(App::new(Store::open(db, 2)?, AppSettings::default()))
+}
+
+fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
+}
+
+fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
+    if !args.addr.ip().is_loopback() && args.token.as_deref().is_none_or(str::is_empty) {
+        return Err(Error::validation(
+            "--addr",
+            format!(
+                "binding {} exposes storyflow beyond this machine; set --token or STORYFLOW_TOKEN",
+                args.addr
+            ),
+        ));
+    }
+    let generator = build_generator(&args)?;
+    let settings = AppSettings {
+        default_chapter_count: args.default_chapters,
+        cache_ttl: Duration::from_secs(args.cache_ttl_s),
+        cache_capacity: args.cache_capacity,
+        generator: generator.name().to_string(),
+        workers: args.workers,
+        max_attempts: args.max_attempts,
+    };
+    let connections = u32::from(args.http_threads) + args.workers as u32 + 3;
+    let app = Arc::new(App::new(Store::open(db, connections)?, settings));
+    let policy = EdgePolicy::new(args.addr.ip(), args.token.clone());
+    let http = HttpServer::start(
+        app.clone(),
+        args.addr,
+        policy,
+        usize::from(args.http_threads),
+    )
+    .map_err(|e| Error::validation("--addr", format!("cannot listen on {}: {e}", args.addr)))?;
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.send(());
+    })
+    .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
+    let sweeper = Sweeper::start(app.clone(), Duration::from_secs(args.sweep_interval_s))
+        .map_err(|e| Error::Internal(format!("cannot start the sweeper: {e}")))?;
+    let engine_settings = EngineSettings {
+        workers: args.workers,
+        lease: Duration::from_secs(args.lease_s),
+        max_attempts: args.max_attempts,
+        retries: args.retries,
+        retry_base: Duration::from_millis(args.retry_base_ms),
+        ..EngineSettings::default()
+    };
+    let engine = Engine::start(app.clone(), generator, engine_settings)
+        .map_err(|e| Error::Internal(format!("cannot start the workers: {e}")))?;
+    log::info!(
+        "storyflow {} serving http://{} (database {}, generator {}, {} workers)",
+        env!("CARGO_PKG_VERSION"),
+        http.addr(),
+        db.display(),
+        app.settings.generator,
+        args.workers
+    );
+    let _ = stop_rx.recv();
+    log::info!("shutting down: finishing requests, releasing runs in hand");
+    http.shutdown();
+    engine.shutdown();
+    sweeper.shutdown();
+    log::info!("stopped");
+    Ok(exit::OK)
+}
+
+fn build_generator(args: &ServeArgs) -> Result<Arc<dyn Generator>> {
+    Ok(match args.generator {
+        GeneratorKind::Builtin => Arc::new(Builtin {
+            delay: Duration::from_millis(args.builtin_delay_ms),
+        }),
+        GeneratorKind::Openai => Arc::new(
+            OpenAi::new(OpenAiConfig {
+                base_url: args.llm_url.clone(),
+                model: args.llm_model.clone(),
+                api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
+                timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
+            })
+            .map_err(|e| Error::validation("--llm-url", e))?,
+        ),
+        GeneratorKind::Command => {
+            let command = args.generator_cmd.as_deref().ok_or_else(|| {
+                Error::validation(
+                    "--generator-cmd",
+                    "--generator command needs --generator-cmd \"PROGRAM ARGS\"",
+                )
+            })?;
+            Arc::new(
+                CommandGenerator::new(
+                    command,
+                    Duration::from_secs(args.generator_timeout_s.max(1)),
+                )
+                .map_err(|e| Error::validation("--generator-cmd", e))?,
+            )
+        }
+    })
+}
+
+fn story(app: &App, command: StoryCommand) -> Result<u8> {
+    match command {
+        StoryCommand::Add {
+            title,
+            premise,
+            outline,
+            outline_file,
+            chapters,
+            json,
+        } => {
+            let outline = match (outline, outline_file) {
+                (Some(text), _) => text,
+                (None, Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
+                    Error::validation(
+                        "--outline-file",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
+                })?,
+                (None, None) => String::new(),
+            };
+            let story = app.store.create_story(&NewStory {
+                title,
+                premise,
+                outline,
+                chapter_count: chapters,
+            })?;
+            let count = app.counts.for_story(&story);
+            let warnings = crate::progress::check_outline(&story.outline, story.chapter_count);
+            if json {
+                print_json(
+                    &json!({ "story": story, "chapter_count": count.count, "chapter_count_source": count.source, "warnings": warnings }),
+                );
+            } else {
+                println!("{}", story.id);
+                for warning in warnings {
+                    eprintln!("warning: outline {warning}");
+                }
+            }
+        }
+        StoryCommand::List { limit, json } => {
+            let stories = app.store.list_stories(limit.clamp(1, 10_000), 0)?;
+            if json {
+                print_json(&stories);
+            } else {
+                for story in stories {
+                    let count = app.counts.for_story(&story);
+                    println!(
+                        "{}  {:>4} chapters ({:<8})  {}",
+                        story.id,
+                        count.count,
+                        count.source.as_str(),
+                        story.title
+                    );
+                }
+            }
+        }
+        StoryCommand::Show { id, json } => {
+            let story = app.store.story(&StoryId::parse(&id)?)?;
+            let count = app.counts.for_story(&story);
+            let chapters = app.store.chapters(&story.id)?;
+            let runs = app.store.list_runs(&RunFilter {
+                story_id: Some(story.id.clone()),
+                limit: 20,
+                ..Default::default()
+            })?;
+            if json {
+                print_json(&json!({
+                    "story": story, "chapter_count": count.count, "chapter_count_source": count.source,
+                    "chapters_saved": chapters.len(), "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+                }));
+            } else {
+                println!(
+                    "{}\n  id: {}\n  chapters: {} saved of {} ({})",
+                    story.title,
+                    story.id,
+                    chapters.len(),
+                    count.count,
+                    count.source.as_str()
+                );
+                if !story.premise.is_empty() {
+                    println!("  premise: {}", story.premise);
+                }
+                for run in runs {
+                    println!(
+                        "  run {} {} {}% ({}/{})",
+                        run.id,
+                        run.status,
+                        run.progress(),
+                        run.chapters_done,
+                        run.chapters_total
+                    );
+                }
+            }
+        }
+        StoryCommand::Export { id } => {
+            let story = app.store.story(&StoryId::parse(&id)?)?;
+            print!(
+                "{}",
+                crate::export::markdown(&story, &app.store.chapters(&story.id)?)
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_run(run: &crate::store::Run, json: bool) {
+    if json {
+        print_json(&run.to_json());
+        return;
+    }
+    println!(
+        "run {}\n  story: {}\n  status: {}\n  step: {}\n  progress: {}% ({}/{} chapters)\n  attempt: {}",
+        run.id,
+        run.story_id,
+        run.status,
+        run.step.as_deref().unwrap_or("-"),
+        run.progress(),
+        run.chapters_done,
+        run.chapters_total,
+        run.attempt
+    );
+    if let (Some(code), Some(message)) = (&run.error_code, &run.error_message) {
+        println!("  error: {code}: {message}");
+    }
+}
+
+fn run_command(app: &App, command: RunCommand) -> Result<u8> {
+    match command {
+        RunCommand::Start { story_id, json } => {
+            let run = app.start_run(&StoryId::parse(&story_id)?)?;
+            if json {
+                print_run(&run, true)
+            } else {
+                println!("{}", run.id)
+            }
+        }
+        RunCommand::Show { id, json } => print_run(&app.store.run(&RunId::parse(&id)?)?, json),
+        RunCommand::Cancel { id } => {
+            let run = app.store.cancel_run(&RunId::parse(&id)?)?;
+            println!(
+                "run {} cancelled after {} of {} chapters",
+                run.id, run.chapters_done, run.chapters_total
+            );
+        }
+        RunCommand::Retry { id } => {
+            let run = app.retry_run(&RunId::parse(&id)?)?;
+            println!(
+                "run {} queued again; it resumes after chapter {}",
+                run.id, run.chapters_done
+            );
+        }
+    }
+    Ok(exit::OK)
+}
+
+fn print_findings(findings: &[maintenance::Finding], recommendations: &[String]) {
+    for f in findings {
+        println!(
+            "  [{}] {}: {}",
+            format!("{:?}", f.severity).to_lowercase(),
+            f.code,
+            f.message
+        );
+    }
+    if !recommendations.is_empty() {
+        println!("recommendations:");
+        for r in recommendations {
+            println!("  - {r}");
+        }
+    }
+}
+
+fn problems_exit(report: &impl Report) -> u8 {
+    if report.has_problems() {
+        exit::PROBLEMS_FOUND
+    } else {
+        exit::OK
+    }
+}
+
+fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
+    let DiagnoseTarget { run, story, .. } = args.target;
+    if let Some(id) = run {
+        let report = maintenance::diagnose_run(app, &RunId::parse(&id)?, args.verbose)?;
+        if args.json {
+            print_json(&report);
+        } else {
+            println!("run {}", report.run_id);
+            if let Some(run) = &report.run {
+                println!(
+                    "  status: {}  step: {}  progress: {}% ({}/{})  attempt: {}",
+                    run["status"].as_str().unwrap_or("?"),
+                    run["step"].as_str().unwrap_or("-"),
+                    run["progress"],
+                    run["chapters_done"],
+                    run["chapters_total"],
+                    run["attempt"]
+                );
+                println!(
+                    "  story: {} (exists: {})",
+                    run["story_id"].as_str().unwrap_or("?"),
+                    report.story_exists.unwrap_or(false)
+                );
+                if let Some(owner) = &report.lease_owner {
+                    println!(
+                        "  lease: {owner}, {}s left; heartbeat {}s ago",
+                        report.lease_remaining_s.unwrap_or(0),
+                        report.heartbeat_age_s.unwrap_or(0)
+                    );
+                }
+                if let Some(error) = run.get("error").filter(|e| !e.is_null()) {
+                    println!(
+                        "  error: {}: {}",
+                        error["code"].as_str().unwrap_or(""),
+                        error["message"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            if !report.last_events.is_empty() {
+                println!("events:");
+                for event in &report.last_events {
+                    println!("  {} {:<10} {}", event.at, event.kind, event.message);
+                }
+            }
+            if let Some(chapters) = &report.chapters {
+                println!("chapters:");
+                for c in chapters {
+                    println!(
+                        "  {:>3}. {} ({} words)",
+                        c["number"],
+                        c["title"].as_str().unwrap_or(""),
+                        c["word_count"]
+                    );
+                }
+            }
+            println!("findings:");
+            print_findings(&report.findings, &report.recommendations);
+        }
+        return Ok(problems_exit(&report));
+    }
+    if let Some(id) = story {
+        let report = maintenance::diagnose_story(app, &StoryId::parse(&id)?)?;
+        if args.json {
+            print_json(&report);
+        } else {
+            println!("story {} (exists: {})", report.story_id, report.exists);
+            if let (Some(title), Some(count), Some(source)) = (
+                &report.title,
+                report.chapter_count,
+                report.chapter_count_source,
+            ) {
+                println!(
+                    "  title: {title}\n  chapters: {} saved of {count} ({})",
+                    report.chapters_saved,
+                    source.as_str()
+                );
+            }
+            println!("  runs by status: {}", report.runs_by_status);
+            for run in &report.runs {
+                println!(
+                    "  run {} {}",
+                    run["id"].as_str().unwrap_or("?"),
+                    run["status"].as_str().unwrap_or("?")
+                );
+            }
+            println!("findings:");
+            print_findings(&report.findings, &report.recommendations);
+        }
+        return Ok(problems_exit(&report));
+    }
+    let report = maintenance::diagnose_all(app)?;
+    if args.json {
+        print_json(&report);
+    } else {
+        println!("runs by status: {}", report.runs_by_status);
+        println!("orphaned runs: {}", report.orphaned_runs.len());
+        for orphan in report
+            .orphaned_runs
+            .iter()
+            .take(if args.verbose { usize::MAX } else { 20 })
+        {
+            println!(
+                "  run {} -> missing story {} ({})",
+                orphan.id, orphan.story_id, orphan.status
+            );
+        }
+        println!("stuck runs: {}", report.stuck_runs.len());
+        println!("failed runs by code: {}", report.failed_by_code);
+        println!(
+            "stories with the default chapter count: {}",
+            report.stories_with_default_count.len()
+        );
+        println!("findings:");
+        print_findings(&report.findings, &report.recommendations);
+    }
+    Ok(problems_exit(&report))
+}
+
+fn health_check(app: &App, args: HealthCheckArgs) -> Result<u8> {
+    let progress = spinner("checking the database");
+    let report = maintenance::health_check(
+        app,
+        HealthOptions {
+            fix: args.fix,
+            full: args.full,
+        },
+    )?;
+    progress.finish_and_clear();
+    if args.json {
+        print_json(&report);
+    } else {
+        println!(
+            "schema version {}; integrity {}",
+            report.schema_version,
+            if report.integrity_ok { "ok" } else { "FAILED" }
+        );
+        if report.problems.is_empty() {
+            println!("no problems found");
+        }
+        for p in &report.problems {
+            println!(
+                "  {}: {} ({})",
+                p.code,
+                p.message,
+                if p.fixable {
+                    "--fix repairs this"
+                } else {
+                    "not fixable automatically"
+                }
+            );
+        }
+        for change in &report.fixed {
+            println!("fixed: {change}");
+        }
+    }
+    Ok(if report.healthy {
+        exit::OK
+    } else {
+        exit::PROBLEMS_FOUND
+    })
+}
+
+fn fix_orphans(app: &App, args: FixOrphansArgs) -> Result<u8> {
+    let progress = spinner(if args.dry_run {
+        "looking for orphans"
+    } else {
+        "removing orphans"
+    });
+    let report = maintenance::fix_orphans(app, args.dry_run)?;
+    progress.finish_and_clear();
+    if args.json {
+        print_json(&report);
+    } else {
+        for orphan in &report.orphaned_runs {
+            println!(
+                "orphaned run {} -> missing story {} ({})",
+                orphan.id, orphan.story_id, orphan.status
+            );
+        }
+        println!("{}", report.summary);
+    }
+    Ok(exit::OK)
+}
+
+/// A spinner on standard error while long work runs, only on a terminal.
+fn spinner(message: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner().with_message(message);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}

@@ -1,0 +1,518 @@
+//! The generation engine: worker threads that claim pending runs and write
+//! their stories chapter by chapter through a [`Generator`].
+//!
+//! A run's life in a worker: claim it (a lease: owner and expiry, renewed by
+//! the heartbeat thread), load the story, write an outline when the story has
+//! none, then for each chapter not yet saved: record the step, generate (with
+//! retries for transient failures), and save the chapter together with the
+//! run's progress in one transaction. Then `finalize` and complete.
+//!
+//! Invariants:
+//! - a run is held by one worker at a time: claims are single transactions,
+//!   and every worker write checks it still holds the lease;
+//! - a chapter is written once: it is saved in the same transaction as the
+//!   progress, and a resumed run starts after the last saved chapter;
+//! - cancel, delete and shutdown take effect at the next step boundary;
+//! - a run whose story is gone fails at once with `STORY_NOT_FOUND` and is
+//!   never retried by the engine.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::app::App;
+use crate::clock::timestamp;
+use crate::error::Error;
+use crate::generator::{ChapterGist, ChapterRequest, GenError, Generator, StoryContext, codes};
+use crate::metrics::Metrics;
+use crate::progress::parse_outline;
+use crate::store::{Chapter, NewChapter, Run, RunId, RunOutcome, Story};
+
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub workers: usize,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// Claims of one run (crash recoveries) before it fails `STUCK_TIMEOUT`.
+    pub max_attempts: u32,
+    /// Retries of a transient generator failure, per step.
+    pub retries: u32,
+    /// The first retry's delay; doubled each time, with jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How often idle workers look for runs queued by other processes.
+    pub poll_interval: Duration,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            workers: 2,
+            lease: Duration::from_secs(30),
+            max_attempts: 5,
+            retries: 4,
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(120),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Wakes idle workers when work is queued in this process.
+#[derive(Debug, Default)]
+pub struct Doorbell {
+    rung: Mutex<u64>,
+    signal: Condvar,
+}
+
+impl Doorbell {
+    pub fn ring(&self) {
+        let mut rung = self.rung.lock().unwrap_or_else(|e| e.into_inner());
+        *rung = rung.wrapping_add(1);
+        self.signal.notify_all();
+    }
+
+    /// Waits for a ring or the timeout, whichever comes first.
+    pub fn wait(&self, timeout: Duration) {
+        let rung = self.rung.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = *rung;
+        let _ = self
+            .signal
+            .wait_timeout_while(rung, timeout, |now| *now == seen);
+    }
+}
+
+/// Why a worker stopped working on a run before finishing it.
+enum Stop {
+    /// Someone else owns the run now (cancelled, deleted, taken over).
+    Lost,
+    /// This process is shutting down: hand the run back.
+    Shutdown,
+    /// The run failed with a code and message.
+    Failed { code: &'static str, message: String },
+}
+
+impl From<Error> for Stop {
+    fn from(err: Error) -> Stop {
+        match err {
+            Error::StoryNotFound(id) => Stop::Failed {
+                code: "STORY_NOT_FOUND",
+                message: format!("story {id} no longer exists; the run cannot continue"),
+            },
+            Error::DatabaseFull => Stop::Failed {
+                code: "DATABASE_FULL",
+                message: "the disk is full".into(),
+            },
+            other => Stop::Failed {
+                code: "DATABASE_ERROR",
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+pub struct Engine {
+    stopping: Arc<AtomicBool>,
+    app: Arc<App>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// What the workers share.
+struct Shared {
+    app: Arc<App>,
+    generator: Arc<dyn Generator>,
+    settings: EngineSettings,
+    stopping: Arc<AtomicBool>,
+    /// Runs held by this process, with their owner names, for the heartbeat.
+    held: Mutex<HashMap<RunId, String>>,
+}
+
+impl Engine {
+    /// Starts the workers and the heartbeat thread. With zero workers nothing
+    /// starts: runs are left to external workers.
+    pub fn start(
+        app: Arc<App>,
+        generator: Arc<dyn Generator>,
+        settings: EngineSettings,
+    ) -> std::io::Result<Engine> {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        if settings.workers > 0 {
+            let shared = Arc::new(Shared {
+                app: app.clone(),
+                generator,
+                settings: settings.clone(),
+                stopping: stopping.clone(),
+                held: Mutex::new(HashMap::new()),
+            });
+            let process = format!(
+                "{}-{}",
+                std::process::id(),
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            for n in 0..settings.workers {
+                let shared = shared.clone();
+                let owner = format!("worker-{n}@{process}");
+                threads.push(
+                    std::thread::Builder::new()
+                        .name(format!("worker-{n}"))
+                        .spawn(move || shared.work(&owner))?,
+                );
+            }
+            let shared = shared.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("heartbeat".into())
+                    .spawn(move || shared.heartbeat())?,
+            );
+        }
+        Ok(Engine {
+            stopping,
+            app,
+            threads,
+        })
+    }
+
+    /// Stops the workers: each finishes its current step, then releases its
+    /// run back to the queue.
+    pub fn shutdown(self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.app.work_queued.ring();
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Shared {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    fn lease_until(&self) -> String {
+        timestamp(self.app.store.clock().now() + self.settings.lease)
+    }
+
+    fn work(&self, owner: &str) {
+        while !self.stopping() {
+            match self.app.store.claim_next_run(
+                owner,
+                &self.lease_until(),
+                self.settings.max_attempts,
+            ) {
+                Ok(Some(claimed)) => {
+                    if claimed.recovered {
+                        Metrics::inc(&self.app.metrics.runs_recovered);
+                        log::info!(
+                            "run {} recovered after its worker stopped; resuming",
+                            claimed.run.id
+                        );
+                    }
+                    self.hold(&claimed.run.id, owner);
+                    self.process(&claimed.run, owner);
+                    self.unhold(&claimed.run.id);
+                }
+                Ok(None) => self.app.work_queued.wait(self.settings.poll_interval),
+                Err(e) => {
+                    log::warn!("could not claim a run: {e}; trying again shortly");
+                    self.app.work_queued.wait(self.settings.poll_interval);
+                }
+            }
+        }
+    }
+
+    fn hold(&self, run: &RunId, owner: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(run.clone(), owner.to_string());
+    }
+
+    fn unhold(&self, run: &RunId) {
+        self.held
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(run);
+    }
+
+    /// Renews the leases of held runs at a third of the lease time, so one
+    /// missed beat does not lose a run.
+    fn heartbeat(&self) {
+        let interval = (self.settings.lease / 3).max(Duration::from_millis(50));
+        let mut next = Instant::now() + interval;
+        while !self.stopping() {
+            std::thread::sleep(Duration::from_millis(50).min(interval));
+            if Instant::now() < next {
+                continue;
+            }
+            next = Instant::now() + interval;
+            let held: Vec<(RunId, String)> = self
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .map(|(r, o)| (r.clone(), o.clone()))
+                .collect();
+            for (run, owner) in held {
+                match self.app.store.heartbeat(&run, &owner, &self.lease_until()) {
+                    Ok(true) => {}
+                    Ok(false) => log::debug!("run {run} is no longer held by {owner}"),
+                    Err(e) => log::warn!("heartbeat for run {run} failed: {e}"),
+                }
+            }
+        }
+    }
+
+    fn process(&self, run: &Run, owner: &str) {
+        let store = &self.app.store;
+        let result = self.write_story(run, owner);
+        let outcome = match result {
+            Ok(()) => store
+                .finish_run(&run.id, owner, RunOutcome::Completed)
+                .map(|_| ()),
+            Err(Stop::Lost) => {
+                log::info!(
+                    "run {} was cancelled, deleted or taken over; worker {owner} stops",
+                    run.id
+                );
+                Ok(())
+            }
+            Err(Stop::Shutdown) => store.release_run(&run.id, owner).map(|_| ()),
+            Err(Stop::Failed { code, message }) => {
+                log::error!(
+                    "Workflow error occurred: run {} story {}: {code}: {message}",
+                    run.id,
+                    run.story_id
+                );
+                let failed = store.finish_run(
+                    &run.id,
+                    owner,
+                    RunOutcome::Failed {
+                        code,
+                        message: &message,
+                    },
+                );
+                // The story may be gone with the lease check's run row; fail it unowned.
+                match failed {
+                    Ok(false) if code == "STORY_NOT_FOUND" => {
+                        store.fail_run(&run.id, code, &message).map(|_| ())
+                    }
+                    other => other.map(|_| ()),
+                }
+            }
+        };
+        if let Err(e) = outcome {
+            log::error!(
+                "Workflow error occurred: run {} story {}: could not record the outcome: {e}",
+                run.id,
+                run.story_id
+            );
+        }
+    }
+
+    fn write_story(&self, run: &Run, owner: &str) -> Result<(), Stop> {
+        let store = &self.app.store;
+        let Some(mut story) = store.find_story(&run.story_id)? else {
+            return Err(Error::StoryNotFound(run.story_id.clone()).into());
+        };
+        let mut chapters = store.chapters(&story.id)?;
+        log::info!(
+            "Story context loaded successfully: run {} story {} ({} chapters saved)",
+            run.id,
+            story.id,
+            chapters.len()
+        );
+        if story.outline.trim().is_empty() {
+            story = self.write_outline(run, owner, story)?;
+        }
+        let total = self.app.counts.get(&story.id)?.count;
+        let titles = parse_outline(&story.outline);
+        let written: HashSet<u32> = chapters.iter().map(|c| c.number).collect();
+        for number in 1..=total {
+            if written.contains(&number) {
+                continue;
+            }
+            self.check_stop()?;
+            let step = format!("chapter {number}/{total}");
+            if !store.set_step(&run.id, owner, &step, total)? {
+                return Err(Stop::Lost);
+            }
+            let title = titles
+                .get(number as usize - 1)
+                .map_or_else(|| format!("Chapter {number}"), |entry| entry.title.clone());
+            let request = ChapterRequest {
+                number,
+                total,
+                title: title.clone(),
+            };
+            let context = context_of(&story, &chapters, number);
+            let content = self.generate(run, || self.generator.chapter(&context, &request))?;
+            let chapter = NewChapter {
+                number,
+                title,
+                content,
+            };
+            if !store.save_chapter(&run.id, owner, &story.id, &chapter, total)? {
+                return Err(Stop::Lost);
+            }
+            Metrics::inc(&self.app.metrics.chapters_written);
+            Metrics::inc(&self.app.metrics.progress_applied);
+            chapters.push(Chapter {
+                number,
+                title: chapter.title,
+                word_count: crate::store::word_count(&chapter.content),
+                content: chapter.content,
+                run_id: Some(run.id.to_string()),
+                created_at: String::new(),
+            });
+            chapters.sort_by_key(|c| c.number);
+        }
+        self.check_stop()?;
+        if !store.set_step(&run.id, owner, "finalize", total)? {
+            return Err(Stop::Lost);
+        }
+        Ok(())
+    }
+
+    fn write_outline(&self, run: &Run, owner: &str, story: Story) -> Result<Story, Stop> {
+        let store = &self.app.store;
+        let count = story
+            .chapter_count
+            .unwrap_or(self.app.counts.default_count());
+        if !store.set_step(&run.id, owner, "outline", count)? {
+            return Err(Stop::Lost);
+        }
+        let context = context_of(&story, &[], 1);
+        let outline = self.generate(run, || self.generator.outline(&context, count))?;
+        if parse_outline(&outline).is_empty() {
+            return Err(Stop::Failed {
+                code: codes::BAD_RESPONSE,
+                message: "the generated outline names no chapters".into(),
+            });
+        }
+        store.set_generated_outline(&story.id, &outline)?;
+        self.app.counts.invalidate(&story.id);
+        store.add_event(
+            &run.id,
+            "outline",
+            &format!(
+                "outline written: {} chapters",
+                parse_outline(&outline).len()
+            ),
+        )?;
+        Ok(store
+            .find_story(&story.id)?
+            .ok_or_else(|| Error::StoryNotFound(story.id.clone()))?)
+    }
+
+    fn check_stop(&self) -> Result<(), Stop> {
+        if self.stopping() {
+            Err(Stop::Shutdown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Calls the generator, retrying transient failures with exponential
+    /// backoff and jitter (or the server's `Retry-After`).
+    fn generate(
+        &self,
+        run: &Run,
+        call: impl Fn() -> Result<String, GenError>,
+    ) -> Result<String, Stop> {
+        let mut failures = 0;
+        loop {
+            match call() {
+                Ok(text) if !text.trim().is_empty() => return Ok(text),
+                Ok(_) => {
+                    return Err(Stop::Failed {
+                        code: codes::BAD_RESPONSE,
+                        message: "the generator returned no text".into(),
+                    });
+                }
+                Err(GenError::Permanent { code, message }) => {
+                    return Err(Stop::Failed { code, message });
+                }
+                Err(GenError::Transient {
+                    message,
+                    retry_after,
+                }) => {
+                    failures += 1;
+                    if failures > self.settings.retries {
+                        return Err(Stop::Failed {
+                            code: codes::UNAVAILABLE,
+                            message: format!("gave up after {failures} attempts: {message}"),
+                        });
+                    }
+                    let delay = retry_after
+                        .unwrap_or_else(|| self.backoff(failures))
+                        .min(self.settings.retry_max);
+                    Metrics::inc(&self.app.metrics.generator_retries);
+                    log::warn!(
+                        "run {}: generator failed ({message}); retry {failures} in {delay:?}",
+                        run.id
+                    );
+                    let note = format!(
+                        "attempt {failures} failed: {message}; retrying in {} ms",
+                        delay.as_millis()
+                    );
+                    if let Err(e) = self.app.store.add_event(&run.id, "retry", &note) {
+                        log::warn!("could not record a retry of run {}: {e}", run.id);
+                    }
+                    self.sleep_unless_stopping(delay)?;
+                }
+            }
+        }
+    }
+
+    /// `base × 2^(n-1)`, with equal jitter: half fixed, half random.
+    fn backoff(&self, failures: u32) -> Duration {
+        let exp = self
+            .settings
+            .retry_base
+            .saturating_mul(1 << (failures - 1).min(16));
+        let capped = exp.min(self.settings.retry_max);
+        capped / 2 + capped.mul_f64(fastrand::f64() / 2.0)
+    }
+
+    fn sleep_unless_stopping(&self, delay: Duration) -> Result<(), Stop> {
+        let until = Instant::now() + delay;
+        while Instant::now() < until {
+            self.check_stop()?;
+            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+        }
+        Ok(())
+    }
+}
+
+/// The story as a generator sees it before writing chapter `number`.
+fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> StoryContext {
+    StoryContext {
+        story_id: story.id.clone(),
+        title: story.title.clone(),
+        premise: story.premise.clone(),
+        outline: story.outline.clone(),
+        previous: chapters
+            .iter()
+            .filter(|c| c.number < number)
+            .map(|c| ChapterGist {
+                number: c.number,
+                title: c.title.clone(),
+                gist: gist(&c.content),
+            })
+            .collect(),
+    }
+}
+
+/// The opening of a chapter, to remind the generator what happened.
+fn gist(content: &str) -> String {
+    const WORDS: usize = 40;
+    let words: Vec<&str> = content.split_whitespace().take(WORDS + 1).collect();
+    if words.len() > WORDS {
+        format!("{} …", words[..WORDS].join(" "))
+    } else {
+        words.join(" ")
+    }
+}

@@ -1,0 +1,242 @@
+//! The one error type of storyflow and the one place where each failure is
+//! given its contract code, HTTP status and command-line exit code.
+//!
+//! Messages are lowercase, without a trailing period, name the id involved,
+//! and leave the next step to `hint()`. `Internal` carries the real cause for
+//! the log only: clients see a generic message and a request id.
+
+use serde_json::{Value, json};
+
+use crate::store::{InvalidId, RunId, StoryId};
+
+/// Exit codes of the command line (see the contract's Command line section).
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const PROBLEMS_FOUND: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const DATABASE: u8 = 3;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("story {0} does not exist")]
+    StoryNotFound(StoryId),
+    #[error("run {0} does not exist")]
+    RunNotFound(RunId),
+    #[error("no route for {method} {path}")]
+    NotFound { method: String, path: String },
+    #[error("{method} is not allowed on {path}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: &'static [&'static str],
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    InvalidId(#[from] InvalidId),
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    #[error("{message}")]
+    Conflict { message: String, details: Value },
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request body must be application/json, not {0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{message}")]
+    Forbidden { message: String, hint: String },
+    #[error("the database is busy")]
+    DatabaseBusy,
+    #[error("the disk is full; nothing was saved")]
+    DatabaseFull,
+    /// The database file cannot be opened or is not a storyflow database.
+    #[error("cannot use the database {path}: {reason}")]
+    DatabaseUnusable { path: String, reason: String },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::StoryNotFound(_) => "STORY_NOT_FOUND",
+            Error::RunNotFound(_) => "RUN_NOT_FOUND",
+            Error::NotFound { .. } => "NOT_FOUND",
+            Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            Error::BadRequest(_) | Error::InvalidId(_) => "BAD_REQUEST",
+            Error::InvalidJson(_) => "INVALID_JSON",
+            Error::Validation { .. } => "VALIDATION_FAILED",
+            Error::Conflict { .. } => "CONFLICT",
+            Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            Error::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Error::Unauthorized(_) => "UNAUTHORIZED",
+            Error::Forbidden { .. } => "FORBIDDEN",
+            Error::DatabaseBusy => "DATABASE_BUSY",
+            Error::DatabaseFull => "DATABASE_FULL",
+            Error::DatabaseUnusable { .. } | Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::BadRequest(_) | Error::InvalidId(_) | Error::InvalidJson(_) => 400,
+            Error::Unauthorized(_) => 401,
+            Error::Forbidden { .. } => 403,
+            Error::StoryNotFound(_) | Error::RunNotFound(_) | Error::NotFound { .. } => 404,
+            Error::MethodNotAllowed { .. } => 405,
+            Error::Conflict { .. } => 409,
+            Error::PayloadTooLarge { .. } => 413,
+            Error::UnsupportedMediaType(_) => 415,
+            Error::Validation { .. } => 422,
+            Error::DatabaseBusy => 503,
+            Error::DatabaseFull => 507,
+            Error::DatabaseUnusable { .. } | Error::Internal(_) => 500,
+        }
+    }
+
+    /// The command line's exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::DatabaseBusy
+            | Error::DatabaseFull
+            | Error::DatabaseUnusable { .. }
+            | Error::Internal(_) => exit::DATABASE,
+            _ => exit::USAGE,
+        }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::StoryNotFound(_) => "list stories with GET /api/stories or `storyflow story list`".into(),
+            Error::RunNotFound(_) => "list runs with GET /api/runs or `storyflow diagnose --all`".into(),
+            Error::NotFound { .. } => "the API lives under /api; see /api/openapi.json".into(),
+            Error::MethodNotAllowed { allowed, .. } => format!("allowed: {}", allowed.join(", ")),
+            Error::InvalidId(_) => "ids are UUIDs as returned by the API".into(),
+            Error::InvalidJson(_) => "send a JSON object, for example {\"title\": \"The Storm\"}".into(),
+            Error::Validation { .. } => "correct the named field and send the request again".into(),
+            Error::PayloadTooLarge { .. } => "send a smaller body".into(),
+            Error::UnsupportedMediaType(_) => "set Content-Type: application/json".into(),
+            Error::Unauthorized(_) => "send Authorization: Bearer <token>".into(),
+            Error::Forbidden { hint, .. } => hint.clone(),
+            Error::DatabaseBusy => "the database is locked by another writer; try again in a moment".into(),
+            Error::DatabaseFull => "free disk space, then try again".into(),
+            Error::DatabaseUnusable { .. } => {
+                "check the path given with --db or STORYFLOW_DB; it must be a storyflow SQLite file or not exist yet".into()
+            }
+            Error::Internal(_) => "the server log has the details under this request id".into(),
+            Error::Conflict { .. } | Error::BadRequest(_) => return None,
+        })
+    }
+
+    pub fn details(&self) -> Value {
+        match self {
+            Error::StoryNotFound(id) => json!({ "story_id": id }),
+            Error::RunNotFound(id) => json!({ "run_id": id }),
+            Error::Validation { field, .. } => json!({ "field": field }),
+            Error::Conflict { details, .. } => details.clone(),
+            Error::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
+            Error::MethodNotAllowed { allowed, .. } => json!({ "allowed": allowed }),
+            Error::InvalidId(e) => json!({ "kind": e.kind }),
+            _ => json!({}),
+        }
+    }
+
+    /// The contract's error body. Internal causes never reach the client.
+    pub fn to_json(&self, request_id: &str) -> Value {
+        let message = match self {
+            Error::Internal(_) | Error::DatabaseUnusable { .. } => {
+                format!("internal error (request id {request_id})")
+            }
+            other => other.to_string(),
+        };
+        let mut details = self.details();
+        if self.status() >= 500 {
+            details["request_id"] = json!(request_id);
+        }
+        let mut error = json!({
+            "code": self.code(),
+            "message": message,
+            "status": self.status(),
+            "details": details,
+        });
+        if let Some(hint) = self.hint() {
+            error["hint"] = json!(hint);
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match err.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Error::DatabaseBusy,
+            Some(ErrorCode::DiskFull) => Error::DatabaseFull,
+            _ => Error::Internal(format!("sqlite: {err}")),
+        }
+    }
+}
+
+impl From<r2d2::Error> for Error {
+    /// The pool only fails when no connection frees up in time.
+    fn from(_: r2d2::Error) -> Self {
+        Error::DatabaseBusy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak_their_cause() {
+        let err = Error::Internal("sqlite: no such table: secrets".into());
+        let body = err.to_json("req-1").to_string();
+        assert!(!body.contains("secrets"));
+        assert!(body.contains("req-1"));
+        assert_eq!(err.status(), 500);
+    }
+
+    #[test]
+    fn every_error_body_has_the_contract_shape() {
+        let err = Error::validation("title", "must not be empty");
+        let body = err.to_json("r");
+        assert_eq!(body["error"]["code"], "VALIDATION_FAILED");
+        assert_eq!(body["error"]["status"], 422);
+        assert_eq!(body["error"]["details"]["field"], "title");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("title:")
+        );
+    }
+
+    #[test]
+    fn busy_and_full_sqlite_errors_keep_their_meaning() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        assert_eq!(Error::from(busy).code(), "DATABASE_BUSY");
+        let full = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        );
+        assert_eq!(Error::from(full).status(), 507);
+    }
+}

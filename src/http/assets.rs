@@ -1,0 +1,29 @@
+//! The status page and the OpenAPI document, compiled into the binary: the
+//! binary alone serves them, and no request path reaches the file system.
+
+use super::Reply;
+use crate::error::{Error, Result};
+
+const INDEX_HTML: &str = include_str!("../../static/index.html");
+const APP_JS: &str = include_str!("../../static/app.js");
+const STYLE_CSS: &str = include_str!("../../static/style.css");
+const OPENAPI_JSON: &str = include_str!("../../static/openapi.json");
+
+pub fn index() -> Reply {
+    Reply::bytes("text/html", INDEX_HTML)
+}
+
+pub fn asset(name: &str) -> Result<Reply> {
+    match name {
+        "app.js" => Ok(Reply::bytes("text/javascript", APP_JS)),
+        "style.css" => Ok(Reply::bytes("text/css", STYLE_CSS)),
+        _ => Err(Error::NotFound {
+            method: "GET".into(),
+            path: format!("/assets/{}", name.chars().take(100).collect::<String>()),
+        }),
+    }
+}
+
+pub fn openapi() -> Reply {
+    Reply::bytes("application/json", OPENAPI_JSON)
+}

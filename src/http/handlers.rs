@@ -1,0 +1,297 @@
+//! The route handlers: each a plain function from the request and the shared
+//! state to a reply. Parsing and validation happen here, at the edge; the
+//! work happens in the store, the progress tracker and maintenance.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Reply, Req};
+use crate::app::App;
+use crate::error::{Error, Result};
+use crate::maintenance;
+use crate::progress::{ProgressOutcome, check_outline};
+use crate::store::{NewStory, RunFilter, RunId, RunStatus, Story, StoryId, StoryPatch};
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+fn story_id(text: &str) -> Result<StoryId> {
+    Ok(StoryId::parse(text)?)
+}
+
+fn run_id(text: &str) -> Result<RunId> {
+    Ok(RunId::parse(text)?)
+}
+
+/// `?limit=&offset=`, bounded.
+fn paging(req: &Req) -> Result<(u32, u32)> {
+    let number = |name: &str, default: u32, max: u32| -> Result<u32> {
+        match req.query_param(name) {
+            None | Some("") => Ok(default),
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if n <= max => Ok(n),
+                _ => Err(Error::validation(
+                    name,
+                    format!(
+                        "must be a whole number from 0 to {max}, got `{}`",
+                        shorten(text)
+                    ),
+                )),
+            },
+        }
+    };
+    let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    if limit == 0 {
+        return Err(Error::validation(
+            "limit",
+            format!("must be from 1 to {MAX_LIMIT}"),
+        ));
+    }
+    Ok((limit, number("offset", 0, u32::MAX)?))
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+/// A story as the API shows it: with its resolved chapter count and source.
+fn story_json(app: &App, story: &Story) -> Value {
+    let count = app.counts.for_story(story);
+    json!({
+        "id": story.id,
+        "title": story.title,
+        "premise": story.premise,
+        "outline": story.outline,
+        "chapter_count": count.count,
+        "chapter_count_source": count.source,
+        "created_at": story.created_at,
+        "updated_at": story.updated_at,
+    })
+}
+
+/// A saved story plus the outline problems the writer should know now,
+/// not halfway through a run.
+fn saved_story_json(app: &App, story: &Story) -> Value {
+    let mut body = story_json(app, story);
+    body["warnings"] = json!(check_outline(&story.outline, story.chapter_count));
+    body
+}
+
+pub fn health(app: &App) -> Result<Reply> {
+    let report = maintenance::health_summary(app)?;
+    Ok(Reply::ok(&report))
+}
+
+pub fn metrics_json(app: &App) -> Result<Reply> {
+    Ok(Reply::ok(&json!(app.metrics.snapshot(app.counts.len()))))
+}
+
+pub fn metrics_prometheus(app: &App) -> Result<Reply> {
+    Ok(Reply::bytes(
+        "text/plain; version=0.0.4",
+        app.metrics.snapshot(app.counts.len()).prometheus(),
+    ))
+}
+
+pub fn list_stories(req: &Req, app: &App) -> Result<Reply> {
+    let (limit, offset) = paging(req)?;
+    let stories = app.store.list_stories(limit, offset)?;
+    let items: Vec<Value> = stories.iter().map(|s| story_json(app, s)).collect();
+    Ok(Reply::ok(
+        &json!({ "stories": items, "limit": limit, "offset": offset }),
+    ))
+}
+
+pub fn create_story(req: &Req, app: &App) -> Result<Reply> {
+    let new: NewStory = req.json()?;
+    let story = app.store.create_story(&new)?;
+    Ok(Reply::json(201, &saved_story_json(app, &story))
+        .with_header("Location", format!("/api/stories/{}", story.id)))
+}
+
+pub fn get_story(app: &App, id: &str) -> Result<Reply> {
+    let story = app.store.story(&story_id(id)?)?;
+    Ok(Reply::ok(&story_json(app, &story)))
+}
+
+pub fn update_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
+    let id = story_id(id)?;
+    let patch: StoryPatch = req.json()?;
+    let story = app.store.update_story(&id, &patch)?;
+    app.counts.invalidate(&id);
+    Ok(Reply::ok(&saved_story_json(app, &story)))
+}
+
+pub fn delete_story(app: &App, id: &str) -> Result<Reply> {
+    let id = story_id(id)?;
+    let cancelled = app.store.delete_story(&id)?;
+    app.counts.invalidate(&id);
+    log::info!("story {id} deleted with its runs and chapters ({cancelled} active runs cancelled)");
+    Ok(Reply::no_content())
+}
+
+pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
+    let id = story_id(id)?;
+    app.store.story(&id)?;
+    let chapters = app.store.chapters(&id)?;
+    Ok(Reply::ok(&json!({ "story_id": id, "chapters": chapters })))
+}
+
+pub fn export_story(app: &App, id: &str) -> Result<Reply> {
+    let id = story_id(id)?;
+    let story = app.store.story(&id)?;
+    let markdown = crate::export::markdown(&story, &app.store.chapters(&id)?);
+    let disposition = format!(
+        "inline; filename=\"{}.md\"",
+        crate::export::file_stem(&story.title)
+    );
+    Ok(Reply::bytes("text/markdown", markdown).with_header("Content-Disposition", disposition))
+}
+
+pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
+    let id = story_id(id)?;
+    app.store.story(&id)?;
+    let (limit, offset) = paging(req)?;
+    let runs = app.store.list_runs(&RunFilter {
+        story_id: Some(id),
+        status: None,
+        limit,
+        offset,
+    })?;
+    Ok(Reply::ok(
+        &json!({ "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>() }),
+    ))
+}
+
+pub fn start_run(req: &Req, app: &App, id: &str) -> Result<Reply> {
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct StartRun {}
+    let id = story_id(id)?;
+    let _: StartRun = req.json_or_default()?;
+    let run = app.start_run(&id)?;
+    Ok(Reply::json(202, &run.to_json()).with_header("Location", format!("/api/runs/{}", run.id)))
+}
+
+pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
+    let (limit, offset) = paging(req)?;
+    let status = match req.query_param("status") {
+        None | Some("") => None,
+        Some(text) => Some(
+            text.parse::<RunStatus>()
+                .map_err(|e| Error::validation("status", shorten(&e)))?,
+        ),
+    };
+    let story_id = match req.query_param("story_id") {
+        None | Some("") => None,
+        Some(text) => {
+            Some(StoryId::parse(text).map_err(|e| Error::validation("story_id", e.to_string()))?)
+        }
+    };
+    let runs = app.store.list_runs(&RunFilter {
+        status,
+        story_id,
+        limit,
+        offset,
+    })?;
+    Ok(Reply::ok(&json!({
+        "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        "limit": limit,
+        "offset": offset,
+    })))
+}
+
+pub fn get_run(app: &App, id: &str) -> Result<Reply> {
+    Ok(Reply::ok(&app.store.run(&run_id(id)?)?.to_json()))
+}
+
+pub fn run_events(app: &App, id: &str) -> Result<Reply> {
+    let id = run_id(id)?;
+    app.store.run(&id)?;
+    Ok(Reply::ok(
+        &json!({ "run_id": id, "events": app.store.events(&id)? }),
+    ))
+}
+
+pub fn cancel_run(app: &App, id: &str) -> Result<Reply> {
+    Ok(Reply::ok(&app.store.cancel_run(&run_id(id)?)?.to_json()))
+}
+
+pub fn retry_run(app: &App, id: &str) -> Result<Reply> {
+    Ok(Reply::json(202, &app.retry_run(&run_id(id)?)?.to_json()))
+}
+
+pub fn report_progress(req: &Req, app: &App, id: &str) -> Result<Reply> {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Progress {
+        chapters_done: u32,
+        #[serde(default)]
+        step: Option<String>,
+    }
+    let id = run_id(id)?;
+    let progress: Progress = req.json()?;
+    if let Some(step) = &progress.step {
+        if step.chars().count() > 200 {
+            return Err(Error::validation(
+                "step",
+                "is longer than the limit of 200 characters",
+            ));
+        }
+    }
+    let body = match app
+        .tracker
+        .report(&id, progress.chapters_done, progress.step.as_deref())?
+    {
+        ProgressOutcome::Applied => json!({ "applied": true }),
+        ProgressOutcome::Skipped(reason) => json!({ "applied": false, "reason": reason }),
+    };
+    Ok(Reply::ok(&body))
+}
+
+pub fn diagnose_run(app: &App, id: &str) -> Result<Reply> {
+    let report = maintenance::diagnose_run(app, &run_id(id)?, true)?;
+    Ok(Reply::ok(&json!(report)))
+}
+
+pub fn diagnose_story(app: &App, id: &str) -> Result<Reply> {
+    let report = maintenance::diagnose_story(app, &story_id(id)?)?;
+    Ok(Reply::ok(&json!(report)))
+}
+
+pub fn orphans(app: &App) -> Result<Reply> {
+    let orphans = app.store.orphaned_runs()?;
+    Ok(Reply::ok(
+        &json!({ "count": orphans.len(), "runs": orphans }),
+    ))
+}
+
+fn flag(req: &Req, name: &str) -> Result<bool> {
+    match req.query_param(name) {
+        None => Ok(false),
+        Some("" | "true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(other) => Err(Error::validation(
+            name,
+            format!("must be true or false, got `{}`", shorten(other)),
+        )),
+    }
+}
+
+pub fn health_check(req: &Req, app: &App, may_fix: bool) -> Result<Reply> {
+    let fix = flag(req, "fix")?;
+    if fix && !may_fix {
+        return Err(Error::BadRequest(
+            "fixing changes the database: use POST /api/maintenance/health?fix=true".into(),
+        ));
+    }
+    let full = flag(req, "full")?;
+    let report = maintenance::health_check(app, maintenance::HealthOptions { fix, full })?;
+    Ok(Reply::ok(&json!(report)))
+}
+
+pub fn fix_orphans(req: &Req, app: &App) -> Result<Reply> {
+    let dry_run = flag(req, "dry_run")?;
+    let report = maintenance::fix_orphans(app, dry_run)?;
+    Ok(Reply::ok(&json!(report)))
+}

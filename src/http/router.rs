@@ -1,0 +1,113 @@
+//! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
+//! the same table as data, for the OpenAPI document and its sync test.
+
+use super::{Reply, Req, assets, handlers as h};
+use crate::app::App;
+use crate::error::{Error, Result};
+
+/// Every route: method and path pattern (`{id}` for an id segment).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/health"),
+    ("GET", "/api/stories"),
+    ("POST", "/api/stories"),
+    ("GET", "/api/stories/{id}"),
+    ("PATCH", "/api/stories/{id}"),
+    ("DELETE", "/api/stories/{id}"),
+    ("GET", "/api/stories/{id}/chapters"),
+    ("GET", "/api/stories/{id}/export"),
+    ("GET", "/api/stories/{id}/runs"),
+    ("POST", "/api/stories/{id}/runs"),
+    ("GET", "/api/runs"),
+    ("GET", "/api/runs/{id}"),
+    ("GET", "/api/runs/{id}/events"),
+    ("POST", "/api/runs/{id}/cancel"),
+    ("POST", "/api/runs/{id}/retry"),
+    ("POST", "/api/runs/{id}/progress"),
+    ("GET", "/api/diagnostics/runs/{id}"),
+    ("GET", "/api/diagnostics/stories/{id}"),
+    ("GET", "/api/diagnostics/orphans"),
+    ("GET", "/api/maintenance/health"),
+    ("POST", "/api/maintenance/health"),
+    ("POST", "/api/maintenance/fix-orphans"),
+    ("GET", "/api/metrics"),
+    ("GET", "/api/openapi.json"),
+    ("GET", "/metrics"),
+    ("GET", "/"),
+];
+
+/// Dispatches on the method among the ones a path allows.
+macro_rules! methods {
+    ($req:expr, { $($method:literal => $handler:expr),+ $(,)? }) => {
+        match $req.method.as_str() {
+            $($method => $handler,)+
+            _ => Err(not_allowed($req, &[$($method),+])),
+        }
+    };
+}
+
+pub fn route(req: &Req, app: &App) -> Result<Reply> {
+    match req.segments().as_slice() {
+        [] => methods!(req, { "GET" => Ok(assets::index()) }),
+        ["assets", name] => methods!(req, { "GET" => assets::asset(name) }),
+        ["metrics"] => methods!(req, { "GET" => h::metrics_prometheus(app) }),
+        ["api", rest @ ..] => route_api(req, app, rest),
+        _ => Err(not_found(req)),
+    }
+}
+
+fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
+    match segments {
+        ["health"] => methods!(req, { "GET" => h::health(app) }),
+        ["metrics"] => methods!(req, { "GET" => h::metrics_json(app) }),
+        ["openapi.json"] => methods!(req, { "GET" => Ok(assets::openapi()) }),
+        ["stories"] => methods!(req, {
+            "GET" => h::list_stories(req, app),
+            "POST" => h::create_story(req, app),
+        }),
+        ["stories", id] => methods!(req, {
+            "GET" => h::get_story(app, id),
+            "PATCH" => h::update_story(req, app, id),
+            "DELETE" => h::delete_story(app, id),
+        }),
+        ["stories", id, "chapters"] => methods!(req, { "GET" => h::list_chapters(app, id) }),
+        ["stories", id, "export"] => methods!(req, { "GET" => h::export_story(app, id) }),
+        ["stories", id, "runs"] => methods!(req, {
+            "GET" => h::list_story_runs(req, app, id),
+            "POST" => h::start_run(req, app, id),
+        }),
+        ["runs"] => methods!(req, { "GET" => h::list_runs(req, app) }),
+        ["runs", id] => methods!(req, { "GET" => h::get_run(app, id) }),
+        ["runs", id, "events"] => methods!(req, { "GET" => h::run_events(app, id) }),
+        ["runs", id, "cancel"] => methods!(req, { "POST" => h::cancel_run(app, id) }),
+        ["runs", id, "retry"] => methods!(req, { "POST" => h::retry_run(app, id) }),
+        ["runs", id, "progress"] => methods!(req, { "POST" => h::report_progress(req, app, id) }),
+        ["diagnostics", "runs", id] => methods!(req, { "GET" => h::diagnose_run(app, id) }),
+        ["diagnostics", "stories", id] => methods!(req, { "GET" => h::diagnose_story(app, id) }),
+        ["diagnostics", "orphans"] => methods!(req, { "GET" => h::orphans(app) }),
+        ["maintenance", "health"] => methods!(req, {
+            "GET" => h::health_check(req, app, false),
+            "POST" => h::health_check(req, app, true),
+        }),
+        ["maintenance", "fix-orphans"] => methods!(req, { "POST" => h::fix_orphans(req, app) }),
+        _ => Err(not_found(req)),
+    }
+}
+
+fn not_found(req: &Req) -> Error {
+    Error::NotFound {
+        method: req.method.clone(),
+        path: shorten(&req.path),
+    }
+}
+
+fn not_allowed(req: &Req, allowed: &'static [&'static str]) -> Error {
+    Error::MethodNotAllowed {
+        method: shorten(&req.method),
+        path: shorten(&req.path),
+        allowed,
+    }
+}
+
+fn shorten(text: &str) -> String {
+    text.chars().take(200).collect()
+}

@@ -1,0 +1,199 @@
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::UNIX_EPOCH;
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::store::testing::temp_store;
+use crate::store::{NewStory, RunStatus, StoryPatch};
+
+struct Fixture {
+    store: Store,
+    clock: Arc<ManualClock>,
+    metrics: Arc<Metrics>,
+    counts: Arc<ChapterCounts>,
+    tracker: Arc<ProgressTracker>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture(capacity: usize) -> Fixture {
+    let (store, dir) = temp_store();
+    let clock = Arc::new(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ));
+    let store = store.with_clock(clock.clone());
+    let metrics = Arc::new(Metrics::default());
+    let counts = Arc::new(ChapterCounts::new(
+        store.clone(),
+        metrics.clone(),
+        10,
+        DEFAULT_TTL,
+        capacity,
+    ));
+    let tracker = Arc::new(ProgressTracker::new(
+        store.clone(),
+        counts.clone(),
+        metrics.clone(),
+    ));
+    Fixture {
+        store,
+        clock,
+        metrics,
+        counts,
+        tracker,
+        _dir: dir,
+    }
+}
+
+fn story(store: &Store, outline: &str, count: Option<u32>) -> Story {
+    store
+        .create_story(&NewStory {
+            title: "T".into(),
+            outline: outline.into(),
+            chapter_count: count,
+            ..Default::default()
+        })
+        .unwrap()
+}
+
+#[test]
+fn count_sources_in_contract_order() {
+    let f = fixture(16);
+    let explicit = story(&f.store, "1. a\n2. b", Some(7));
+    let outlined = story(&f.store, "1. a\n2. b", None);
+    let bare = story(&f.store, "", None);
+    assert_eq!(
+        f.counts.get(&explicit.id).unwrap(),
+        ChapterCount {
+            count: 7,
+            source: CountSource::Explicit
+        }
+    );
+    assert_eq!(
+        f.counts.get(&outlined.id).unwrap(),
+        ChapterCount {
+            count: 2,
+            source: CountSource::Outline
+        }
+    );
+    assert_eq!(
+        f.counts.get(&bare.id).unwrap(),
+        ChapterCount {
+            count: 10,
+            source: CountSource::Default
+        }
+    );
+}
+
+#[test]
+fn cached_counts_cost_no_reads_until_they_expire_or_change() {
+    let f = fixture(16);
+    let s = story(&f.store, "1. a\n2. b", None);
+    f.counts.get(&s.id).unwrap();
+    for _ in 0..100 {
+        assert_eq!(f.counts.get(&s.id).unwrap().count, 2);
+    }
+    assert_eq!(f.metrics.cache_hits.load(Relaxed), 100);
+    assert_eq!(f.metrics.cache_misses.load(Relaxed), 1);
+
+    f.store
+        .update_story(
+            &s.id,
+            &StoryPatch {
+                outline: Some("1. a".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    f.counts.invalidate(&s.id);
+    assert_eq!(f.counts.get(&s.id).unwrap().count, 1);
+
+    f.clock.advance(DEFAULT_TTL + Duration::from_secs(1));
+    assert_eq!(f.counts.sweep_expired(), 1);
+    assert!(f.counts.is_empty());
+    assert_eq!(f.metrics.cache_expired.load(Relaxed), 1);
+}
+
+#[test]
+fn the_cache_is_bounded_by_its_capacity() {
+    let f = fixture(3);
+    for _ in 0..10 {
+        let s = story(&f.store, "", Some(2));
+        f.counts.get(&s.id).unwrap();
+    }
+    assert_eq!(f.counts.len(), 3);
+    assert_eq!(f.metrics.cache_evictions.load(Relaxed), 7);
+}
+
+#[test]
+fn progress_is_monotonic_and_completes_at_the_total() {
+    let f = fixture(16);
+    let s = story(&f.store, "", Some(4));
+    let run = f.store.create_run(&s.id, 4).unwrap();
+    assert_eq!(
+        f.tracker.report(&run.id, 2, Some("chapter 2/4")).unwrap(),
+        ProgressOutcome::Applied
+    );
+    assert_eq!(f.store.run(&run.id).unwrap().status, RunStatus::Running);
+    assert_eq!(
+        f.tracker.report(&run.id, 1, None).unwrap(),
+        ProgressOutcome::Skipped(SkipReason::Stale)
+    );
+    assert_eq!(f.store.run(&run.id).unwrap().chapters_done, 2);
+    assert!(matches!(
+        f.tracker.report(&run.id, 5, None),
+        Err(Error::Validation { .. })
+    ));
+    assert_eq!(
+        f.tracker.report(&run.id, 4, None).unwrap(),
+        ProgressOutcome::Applied
+    );
+    let done = f.store.run(&run.id).unwrap();
+    assert_eq!((done.status, done.progress()), (RunStatus::Completed, 100));
+    assert_eq!(
+        f.tracker.report(&run.id, 4, None).unwrap(),
+        ProgressOutcome::Skipped(SkipReason::RunFinished)
+    );
+}
+
+#[test]
+fn failed_runs_are_never_advanced_and_the_skip_is_counted() {
+    let f = fixture(16);
+    let s = story(&f.store, "", Some(4));
+    let run = f.store.create_run(&s.id, 4).unwrap();
+    f.store
+        .fail_run(&run.id, "TEST", "failed on purpose")
+        .unwrap();
+    assert_eq!(
+        f.tracker.report(&run.id, 3, None).unwrap(),
+        ProgressOutcome::Skipped(SkipReason::RunFailed)
+    );
+    assert_eq!(f.store.run(&run.id).unwrap().chapters_done, 0);
+    assert_eq!(f.metrics.progress_skipped_run_failed.load(Relaxed), 1);
+}
+
+#[test]
+fn concurrent_reports_in_random_order_end_at_the_highest() {
+    let f = fixture(16);
+    let s = story(&f.store, "", Some(200));
+    let run = f.store.create_run(&s.id, 200).unwrap();
+    let mut values: Vec<u32> = (1..=199).collect();
+    fastrand::shuffle(&mut values);
+    let chunks: Vec<Vec<u32>> = values.chunks(25).map(<[u32]>::to_vec).collect();
+    std::thread::scope(|scope| {
+        for chunk in chunks {
+            let tracker = f.tracker.clone();
+            let run = run.id.clone();
+            scope.spawn(move || {
+                for value in chunk {
+                    tracker.report(&run, value, None).unwrap();
+                }
+            });
+        }
+    });
+    let after = f.store.run(&run.id).unwrap();
+    assert_eq!(after.chapters_done, 199);
+    assert_eq!(after.status, RunStatus::Running);
+    let applied = f.metrics.progress_applied.load(Relaxed);
+    let stale = f.metrics.progress_skipped_stale.load(Relaxed);
+    assert_eq!(applied + stale, 199);
+}

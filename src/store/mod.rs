@@ -1,0 +1,231 @@
+//! All SQL of storyflow lives here, behind [`Store`].
+//!
+//! The store owns the database file: opening it (WAL, foreign keys, busy
+//! timeout), migrating it from the numbered files in `schema/`, and every
+//! statement that reads or writes it. Other modules speak in typed rows and
+//! ids, never in SQL.
+//!
+//! Invariants kept here:
+//! - every write that touches more than one row runs in one transaction that
+//!   begins `IMMEDIATE`, so it never fails half-way on a lock upgrade and never
+//!   commits anything partial;
+//! - a run can only be inserted for a story that exists (foreign key, checked
+//!   in the same transaction), so the API cannot create an orphan;
+//! - at most one active run per story (a partial unique index);
+//! - every statement is parameterised and prepared through the statement cache.
+
+mod ids;
+mod maintenance;
+mod migrate;
+mod model;
+mod runs;
+mod stories;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+pub use ids::{InvalidId, RunId, StoryId};
+pub use maintenance::*;
+pub use migrate::SCHEMA_VERSION;
+pub use model::*;
+pub use runs::{ProgressWrite, RunFilter, RunOutcome, explain_skipped_progress, write_progress};
+pub use stories::{NewStory, StoryPatch};
+
+use crate::clock::{Clock, SystemClock, timestamp};
+use crate::error::{Error, Result};
+
+/// How long a statement waits for another writer before giving up with
+/// `DATABASE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The oldest bundled SQLite we accept: 3.51.3 fixes a WAL-reset corruption
+/// that two connections writing or checkpointing at once could trigger.
+const MIN_SQLITE_VERSION: i32 = 3_051_003;
+
+pub type Conn = PooledConnection<SqliteConnectionManager>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<SqliteConnectionManager>,
+    path: PathBuf,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    /// `max_connections` bounds the pool; the server sizes it to its threads.
+    pub fn open(path: &Path, max_connections: u32) -> Result<Store> {
+        let unusable = |reason: String| Error::DatabaseUnusable {
+            path: path.display().to_string(),
+            reason,
+        };
+        if rusqlite::version_number() < MIN_SQLITE_VERSION {
+            return Err(unusable(format!(
+                "SQLite {} is older than 3.51.3, which fixes a WAL corruption bug; rebuild storyflow",
+                rusqlite::version()
+            )));
+        }
+        if path.is_dir() {
+            return Err(unusable("it is a directory, not a database file".into()));
+        }
+        let manager = SqliteConnectionManager::file(path)
+            .with_flags(
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .with_init(configure_connection);
+        let pool = Pool::builder()
+            .max_size(max_connections.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(manager)
+            .map_err(|e| unusable(describe_open_error(&e.to_string())))?;
+        let store = Store {
+            pool,
+            path: path.to_path_buf(),
+            clock: Arc::new(SystemClock),
+        };
+        {
+            let mut conn = store
+                .pool
+                .get()
+                .map_err(|e| unusable(describe_open_error(&e.to_string())))?;
+            migrate::migrate(&mut conn).map_err(|e| match e {
+                Error::DatabaseUnusable { reason, .. } => unusable(reason),
+                Error::Internal(reason) => unusable(describe_open_error(&reason)),
+                other => other,
+            })?;
+        }
+        Ok(store)
+    }
+
+    /// Replaces the clock that stamps rows and judges leases (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Store {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Now, as the database writes it.
+    pub fn now(&self) -> String {
+        timestamp(self.clock.now())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A connection for reads, or for a single-statement write.
+    pub fn conn(&self) -> Result<Conn> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committed only when
+    /// `work` succeeds.
+    pub fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = work(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// A consistent online copy of the database at `target` (`VACUUM INTO`),
+    /// safe while the server writes. Refuses to overwrite an existing file.
+    pub fn backup(&self, target: &Path) -> Result<()> {
+        if target.exists() {
+            return Err(Error::validation(
+                "path",
+                format!(
+                    "{} already exists; choose a new file name",
+                    target.display()
+                ),
+            ));
+        }
+        let target = target
+            .to_str()
+            .ok_or_else(|| Error::validation("path", "the backup path must be valid UTF-8"))?;
+        self.conn()?.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
+    /// Size of the database file in bytes (pages × page size).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let conn = self.conn()?;
+        let size: i64 = conn
+            .prepare_cached(
+                "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+            )?
+            .query_row([], |row| row.get(0))?;
+        Ok(size.max(0) as u64)
+    }
+}
+
+fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.trace_v2(
+        rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT,
+        Some(count_statement),
+    );
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    // `journal_mode` answers with a row, so it is queried rather than executed.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        log::warn!(
+            "the database could not switch to WAL (journal_mode is {mode}); concurrent access will be slower"
+        );
+    }
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    Ok(())
+}
+
+fn count_statement(event: rusqlite::trace::TraceEvent<'_>) {
+    // Statements run by triggers are reported with a leading "--"; they are
+    // part of the statement that fired them, not statements of their own.
+    if let rusqlite::trace::TraceEvent::Stmt(_, sql) = event {
+        if !sql.starts_with("--") {
+            crate::metrics::count_sql_statement();
+        }
+    }
+}
+
+fn describe_open_error(raw: &str) -> String {
+    if raw.contains("file is not a database") {
+        "the file is not an SQLite database".into()
+    } else if raw.contains("unable to open") {
+        "the file cannot be opened (missing directory or no permission)".into()
+    } else if raw.contains("readonly") || raw.contains("read-only") {
+        "the file is read-only".into()
+    } else {
+        raw.to_string()
+    }
+}
+
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// A store on a fresh file in a temporary directory (WAL needs a file).
+    pub fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(&dir.path().join("test.db"), 4).expect("open store");
+        (store, dir)
+    }
+}

@@ -1,0 +1,256 @@
+//! Typed rows: what the store hands out, and how a row of SQL becomes one.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::Row;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{RunId, StoryId};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Story {
+    pub id: StoryId,
+    pub title: String,
+    pub premise: String,
+    pub outline: String,
+    /// The writer's explicit count; `None` means derived (see `progress`).
+    pub chapter_count: Option<u32>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub(super) const STORY_COLUMNS: &str =
+    "id, title, premise, outline, chapter_count, created_at, updated_at";
+
+impl Story {
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Story> {
+        Ok(Story {
+            id: row.get(0)?,
+            title: row.get(1)?,
+            premise: row.get(2)?,
+            outline: row.get(3)?,
+            chapter_count: row.get(4)?,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 5] = [
+        RunStatus::Pending,
+        RunStatus::Running,
+        RunStatus::Completed,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Pending => "pending",
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Pending or running: a worker holds it or will.
+    pub fn is_active(self) -> bool {
+        matches!(self, RunStatus::Pending | RunStatus::Running)
+    }
+
+    /// Failed or cancelled runs may be retried; they resume where they stopped.
+    pub fn is_retriable(self) -> bool {
+        matches!(self, RunStatus::Failed | RunStatus::Cancelled)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| {
+                format!(
+                    "`{text}` is not a run status (pending, running, completed, failed, cancelled)"
+                )
+            })
+    }
+}
+
+impl ToSql for RunStatus {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
+            self.as_str().as_bytes(),
+        )))
+    }
+}
+
+impl FromSql for RunStatus {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        value
+            .as_str()?
+            .parse()
+            .map_err(|e: String| FromSqlError::Other(e.into()))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    pub id: RunId,
+    pub story_id: StoryId,
+    pub status: RunStatus,
+    pub step: Option<String>,
+    pub chapters_done: u32,
+    pub chapters_total: u32,
+    pub attempt: u32,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<String>,
+    pub heartbeat_at: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+pub(super) const RUN_COLUMNS: &str = "id, story_id, status, step, chapters_done, chapters_total, \
+     attempt, error_code, error_message, lease_owner, lease_expires_at, heartbeat_at, \
+     created_at, started_at, updated_at, finished_at";
+
+impl Run {
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
+        Ok(Run {
+            id: row.get(0)?,
+            story_id: row.get(1)?,
+            status: row.get(2)?,
+            step: row.get(3)?,
+            chapters_done: row.get(4)?,
+            chapters_total: row.get(5)?,
+            attempt: row.get(6)?,
+            error_code: row.get(7)?,
+            error_message: row.get(8)?,
+            lease_owner: row.get(9)?,
+            lease_expires_at: row.get(10)?,
+            heartbeat_at: row.get(11)?,
+            created_at: row.get(12)?,
+            started_at: row.get(13)?,
+            updated_at: row.get(14)?,
+            finished_at: row.get(15)?,
+        })
+    }
+
+    /// Percent complete, 0-100.
+    pub fn progress(&self) -> u32 {
+        if self.chapters_total == 0 {
+            return if self.status == RunStatus::Completed {
+                100
+            } else {
+                0
+            };
+        }
+        (self.chapters_done.min(self.chapters_total) * 100) / self.chapters_total
+    }
+
+    /// The contract's run object.
+    pub fn to_json(&self) -> Value {
+        let error = match (&self.error_code, &self.error_message) {
+            (Some(code), message) => {
+                json!({ "code": code, "message": message.clone().unwrap_or_default() })
+            }
+            (None, _) => Value::Null,
+        };
+        json!({
+            "id": self.id,
+            "story_id": self.story_id,
+            "status": self.status,
+            "step": self.step,
+            "progress": self.progress(),
+            "chapters_done": self.chapters_done,
+            "chapters_total": self.chapters_total,
+            "attempt": self.attempt,
+            "error": error,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "updated_at": self.updated_at,
+            "finished_at": self.finished_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Chapter {
+    pub number: u32,
+    pub title: String,
+    pub content: String,
+    pub word_count: u32,
+    pub run_id: Option<String>,
+    pub created_at: String,
+}
+
+impl Chapter {
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Chapter> {
+        Ok(Chapter {
+            number: row.get(0)?,
+            title: row.get(1)?,
+            content: row.get(2)?,
+            word_count: row.get(3)?,
+            run_id: row.get(4)?,
+            created_at: row.get(5)?,
+        })
+    }
+}
+
+/// A chapter about to be saved.
+#[derive(Debug, Clone)]
+pub struct NewChapter {
+    pub number: u32,
+    pub title: String,
+    pub content: String,
+}
+
+pub fn word_count(text: &str) -> u32 {
+    text.split_whitespace().count().min(u32::MAX as usize) as u32
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunEvent {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub message: String,
+}
+
+impl RunEvent {
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<RunEvent> {
+        Ok(RunEvent {
+            id: row.get(0)?,
+            at: row.get(1)?,
+            kind: row.get(2)?,
+            message: row.get(3)?,
+        })
+    }
+}

@@ -1,0 +1,453 @@
+//! Workflow runs: creation, the user's transitions (cancel, retry), the
+//! worker's lease (claim, heartbeat, release, finish), chapter saves and
+//! progress writes, and the event timeline.
+//!
+//! Every worker-side write is guarded by `lease_owner = ?` and
+//! `status = 'running'`: a worker that lost its run (cancelled, deleted, taken
+//! over after its lease expired) changes nothing and learns it from the count
+//! of changed rows.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::model::{RUN_COLUMNS, Run, RunEvent};
+use super::stories::story_exists;
+use super::{NewChapter, RunId, RunStatus, Store, StoryId, word_count};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub status: Option<RunStatus>,
+    pub story_id: Option<StoryId>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A run a worker now holds.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    pub run: Run,
+    /// It was `running` under a worker whose lease expired (a crash).
+    pub recovered: bool,
+}
+
+/// The outcome of one progress write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressWrite {
+    Applied,
+    /// Not applied: the run is failed.
+    RunFailed,
+    /// Not applied: the run is completed or cancelled.
+    RunFinished,
+    /// Not applied: the run already reports as much or more.
+    Stale,
+}
+
+pub(super) fn get_run(conn: &Connection, id: &RunId) -> Result<Option<Run>> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], Run::from_row)
+        .optional()?)
+}
+
+pub(super) fn add_event(
+    conn: &Connection,
+    run: &RunId,
+    at: &str,
+    kind: &str,
+    message: &str,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO run_events (run_id, at, kind, message) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![run, at, kind, message])?;
+    Ok(())
+}
+
+fn active_run_of(conn: &Connection, story: &StoryId) -> Result<Option<RunId>> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM workflow_runs WHERE story_id = ?1 AND status IN ('pending', 'running')",
+        )?
+        .query_row([story], |row| row.get(0))
+        .optional()?)
+}
+
+fn conflict_active(story: &StoryId, active: &RunId) -> Error {
+    Error::Conflict {
+        message: format!("story {story} already has an active run {active}"),
+        details: serde_json::json!({ "story_id": story, "run_id": active }),
+    }
+}
+
+/// The monotonic progress write, shared by the engine's chapter saves and
+/// external progress reports: one statement that only ever raises
+/// `chapters_done`, and only on an active run. A first report on a pending run
+/// starts it. With `complete_at_total`, reaching the total completes the run.
+pub fn write_progress(
+    conn: &Connection,
+    run: &RunId,
+    done: u32,
+    total: u32,
+    step: Option<&str>,
+    now: &str,
+    complete_at_total: bool,
+) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE workflow_runs SET
+                 chapters_done = ?2,
+                 chapters_total = ?3,
+                 step = coalesce(?4, step),
+                 status = CASE WHEN ?6 AND ?2 >= ?3 THEN 'completed' ELSE 'running' END,
+                 finished_at = CASE WHEN ?6 AND ?2 >= ?3 THEN ?5 ELSE NULL END,
+                 started_at = coalesce(started_at, ?5),
+                 updated_at = ?5
+             WHERE id = ?1
+               AND (status = 'running' AND chapters_done < ?2
+                    OR status = 'pending' AND chapters_done <= ?2)",
+        )?
+        .execute(params![run, done, total, step, now, complete_at_total])?;
+    Ok(changed == 1)
+}
+
+/// Why [`write_progress`] changed nothing. A second statement, but only on
+/// the skip path.
+pub fn explain_skipped_progress(conn: &Connection, run: &RunId) -> Result<ProgressWrite> {
+    let status: Option<RunStatus> = conn
+        .prepare_cached("SELECT status FROM workflow_runs WHERE id = ?1")?
+        .query_row([run], |row| row.get(0))
+        .optional()?;
+    match status {
+        None => Err(Error::RunNotFound(run.clone())),
+        Some(RunStatus::Failed) => Ok(ProgressWrite::RunFailed),
+        Some(RunStatus::Completed | RunStatus::Cancelled) => Ok(ProgressWrite::RunFinished),
+        Some(RunStatus::Pending | RunStatus::Running) => Ok(ProgressWrite::Stale),
+    }
+}
+
+impl Store {
+    /// Starts a run for a story that exists and has no active run; it stays
+    /// `pending` until a worker claims it. Chapters already written count as
+    /// done: a new run continues the book.
+    pub fn create_run(&self, story: &StoryId, chapters_total: u32) -> Result<Run> {
+        self.write(|tx| {
+            if !story_exists(tx, story)? {
+                return Err(Error::StoryNotFound(story.clone()));
+            }
+            if let Some(active) = active_run_of(tx, story)? {
+                return Err(conflict_active(story, &active));
+            }
+            let id = RunId::random();
+            let now = self.now();
+            tx.prepare_cached(
+                "INSERT INTO workflow_runs (id, story_id, status, chapters_done, chapters_total, created_at, updated_at)
+                 VALUES (?1, ?2, 'pending',
+                         (SELECT count(*) FROM chapters WHERE story_id = ?2 AND number <= ?3),
+                         ?3, ?4, ?4)",
+            )?
+            .execute(params![id, story, chapters_total, now])?;
+            add_event(tx, &id, &now, "created", &format!("run created for {chapters_total} chapters"))?;
+            get_run(tx, &id)?.ok_or_else(|| Error::Internal(format!("run {id} vanished after insert")))
+        })
+    }
+
+    pub fn run(&self, id: &RunId) -> Result<Run> {
+        self.find_run(id)?
+            .ok_or_else(|| Error::RunNotFound(id.clone()))
+    }
+
+    pub fn find_run(&self, id: &RunId) -> Result<Option<Run>> {
+        get_run(&*self.conn()?, id)
+    }
+
+    /// Newest first.
+    pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM workflow_runs
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR story_id = ?2)
+             ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+        );
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![filter.status, filter.story_id, filter.limit, filter.offset],
+            Run::from_row,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Cancels an active run. A worker holding it stops at its next step.
+    pub fn cancel_run(&self, id: &RunId) -> Result<Run> {
+        self.write(|tx| {
+            let run = get_run(tx, id)?.ok_or_else(|| Error::RunNotFound(id.clone()))?;
+            if !run.status.is_active() {
+                return Err(Error::Conflict {
+                    message: format!("run {id} is {}; only pending or running runs can be cancelled", run.status),
+                    details: serde_json::json!({ "run_id": id, "status": run.status }),
+                });
+            }
+            let now = self.now();
+            tx.prepare_cached(
+                "UPDATE workflow_runs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL,
+                     finished_at = ?2, updated_at = ?2
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now])?;
+            add_event(tx, id, &now, "cancelled", "cancelled by the user")?;
+            get_run(tx, id)?.ok_or_else(|| Error::RunNotFound(id.clone()))
+        })
+    }
+
+    /// Puts a failed or cancelled run back in the queue; it resumes after its
+    /// last saved chapter.
+    pub fn retry_run(&self, id: &RunId) -> Result<Run> {
+        self.write(|tx| {
+            let run = get_run(tx, id)?.ok_or_else(|| Error::RunNotFound(id.clone()))?;
+            if !run.status.is_retriable() {
+                return Err(Error::Conflict {
+                    message: format!("run {id} is {}; only failed or cancelled runs can be retried", run.status),
+                    details: serde_json::json!({ "run_id": id, "status": run.status }),
+                });
+            }
+            if !story_exists(tx, &run.story_id)? {
+                return Err(Error::StoryNotFound(run.story_id.clone()));
+            }
+            if let Some(active) = active_run_of(tx, &run.story_id)? {
+                return Err(conflict_active(&run.story_id, &active));
+            }
+            let now = self.now();
+            tx.prepare_cached(
+                "UPDATE workflow_runs SET status = 'pending', attempt = 0, error_code = NULL, error_message = NULL,
+                     lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL, updated_at = ?2
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, now])?;
+            let message = format!("retry requested; resumes after chapter {}", run.chapters_done);
+            add_event(tx, id, &now, "retry", &message)?;
+            get_run(tx, id)?.ok_or_else(|| Error::RunNotFound(id.clone()))
+        })
+    }
+
+    pub fn events(&self, id: &RunId) -> Result<Vec<RunEvent>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, at, kind, message FROM run_events WHERE run_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([id], RunEvent::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn add_event(&self, id: &RunId, kind: &str, message: &str) -> Result<()> {
+        add_event(&*self.conn()?, id, &self.now(), kind, message)
+    }
+
+    /// Claims the oldest pending run, or else a running one whose lease has
+    /// expired (its worker died). A recovered run past `max_attempts` claims
+    /// is failed with `STUCK_TIMEOUT` instead of being run again.
+    pub fn claim_next_run(
+        &self,
+        owner: &str,
+        lease_until: &str,
+        max_attempts: u32,
+    ) -> Result<Option<ClaimedRun>> {
+        self.write(|tx| {
+            let now = self.now();
+            let pending_sql =
+                format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status = 'pending' ORDER BY created_at LIMIT 1");
+            let expired_sql = format!(
+                "SELECT {RUN_COLUMNS} FROM workflow_runs
+                 WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY created_at LIMIT 1"
+            );
+            let candidate = match tx.prepare_cached(&pending_sql)?.query_row([], Run::from_row).optional()? {
+                Some(run) => Some((run, false)),
+                None => tx
+                    .prepare_cached(&expired_sql)?
+                    .query_row([&now], Run::from_row)
+                    .optional()?
+                    .map(|run| (run, true)),
+            };
+            let Some((run, recovered)) = candidate else { return Ok(None) };
+            if recovered && run.attempt >= max_attempts {
+                fail_stuck(tx, &run.id, &now, run.attempt)?;
+                return Ok(None);
+            }
+            tx.prepare_cached(
+                "UPDATE workflow_runs SET status = 'running', lease_owner = ?2, lease_expires_at = ?3,
+                     heartbeat_at = ?4, attempt = attempt + 1, started_at = coalesce(started_at, ?4),
+                     updated_at = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![run.id, owner, lease_until, now])?;
+            if recovered {
+                let message = format!(
+                    "taken over from {} whose lease expired; resumes after chapter {}",
+                    run.lease_owner.as_deref().unwrap_or("an unknown worker"),
+                    run.chapters_done
+                );
+                add_event(tx, &run.id, &now, "recovered", &message)?;
+            }
+            add_event(tx, &run.id, &now, "claimed", &format!("claimed by {owner} (attempt {})", run.attempt + 1))?;
+            let run = get_run(tx, &run.id)?.ok_or_else(|| Error::RunNotFound(run.id.clone()))?;
+            Ok(Some(ClaimedRun { run, recovered }))
+        })
+    }
+
+    /// Extends the lease; false when the worker no longer holds the run.
+    pub fn heartbeat(&self, id: &RunId, owner: &str, lease_until: &str) -> Result<bool> {
+        let changed = self
+            .conn()?
+            .prepare_cached(
+                "UPDATE workflow_runs SET lease_expires_at = ?3, heartbeat_at = ?4
+                 WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+            )?
+            .execute(params![id, owner, lease_until, self.now()])?;
+        Ok(changed == 1)
+    }
+
+    /// Records the step a worker is on; false when it no longer holds the run.
+    pub fn set_step(&self, id: &RunId, owner: &str, step: &str, total: u32) -> Result<bool> {
+        self.write(|tx| {
+            let now = self.now();
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE workflow_runs SET step = ?3, chapters_total = ?4, updated_at = ?5
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                )?
+                .execute(params![id, owner, step, total, now])?;
+            if changed == 1 {
+                add_event(tx, id, &now, "step", step)?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    /// Saves one chapter and the run's progress in one transaction, so a
+    /// crash loses at most the chapter being written and none is saved twice.
+    /// False (nothing saved) when the worker no longer holds the run.
+    pub fn save_chapter(
+        &self,
+        id: &RunId,
+        owner: &str,
+        story: &StoryId,
+        chapter: &NewChapter,
+        total: u32,
+    ) -> Result<bool> {
+        self.write(|tx| {
+            let now = self.now();
+            let held = tx
+                .prepare_cached("SELECT 1 FROM workflow_runs WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'")?
+                .query_row(params![id, owner], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if !held {
+                return Ok(false);
+            }
+            tx.prepare_cached(
+                "INSERT INTO chapters (story_id, number, title, content, word_count, run_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![story, chapter.number, chapter.title, chapter.content, word_count(&chapter.content), id, now])?;
+            write_progress(tx, id, chapter.number, total, None, &now, false)?;
+            add_event(tx, id, &now, "chapter", &format!("chapter {} of {total} saved: {}", chapter.number, chapter.title))?;
+            Ok(true)
+        })
+    }
+
+    /// Ends a run the worker holds: completed, or failed with a code.
+    pub fn finish_run(&self, id: &RunId, owner: &str, outcome: RunOutcome<'_>) -> Result<bool> {
+        self.write(|tx| {
+            let now = self.now();
+            let (status, code, message) = match outcome {
+                RunOutcome::Completed => (RunStatus::Completed, None, None),
+                RunOutcome::Failed { code, message } => (RunStatus::Failed, Some(code), Some(message)),
+            };
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE workflow_runs SET status = ?3, error_code = ?4, error_message = ?5,
+                         lease_owner = NULL, lease_expires_at = NULL, finished_at = ?6, updated_at = ?6,
+                         step = CASE WHEN ?3 = 'completed' THEN 'finalize' ELSE step END
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                )?
+                .execute(params![id, owner, status, code, message, now])?;
+            if changed == 1 {
+                let text = match (code, message) {
+                    (Some(code), Some(message)) => format!("{code}: {message}"),
+                    _ => "all chapters written".to_string(),
+                };
+                add_event(tx, id, &now, status.as_str(), &text)?;
+            }
+            Ok(changed == 1)
+        })
+    }
+
+    /// Fails a run whatever holds it (no lease check): for runs that can
+    /// never succeed, such as one whose story is gone.
+    pub fn fail_run(&self, id: &RunId, code: &str, message: &str) -> Result<bool> {
+        self.write(|tx| {
+            let now = self.now();
+            let changed = fail_active(tx, id, code, message, &now)?;
+            if changed {
+                add_event(tx, id, &now, "failed", &format!("{code}: {message}"))?;
+            }
+            Ok(changed)
+        })
+    }
+
+    /// Hands a run back to the queue (graceful shutdown); it resumes later
+    /// after its last saved chapter.
+    pub fn release_run(&self, id: &RunId, owner: &str) -> Result<bool> {
+        self.write(|tx| {
+            let now = self.now();
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE workflow_runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                         attempt = max(attempt - 1, 0), updated_at = ?3
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                )?
+                .execute(params![id, owner, now])?;
+            if changed == 1 {
+                add_event(tx, id, &now, "released", &format!("released by {owner} at shutdown"))?;
+            }
+            Ok(changed == 1)
+        })
+    }
+}
+
+/// How a worker ends a run.
+#[derive(Debug, Clone, Copy)]
+pub enum RunOutcome<'a> {
+    Completed,
+    Failed { code: &'a str, message: &'a str },
+}
+
+pub(super) fn fail_active(
+    conn: &Connection,
+    id: &RunId,
+    code: &str,
+    message: &str,
+    now: &str,
+) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE workflow_runs SET status = 'failed', error_code = ?2, error_message = ?3,
+                 lease_owner = NULL, lease_expires_at = NULL, finished_at = ?4, updated_at = ?4
+             WHERE id = ?1 AND status IN ('pending', 'running')",
+        )?
+        .execute(params![id, code, message, now])?;
+    Ok(changed == 1)
+}
+
+pub(super) fn fail_stuck(conn: &Connection, id: &RunId, now: &str, attempts: u32) -> Result<()> {
+    let message = format!("the run stopped responding {attempts} times; giving up");
+    if fail_active(conn, id, "STUCK_TIMEOUT", &message, now)? {
+        add_event(
+            conn,
+            id,
+            now,
+            "failed",
+            &format!("STUCK_TIMEOUT: {message}"),
+        )?;
+    }
+    Ok(())
+}

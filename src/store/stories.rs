@@ -1,0 +1,330 @@
+//! Stories and their chapters.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Deserialize;
+
+use super::model::{Chapter, STORY_COLUMNS, Story};
+use super::{RunStatus, Store, StoryId};
+use crate::error::{Error, Result};
+
+/// Field limits, enforced for the API and the command line alike.
+pub const MAX_TITLE_CHARS: usize = 500;
+pub const MAX_PREMISE_CHARS: usize = 20_000;
+pub const MAX_OUTLINE_CHARS: usize = 200_000;
+pub const MAX_CHAPTER_COUNT: u32 = 1_000;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewStory {
+    pub title: String,
+    #[serde(default)]
+    pub premise: String,
+    #[serde(default)]
+    pub outline: String,
+    #[serde(default)]
+    pub chapter_count: Option<u32>,
+}
+
+/// A partial update: absent fields are left alone; `chapter_count: null`
+/// clears the explicit count so it is derived again.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoryPatch {
+    pub title: Option<String>,
+    pub premise: Option<String>,
+    pub outline: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub chapter_count: Option<Option<u32>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+fn check_title(title: &str) -> Result<()> {
+    if title.trim().is_empty() {
+        return Err(Error::validation("title", "must not be empty"));
+    }
+    check_length("title", title, MAX_TITLE_CHARS)
+}
+
+fn check_length(field: &str, text: &str, max: usize) -> Result<()> {
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Error::validation(
+            field,
+            format!("is {chars} characters long; the limit is {max}"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_chapter_count(count: Option<u32>) -> Result<()> {
+    match count {
+        Some(n) if n == 0 || n > MAX_CHAPTER_COUNT => Err(Error::validation(
+            "chapter_count",
+            format!("must be between 1 and {MAX_CHAPTER_COUNT}, got {n}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl NewStory {
+    pub fn validate(&self) -> Result<()> {
+        check_title(&self.title)?;
+        check_length("premise", &self.premise, MAX_PREMISE_CHARS)?;
+        check_length("outline", &self.outline, MAX_OUTLINE_CHARS)?;
+        check_chapter_count(self.chapter_count)
+    }
+}
+
+impl StoryPatch {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(title) = &self.title {
+            check_title(title)?;
+        }
+        if let Some(premise) = &self.premise {
+            check_length("premise", premise, MAX_PREMISE_CHARS)?;
+        }
+        if let Some(outline) = &self.outline {
+            check_length("outline", outline, MAX_OUTLINE_CHARS)?;
+        }
+        check_chapter_count(self.chapter_count.flatten())
+    }
+}
+
+pub(super) fn get_story(conn: &Connection, id: &StoryId) -> Result<Option<Story>> {
+    let sql = format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = ?1");
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], Story::from_row)
+        .optional()?)
+}
+
+pub(super) fn story_exists(conn: &Connection, id: &StoryId) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM stories WHERE id = ?1")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+impl Store {
+    pub fn create_story(&self, new: &NewStory) -> Result<Story> {
+        new.validate()?;
+        let now = self.now();
+        let story = Story {
+            id: StoryId::random(),
+            title: new.title.trim().to_string(),
+            premise: new.premise.clone(),
+            outline: new.outline.clone(),
+            chapter_count: new.chapter_count,
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.conn()?
+            .prepare_cached(
+                "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                story.id,
+                story.title,
+                story.premise,
+                story.outline,
+                story.chapter_count,
+                story.created_at,
+                story.updated_at
+            ])?;
+        Ok(story)
+    }
+
+    pub fn story(&self, id: &StoryId) -> Result<Story> {
+        get_story(&*self.conn()?, id)?.ok_or_else(|| Error::StoryNotFound(id.clone()))
+    }
+
+    pub fn find_story(&self, id: &StoryId) -> Result<Option<Story>> {
+        get_story(&*self.conn()?, id)
+    }
+
+    /// Newest first.
+    pub fn list_stories(&self, limit: u32, offset: u32) -> Result<Vec<Story>> {
+        let sql = format!(
+            "SELECT {STORY_COLUMNS} FROM stories ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+        );
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![limit, offset], Story::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn update_story(&self, id: &StoryId, patch: &StoryPatch) -> Result<Story> {
+        patch.validate()?;
+        self.write(|tx| {
+            let mut story = get_story(tx, id)?.ok_or_else(|| Error::StoryNotFound(id.clone()))?;
+            if let Some(title) = &patch.title {
+                story.title = title.trim().to_string();
+            }
+            if let Some(premise) = &patch.premise {
+                story.premise = premise.clone();
+            }
+            if let Some(outline) = &patch.outline {
+                story.outline = outline.clone();
+            }
+            if let Some(count) = patch.chapter_count {
+                story.chapter_count = count;
+            }
+            story.updated_at = self.now();
+            tx.prepare_cached(
+                "UPDATE stories SET title = ?2, premise = ?3, outline = ?4, chapter_count = ?5, updated_at = ?6
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                story.id,
+                story.title,
+                story.premise,
+                story.outline,
+                story.chapter_count,
+                story.updated_at
+            ])?;
+            Ok(story)
+        })
+    }
+
+    /// Stores an outline written by the generator, unless the writer has
+    /// given one meanwhile.
+    pub fn set_generated_outline(&self, id: &StoryId, outline: &str) -> Result<bool> {
+        let changed = self
+            .conn()?
+            .prepare_cached(
+                "UPDATE stories SET outline = ?2, updated_at = ?3 WHERE id = ?1 AND outline = ''",
+            )?
+            .execute(params![id, outline, self.now()])?;
+        Ok(changed == 1)
+    }
+
+    /// Deletes a story with its runs (active ones are cancelled first, so a
+    /// worker holding one stops at its next step), chapters and events, in one
+    /// transaction. Returns how many active runs were cancelled.
+    pub fn delete_story(&self, id: &StoryId) -> Result<usize> {
+        self.write(|tx| {
+            if !story_exists(tx, id)? {
+                return Err(Error::StoryNotFound(id.clone()));
+            }
+            let cancelled = tx
+                .prepare_cached(
+                    "UPDATE workflow_runs SET status = ?2, lease_owner = NULL, lease_expires_at = NULL,
+                         finished_at = ?3, updated_at = ?3
+                     WHERE story_id = ?1 AND status IN ('pending', 'running')",
+                )?
+                .execute(params![id, RunStatus::Cancelled, self.now()])?;
+            tx.prepare_cached("DELETE FROM stories WHERE id = ?1")?.execute([id])?;
+            Ok(cancelled)
+        })
+    }
+
+    pub fn chapters(&self, story: &StoryId) -> Result<Vec<Chapter>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT number, title, content, word_count, run_id, created_at
+             FROM chapters WHERE story_id = ?1 ORDER BY number",
+        )?;
+        let rows = stmt.query_map([story], Chapter::from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn count_stories(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn()?
+            .prepare_cached("SELECT count(*) FROM stories")?
+            .query_row([], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+
+    fn new_story(title: &str) -> NewStory {
+        NewStory {
+            title: title.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn create_read_update_delete() {
+        let (store, _dir) = temp_store();
+        let story = store.create_story(&new_story("  The Storm ")).unwrap();
+        assert_eq!(story.title, "The Storm");
+        assert_eq!(store.story(&story.id).unwrap(), story);
+        let patch = StoryPatch {
+            premise: Some("a sea".into()),
+            chapter_count: Some(Some(3)),
+            ..Default::default()
+        };
+        let updated = store.update_story(&story.id, &patch).unwrap();
+        assert_eq!(
+            (updated.premise.as_str(), updated.chapter_count),
+            ("a sea", Some(3))
+        );
+        let cleared = store
+            .update_story(
+                &story.id,
+                &StoryPatch {
+                    chapter_count: Some(None),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(cleared.chapter_count, None);
+        store.delete_story(&story.id).unwrap();
+        assert!(matches!(
+            store.story(&story.id),
+            Err(Error::StoryNotFound(_))
+        ));
+        assert!(matches!(
+            store.delete_story(&story.id),
+            Err(Error::StoryNotFound(_))
+        ));
+    }
+
+    #[test]
+    fn validation_names_the_field_and_the_limit() {
+        let (store, _dir) = temp_store();
+        let err = store.create_story(&new_story("   ")).unwrap_err();
+        assert!(matches!(&err, Error::Validation { field, .. } if field == "title"));
+        let err = store
+            .create_story(&new_story(&"x".repeat(MAX_TITLE_CHARS + 1)))
+            .unwrap_err();
+        assert!(err.to_string().contains("the limit is 500"), "{err}");
+        let err = store
+            .create_story(&NewStory {
+                chapter_count: Some(0),
+                ..new_story("t")
+            })
+            .unwrap_err();
+        assert!(matches!(&err, Error::Validation { field, .. } if field == "chapter_count"));
+    }
+
+    #[test]
+    fn generated_outline_never_overwrites_the_writers() {
+        let (store, _dir) = temp_store();
+        let story = store
+            .create_story(&NewStory {
+                outline: "1. Mine".into(),
+                ..new_story("t")
+            })
+            .unwrap();
+        assert!(
+            !store
+                .set_generated_outline(&story.id, "1. Generated")
+                .unwrap()
+        );
+        assert_eq!(store.story(&story.id).unwrap().outline, "1. Mine");
+    }
+}

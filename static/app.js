@@ -1,0 +1,1 @@
+// The status page script (see issue 5).
