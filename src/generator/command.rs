@@ -1,21 +1,164 @@
-//! A local command as generator (being written; see issue 3).
+//! A local program as generator: the prompt on its standard input, the text
+//! from its standard output.
+//!
+//! The command line is split like a shell would (`shell-words`) but no shell
+//! runs it; write `sh -c '...'` for pipes and redirections. The program is
+//! told what it writes through the environment: `STORYFLOW_TASK` (`outline`
+//! or `chapter`), `STORYFLOW_CHAPTER` and `STORYFLOW_CHAPTERS`.
+//!
+//! A non-zero exit or a timeout (the program is killed) is transient, so the
+//! engine retries it; a program that cannot be found or started, or that
+//! exits 0 without text, is permanent. Errors carry the tail of standard
+//! error, which is where a program explains itself.
+//!
+//! Invariant: standard input, output and error are served by their own
+//! threads, so a program that writes a lot before reading its input, or
+//! never reads it, cannot deadlock storyflow.
 
-use std::time::Duration;
+use std::io::{self, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
 
+use super::prompts;
 use super::{ChapterRequest, GenError, Generator, StoryContext, codes};
+
+/// Characters of standard error quoted in a message.
+const STDERR_TAIL_CHARS: usize = 500;
+/// Bytes of standard error kept (the tail; the rest is read and dropped).
+const STDERR_KEEP_BYTES: usize = 16 * 1024;
+/// Largest standard output accepted.
+const MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
+/// How long to wait for the last output once the program has ended.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
 
 pub struct CommandGenerator {
     program: String,
-    #[allow(dead_code)]
+    args: Vec<String>,
     timeout: Duration,
+}
+
+/// What the program is asked to write.
+enum Task {
+    Outline { chapters: u32 },
+    Chapter { number: u32, total: u32 },
 }
 
 impl CommandGenerator {
     pub fn new(command_line: &str, timeout: Duration) -> Result<CommandGenerator, String> {
+        let words = shell_words::split(command_line)
+            .map_err(|e| format!("the generator command line cannot be parsed: {e}"))?;
+        let Some((program, args)) = words.split_first() else {
+            return Err("the generator command line is empty; give a program and its arguments, such as \"llm -m mistral\"".into());
+        };
+        if program.is_empty() {
+            return Err("the generator command line names an empty program".into());
+        }
         Ok(CommandGenerator {
-            program: command_line.to_string(),
+            program: program.clone(),
+            args: args.to_vec(),
             timeout,
         })
+    }
+
+    /// Runs the program once with `input` on its standard input.
+    fn run(&self, input: String, task: &Task) -> Result<String, GenError> {
+        let program = &self.program;
+        let mut command = Command::new(program);
+        command
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        match task {
+            Task::Outline { chapters } => command
+                .env("STORYFLOW_TASK", "outline")
+                .env("STORYFLOW_CHAPTERS", chapters.to_string())
+                .env_remove("STORYFLOW_CHAPTER"),
+            Task::Chapter { number, total } => command
+                .env("STORYFLOW_TASK", "chapter")
+                .env("STORYFLOW_CHAPTER", number.to_string())
+                .env("STORYFLOW_CHAPTERS", total.to_string()),
+        };
+        let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
+        let deadline = Instant::now() + self.timeout;
+        let io = ChildIo::start(&mut child, input);
+
+        let status = match wait_until(&mut child, deadline) {
+            Ok(Some(status)) => status,
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
+                return Err(GenError::transient(with_tail(
+                    format!(
+                        "`{program}` did not finish within {} and was killed",
+                        humantime::format_duration(self.timeout)
+                    ),
+                    &tail,
+                )));
+            }
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(GenError::transient(format!(
+                    "could not wait for `{program}`: {e}"
+                )));
+            }
+        };
+
+        if !status.success() {
+            let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
+            return Err(GenError::transient(with_tail(
+                format!("`{program}` {}", describe(status)),
+                &tail,
+            )));
+        }
+        // A program that exited may have left a background process holding
+        // its output open: wait for the output no longer than the deadline.
+        let drain_by = deadline.max(Instant::now() + DRAIN_GRACE);
+        let stdout = io.stdout.recv_deadline(drain_by);
+        let tail = io.stderr_tail(drain_by);
+        let output = match stdout {
+            Some(Ok(Output {
+                bytes,
+                truncated: false,
+            })) => bytes,
+            Some(Ok(Output {
+                truncated: true, ..
+            })) => {
+                return Err(GenError::permanent(
+                    codes::BAD_RESPONSE,
+                    format!(
+                        "`{program}` wrote more than {} MiB to standard output",
+                        MAX_OUTPUT_BYTES / (1024 * 1024)
+                    ),
+                ));
+            }
+            Some(Err(e)) => {
+                return Err(GenError::transient(format!(
+                    "could not read the output of `{program}`: {e}"
+                )));
+            }
+            None => {
+                return Err(GenError::transient(format!(
+                    "`{program}` exited but its standard output stayed open (a background process?)"
+                )));
+            }
+        };
+        let text = String::from_utf8_lossy(&output);
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(GenError::permanent(
+                codes::BAD_RESPONSE,
+                with_tail(
+                    format!("`{program}` exited successfully but wrote no text"),
+                    &tail,
+                ),
+            ));
+        }
+        Ok(text.to_string())
     }
 }
 
@@ -24,21 +167,356 @@ impl Generator for CommandGenerator {
         "command"
     }
 
-    fn outline(&self, _story: &StoryContext, _chapters: u32) -> Result<String, GenError> {
-        Err(GenError::permanent(
-            codes::REJECTED,
-            format!("command backend `{}` not built yet", self.program),
-        ))
+    fn outline(&self, story: &StoryContext, chapters: u32) -> Result<String, GenError> {
+        self.run(
+            prompts::outline(story, chapters).as_text(),
+            &Task::Outline { chapters },
+        )
     }
 
-    fn chapter(
-        &self,
-        _story: &StoryContext,
-        _chapter: &ChapterRequest,
-    ) -> Result<String, GenError> {
-        Err(GenError::permanent(
+    fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> Result<String, GenError> {
+        self.run(
+            prompts::chapter(story, chapter).as_text(),
+            &Task::Chapter {
+                number: chapter.number,
+                total: chapter.total,
+            },
+        )
+    }
+}
+
+fn spawn_error(program: &str, error: &io::Error) -> GenError {
+    match error.kind() {
+        io::ErrorKind::NotFound => GenError::permanent(
             codes::REJECTED,
-            format!("command backend `{}` not built yet", self.program),
-        ))
+            format!(
+                "the generator program `{program}` was not found; check --generator-cmd and PATH"
+            ),
+        ),
+        io::ErrorKind::PermissionDenied => GenError::permanent(
+            codes::REJECTED,
+            format!(
+                "the generator program `{program}` cannot be executed (permission denied); check --generator-cmd"
+            ),
+        ),
+        _ => GenError::transient(format!("could not start `{program}`: {error}")),
+    }
+}
+
+/// Polls the child until it exits (`Some`) or the deadline passes (`None`).
+fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+}
+
+fn describe(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("was killed by signal {signal}");
+        }
+    }
+    format!("failed ({status})")
+}
+
+/// `message`, then what the program said on standard error, if anything.
+fn with_tail(message: String, tail: &str) -> String {
+    if tail.is_empty() {
+        message
+    } else {
+        format!("{message}; its standard error ends: {tail}")
+    }
+}
+
+struct Output {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+/// The threads serving a child's standard streams; each reports once.
+struct ChildIo {
+    stdout: Pending<io::Result<Output>>,
+    stderr: Pending<Vec<u8>>,
+}
+
+struct Pending<T>(mpsc::Receiver<T>);
+
+impl<T> Pending<T> {
+    /// The value, or `None` if it is not ready by `deadline`.
+    fn recv_deadline(&self, deadline: Instant) -> Option<T> {
+        self.0
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .ok()
+    }
+}
+
+impl ChildIo {
+    fn start(child: &mut Child, input: String) -> ChildIo {
+        if let Some(mut stdin) = child.stdin.take() {
+            thread::spawn(move || {
+                // A program may exit without reading all of it (broken pipe).
+                let _ = stdin.write_all(input.as_bytes());
+            });
+        }
+        let (stdout_tx, stdout_rx) = mpsc::channel();
+        match child.stdout.take() {
+            Some(stdout) => {
+                thread::spawn(move || {
+                    let _ = stdout_tx.send(read_capped(stdout));
+                });
+            }
+            None => {
+                let _ = stdout_tx.send(Ok(Output {
+                    bytes: Vec::new(),
+                    truncated: false,
+                }));
+            }
+        }
+        let (stderr_tx, stderr_rx) = mpsc::channel();
+        match child.stderr.take() {
+            Some(stderr) => {
+                thread::spawn(move || {
+                    let _ = stderr_tx.send(read_tail(stderr));
+                });
+            }
+            None => {
+                let _ = stderr_tx.send(Vec::new());
+            }
+        }
+        ChildIo {
+            stdout: Pending(stdout_rx),
+            stderr: Pending(stderr_rx),
+        }
+    }
+
+    fn stderr_tail(&self, deadline: Instant) -> String {
+        self.stderr
+            .recv_deadline(deadline)
+            .map(|bytes| tail(&String::from_utf8_lossy(&bytes), STDERR_TAIL_CHARS))
+            .unwrap_or_default()
+    }
+}
+
+/// Reads everything, keeping at most [`MAX_OUTPUT_BYTES`].
+fn read_capped(stream: impl Read) -> io::Result<Output> {
+    let mut bytes = Vec::new();
+    let mut limited = stream.take(MAX_OUTPUT_BYTES + 1);
+    limited.read_to_end(&mut bytes)?;
+    let truncated = bytes.len() as u64 > MAX_OUTPUT_BYTES;
+    if truncated {
+        bytes.truncate(MAX_OUTPUT_BYTES as usize);
+        // Keep reading so the program is not stopped by a full pipe.
+        io::copy(&mut limited.into_inner(), &mut io::sink())?;
+    }
+    Ok(Output { bytes, truncated })
+}
+
+/// Reads everything, keeping the last [`STDERR_KEEP_BYTES`].
+fn read_tail(mut stream: impl Read) -> Vec<u8> {
+    let mut kept = Vec::new();
+    let mut buffer = [0u8; 8192];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                kept.extend_from_slice(&buffer[..n]);
+                if kept.len() > 2 * STDERR_KEEP_BYTES {
+                    kept.drain(..kept.len() - STDERR_KEEP_BYTES);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    kept
+}
+
+/// The last `max` characters of `text`, its lines joined with ` | `.
+fn tail(text: &str, max: usize) -> String {
+    let joined = text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ");
+    let count = joined.chars().count();
+    if count <= max {
+        return joined;
+    }
+    let skipped: String = joined.chars().skip(count - max).collect();
+    format!("…{skipped}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoryId;
+
+    fn story(outline: String) -> StoryContext {
+        StoryContext {
+            story_id: StoryId::random(),
+            title: "The Salt Road".into(),
+            premise: "A courier crosses a drowned country.".into(),
+            outline,
+            previous: Vec::new(),
+        }
+    }
+
+    fn first_chapter() -> ChapterRequest {
+        ChapterRequest {
+            number: 1,
+            total: 2,
+            title: "Low Tide".into(),
+        }
+    }
+
+    fn run(command_line: &str, timeout: Duration) -> Result<String, GenError> {
+        CommandGenerator::new(command_line, timeout)
+            .unwrap()
+            .chapter(&story(String::new()), &first_chapter())
+    }
+
+    fn code(error: &GenError) -> &'static str {
+        match error {
+            GenError::Permanent { code, .. } => code,
+            GenError::Transient { .. } => "transient",
+        }
+    }
+
+    #[test]
+    fn the_command_line_must_parse_and_name_a_program() {
+        for bad in ["", "   ", "echo 'unclosed", "''"] {
+            assert!(
+                CommandGenerator::new(bad, Duration::from_secs(1)).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+        let generator =
+            CommandGenerator::new("llm -m 'big model' --x=\"a b\"", Duration::from_secs(1))
+                .unwrap();
+        assert_eq!(generator.program, "llm");
+        assert_eq!(generator.args, ["-m", "big model", "--x=a b"]);
+    }
+
+    #[test]
+    fn stderr_tails_are_short_and_on_one_line() {
+        assert_eq!(tail("a\n\n b \nc\n", 100), "a | b | c");
+        let long = format!("start {}end", "é".repeat(1000));
+        let short = tail(&long, 10);
+        assert_eq!(short, format!("…{}end", "é".repeat(7)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_prompt_goes_in_and_the_text_comes_out() {
+        let text = run(
+            "sh -c 'grep -q \"The Salt Road\" && echo \"  $STORYFLOW_TASK $STORYFLOW_CHAPTER of $STORYFLOW_CHAPTERS\"'",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(text, "chapter 1 of 2");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_failing_program_is_transient_and_quotes_its_stderr() {
+        let error = run(
+            "sh -c 'cat >/dev/null; echo first line >&2; echo model not loaded >&2; exit 3'",
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert_eq!(code(&error), "transient");
+        let message = error.to_string();
+        assert!(message.contains("`sh` exited with status 3"), "{message}");
+        assert!(
+            message.ends_with("first line | model not loaded"),
+            "{message}"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn empty_output_is_a_bad_response() {
+        let error = run(
+            "sh -c 'echo; echo \"   \"; echo nothing to say >&2'",
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert_eq!(code(&error), codes::BAD_RESPONSE);
+        assert!(error.to_string().contains("nothing to say"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_program_is_rejected() {
+        let error = run(
+            "storyflow-no-such-program-7f3a --flag",
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert_eq!(code(&error), codes::REJECTED);
+        assert!(error.to_string().contains("not found"), "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_slow_program_is_killed_at_the_timeout() {
+        let started = Instant::now();
+        let error = run(
+            "sh -c 'echo thinking >&2; exec sleep 30'",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
+        assert_eq!(code(&error), "transient");
+        assert!(started.elapsed() < Duration::from_secs(10), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("did not finish within 300ms"), "{message}");
+        assert!(message.contains("thinking"), "{message}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_program_that_writes_before_reading_does_not_deadlock() {
+        // Both the prompt and the output are far larger than a pipe buffer.
+        let outline = "## Chapter 1: Low Tide\n".repeat(20_000);
+        let generator = CommandGenerator::new(
+            "sh -c 'head -c 1000000 /dev/zero | tr \"\\0\" a; echo; wc -c'",
+            Duration::from_secs(20),
+        )
+        .unwrap();
+        let text = generator
+            .chapter(&story(outline.clone()), &first_chapter())
+            .unwrap();
+        let (written, counted) = text.split_once('\n').unwrap();
+        assert_eq!(written.len(), 1_000_000);
+        let counted: usize = counted.trim().parse().unwrap();
+        assert!(counted > outline.len(), "{counted}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_program_that_ignores_its_input_still_works() {
+        let outline = "## Chapter 1: Low Tide\n".repeat(20_000);
+        let generator =
+            CommandGenerator::new("echo Chapter text here", Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            generator
+                .chapter(&story(outline), &first_chapter())
+                .unwrap(),
+            "Chapter text here"
+        );
     }
 }

@@ -90,6 +90,9 @@ impl Store {
         let pool = Pool::builder()
             .max_size(max_connections.max(1))
             .min_idle(Some(1))
+            // A local file connection does not go stale; r2d2_sqlite's check
+            // is a `SELECT 1` that would double the cost of a progress update.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)

@@ -1,0 +1,539 @@
+//! The `openai` and `command` generators against the real `storyflow serve`:
+//! a fake OpenAI-compatible server on 127.0.0.1 scripted per request, and
+//! shell one-liners as generator programs.
+
+mod util;
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use util::{Server, TempDb, create_story, outline};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// What the fake server does with one request.
+enum Reply {
+    /// 200 with a chat completion whose content is this text.
+    Text(String),
+    /// This status, body and extra headers.
+    Status(u16, String, Vec<(&'static str, &'static str)>),
+    /// Reads the request and never answers.
+    Hang,
+}
+
+fn status(code: u16, body: &str) -> Reply {
+    Reply::Status(code, body.to_string(), Vec::new())
+}
+
+/// A request the fake server received.
+#[derive(Debug, Clone)]
+struct Seen {
+    at: Instant,
+    path: String,
+    authorization: Option<String>,
+    body: Value,
+}
+
+impl Seen {
+    fn user_prompt(&self) -> &str {
+        self.body["messages"][1]["content"].as_str().unwrap_or("")
+    }
+}
+
+/// An OpenAI-compatible server: answers from its script first, then with a
+/// completion (an outline when asked for one, else chapter text naming the
+/// request's number).
+struct FakeLlm {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl FakeLlm {
+    fn start(script: Vec<Reply>) -> FakeLlm {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind the fake llm");
+        let addr = server.server_addr().to_ip().expect("an ip address");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let seen = seen.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || serve(server, script.into(), &seen, &stop))
+        };
+        FakeLlm {
+            url: format!("http://{addr}/v1"),
+            seen,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// `serve` arguments for this server.
+    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            "--generator",
+            "openai",
+            "--llm-url",
+            &self.url,
+            "--llm-model",
+            "test-model",
+            "--retry-base-ms",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+}
+
+impl Drop for FakeLlm {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(
+    server: tiny_http::Server,
+    mut script: VecDeque<Reply>,
+    seen: &Mutex<Vec<Seen>>,
+    stop: &AtomicBool,
+) {
+    // Requests left hanging stay open until the server stops.
+    let mut parked = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(20)) else {
+            continue;
+        };
+        let mut raw = String::new();
+        let _ = request.as_reader().read_to_string(&mut raw);
+        let authorization = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .map(|h| h.value.to_string());
+        let request_seen = Seen {
+            at: Instant::now(),
+            path: request.url().to_string(),
+            authorization,
+            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+        };
+        let number = {
+            let mut seen = seen.lock().unwrap();
+            seen.push(request_seen.clone());
+            seen.len()
+        };
+        let reply = script.pop_front().unwrap_or_else(|| {
+            if request_seen.user_prompt().contains("Write an outline") {
+                Reply::Text(outline(2))
+            } else {
+                Reply::Text(format!("Fog over the marsh, reply {number}."))
+            }
+        });
+        let (code, body, headers) = match reply {
+            Reply::Hang => {
+                parked.push(request);
+                continue;
+            }
+            Reply::Text(text) => (
+                200,
+                json!({
+                    "id": format!("chatcmpl-{number}"),
+                    "object": "chat.completion",
+                    "model": "test-model",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                })
+                .to_string(),
+                vec![("Content-Type", "application/json")],
+            ),
+            Reply::Status(code, body, headers) => (code, body, headers),
+        };
+        let mut response = tiny_http::Response::from_string(body).with_status_code(code);
+        for (name, value) in headers {
+            if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
+                response.add_header(header);
+            }
+        }
+        let _ = request.respond(response);
+    }
+}
+
+/// Creates a story and starts a run; returns (story id, run id).
+fn start_run(server: &Server, story: Value) -> (String, String) {
+    let story = create_story(server, story);
+    let story_id = story["id"].as_str().unwrap().to_string();
+    let run = server.post_empty(&format!("/api/stories/{story_id}/runs"));
+    assert_eq!(run.status, 202, "{}", run.text());
+    (story_id, run.json()["id"].as_str().unwrap().to_string())
+}
+
+fn salt_road(chapters: u32) -> Value {
+    json!({
+        "title": "The Salt Road",
+        "premise": "A courier crosses a drowned country.",
+        "outline": outline(chapters),
+    })
+}
+
+fn chapters(server: &Server, story_id: &str) -> Vec<Value> {
+    server
+        .get(&format!("/api/stories/{story_id}/chapters"))
+        .json()["chapters"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn events(server: &Server, run_id: &str) -> Vec<Value> {
+    server.get(&format!("/api/runs/{run_id}/events")).json()["events"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn error_of(run: &Value) -> (String, String) {
+    (
+        run["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        run["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
+#[test]
+fn requests_carry_the_model_the_story_and_the_story_so_far() {
+    let llm = FakeLlm::start(Vec::new());
+    let server = Server::start(&llm.args(&[]));
+    let (story_id, run_id) = start_run(&server, salt_road(2));
+    let run = server.wait_for_run(&run_id, "completed", WAIT);
+    assert_eq!(run["chapters_done"], 2);
+
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for request in &seen {
+        assert_eq!(request.path, "/v1/chat/completions");
+        assert_eq!(request.authorization, None, "no key was configured");
+        assert_eq!(request.body["model"], "test-model");
+        assert_eq!(request.body["messages"][0]["role"], "system");
+        assert_eq!(request.body["messages"][1]["role"], "user");
+        let prompt = request.user_prompt();
+        assert!(prompt.contains("The Salt Road"), "{prompt}");
+        assert!(
+            prompt.contains("A courier crosses a drowned country."),
+            "{prompt}"
+        );
+    }
+    assert!(seen[0].user_prompt().contains("Write chapter 1 of 2"));
+    let second = seen[1].user_prompt();
+    assert!(
+        second.contains("Write chapter 2 of 2, titled \"Beat 2\""),
+        "{second}"
+    );
+    assert!(second.contains("The story so far"), "{second}");
+    assert!(second.contains("Fog over the marsh, reply 1."), "{second}");
+
+    let saved = chapters(&server, &story_id);
+    assert_eq!(saved[0]["content"], "Fog over the marsh, reply 1.");
+    assert_eq!(saved[1]["content"], "Fog over the marsh, reply 2.");
+}
+
+#[test]
+fn a_story_without_an_outline_gets_one_from_the_server() {
+    let llm = FakeLlm::start(Vec::new());
+    let server = Server::start(&llm.args(&[]));
+    let (story_id, run_id) = start_run(
+        &server,
+        json!({"title": "The Salt Road", "premise": "A courier crosses a drowned country.", "chapter_count": 2}),
+    );
+    server.wait_for_run(&run_id, "completed", WAIT);
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 3, "an outline and two chapters: {seen:?}");
+    assert!(
+        seen[0]
+            .user_prompt()
+            .contains("outline of exactly 2 chapters")
+    );
+    let titles: Vec<Value> = chapters(&server, &story_id)
+        .iter()
+        .map(|c| c["title"].clone())
+        .collect();
+    assert_eq!(titles, [json!("Beat 1"), json!("Beat 2")]);
+}
+
+#[test]
+fn a_server_error_is_retried_and_the_run_completes() {
+    let llm = FakeLlm::start(vec![status(
+        500,
+        r#"{"error":{"message":"cuda out of memory"}}"#,
+    )]);
+    let server = Server::start(&llm.args(&[]));
+    let (story_id, run_id) = start_run(&server, salt_road(2));
+    server.wait_for_run(&run_id, "completed", WAIT);
+    assert_eq!(llm.seen().len(), 3, "one failure, then two chapters");
+    assert_eq!(chapters(&server, &story_id).len(), 2);
+    let retries: Vec<Value> = events(&server, &run_id)
+        .into_iter()
+        .filter(|e| e["kind"] == "retry")
+        .collect();
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    let note = retries[0]["message"].as_str().unwrap();
+    assert!(note.contains("http 500: cuda out of memory"), "{note}");
+}
+
+#[test]
+fn a_rate_limit_waits_as_long_as_retry_after_says() {
+    let llm = FakeLlm::start(vec![Reply::Status(
+        429,
+        r#"{"error":{"message":"slow down"}}"#.into(),
+        vec![("Retry-After", "1")],
+    )]);
+    let server = Server::start(&llm.args(&[]));
+    let (_, run_id) = start_run(&server, salt_road(1));
+    server.wait_for_run(&run_id, "completed", WAIT);
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 2);
+    // The engine's own backoff would have been about 10 ms.
+    let gap = seen[1].at - seen[0].at;
+    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}");
+}
+
+#[test]
+fn unauthorized_fails_the_run_at_once() {
+    let llm = FakeLlm::start(vec![status(
+        401,
+        r#"{"error":{"message":"Invalid API key","type":"invalid_request_error"}}"#,
+    )]);
+    let server = Server::start(&llm.args(&[]));
+    let (_, run_id) = start_run(&server, salt_road(2));
+    let run = server.wait_for_run(&run_id, "failed", WAIT);
+    let (code, message) = error_of(&run);
+    assert_eq!(code, "GENERATOR_AUTH");
+    assert!(message.contains("http 401: Invalid API key"), "{message}");
+    assert!(message.contains("STORYFLOW_LLM_API_KEY"), "{message}");
+    assert_eq!(llm.seen().len(), 1);
+    assert!(
+        !events(&server, &run_id)
+            .iter()
+            .any(|e| e["kind"] == "retry")
+    );
+}
+
+#[test]
+fn a_hung_server_times_out_and_the_run_fails_once_retries_are_spent() {
+    let llm = FakeLlm::start(vec![Reply::Hang, Reply::Hang]);
+    let server = Server::start(&llm.args(&["--llm-timeout-s", "1", "--retries", "1"]));
+    let started = Instant::now();
+    let (_, run_id) = start_run(&server, salt_road(1));
+    let run = server.wait_for_run(&run_id, "failed", WAIT);
+    let (code, message) = error_of(&run);
+    assert_eq!(code, "GENERATOR_UNAVAILABLE");
+    assert!(message.contains("did not answer within 1s"), "{message}");
+    assert_eq!(llm.seen().len(), 2, "the first try and one retry");
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[test]
+fn a_garbage_body_fails_the_run_cleanly() {
+    let llm = FakeLlm::start(vec![status(200, "<html>502 proxy says hello</html>")]);
+    let server = Server::start(&llm.args(&[]));
+    let (story_id, run_id) = start_run(&server, salt_road(2));
+    let run = server.wait_for_run(&run_id, "failed", WAIT);
+    let (code, message) = error_of(&run);
+    assert_eq!(code, "GENERATOR_BAD_RESPONSE");
+    assert!(message.contains("not json"), "{message}");
+    assert!(message.contains("proxy says hello"), "{message}");
+    assert_eq!(llm.seen().len(), 1);
+    assert!(chapters(&server, &story_id).is_empty());
+}
+
+#[test]
+fn the_api_key_is_sent_as_a_bearer_token_and_never_shown() {
+    let key = "sk-storyflow-test-4242";
+    // The server echoes the key back, as some do in their error messages.
+    let echo = format!(r#"{{"error":{{"message":"overloaded for key {key}"}}}}"#);
+    let llm = FakeLlm::start(vec![status(503, &echo)]);
+    let temp = TempDb::new();
+    let server = Server::start_with_env(
+        &temp.path,
+        &llm.args(&[]),
+        &[("STORYFLOW_LLM_API_KEY", key)],
+    );
+    let (_, run_id) = start_run(&server, salt_road(1));
+    server.wait_for_run(&run_id, "completed", WAIT);
+    let seen = llm.seen();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        assert_eq!(
+            request.authorization.as_deref(),
+            Some("Bearer sk-storyflow-test-4242")
+        );
+    }
+    let timeline = serde_json::to_string(&events(&server, &run_id)).unwrap();
+    assert!(
+        timeline.contains("overloaded for key [redacted]"),
+        "{timeline}"
+    );
+    assert!(!timeline.contains(key), "{timeline}");
+    assert!(!server.log_text().contains(key), "the key is in the log");
+}
+
+/// A generator script in its own temporary directory.
+fn script(dir: &Path, body: &str) -> String {
+    let path = dir.join("generate.sh");
+    std::fs::write(&path, body).unwrap();
+    format!("sh {}", shell_words::quote(&path.to_string_lossy()))
+}
+
+#[test]
+fn a_shell_one_liner_writes_the_story() {
+    let server = Server::start(&[
+        "--generator",
+        "command",
+        "--generator-cmd",
+        "sh -c 'cat >/dev/null; echo Chapter text here'",
+    ]);
+    let (story_id, run_id) = start_run(&server, salt_road(2));
+    server.wait_for_run(&run_id, "completed", WAIT);
+    let saved = chapters(&server, &story_id);
+    assert_eq!(saved.len(), 2);
+    for chapter in saved {
+        assert_eq!(chapter["content"], "Chapter text here");
+    }
+}
+
+#[test]
+fn a_command_that_fails_once_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = script(
+        dir.path(),
+        r#"cat >/dev/null
+counter="$(dirname "$0")/calls"
+n=$(cat "$counter" 2>/dev/null || echo 0)
+echo $((n + 1)) > "$counter"
+if [ "$n" -eq 0 ]; then echo "model still loading" >&2; exit 1; fi
+echo "Chapter $STORYFLOW_CHAPTER of $STORYFLOW_CHAPTERS, call $((n + 1))."
+"#,
+    );
+    let server = Server::start(&[
+        "--generator",
+        "command",
+        "--generator-cmd",
+        &command,
+        "--retry-base-ms",
+        "10",
+    ]);
+    let (story_id, run_id) = start_run(&server, salt_road(2));
+    server.wait_for_run(&run_id, "completed", WAIT);
+    let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
+    assert_eq!(calls.trim(), "3", "one failure, then two chapters");
+    let contents: Vec<Value> = chapters(&server, &story_id)
+        .iter()
+        .map(|c| c["content"].clone())
+        .collect();
+    assert_eq!(
+        contents,
+        [
+            json!("Chapter 1 of 2, call 2."),
+            json!("Chapter 2 of 2, call 3.")
+        ]
+    );
+    let timeline = serde_json::to_string(&events(&server, &run_id)).unwrap();
+    assert!(timeline.contains("model still loading"), "{timeline}");
+}
+
+#[test]
+fn a_command_that_always_fails_ends_unavailable_with_its_stderr() {
+    let server = Server::start(&[
+        "--generator",
+        "command",
+        "--generator-cmd",
+        "sh -c 'cat >/dev/null; echo loading weights >&2; echo weights file missing >&2; exit 2'",
+        "--retries",
+        "1",
+        "--retry-base-ms",
+        "10",
+    ]);
+    let (_, run_id) = start_run(&server, salt_road(2));
+    let run = server.wait_for_run(&run_id, "failed", WAIT);
+    let (code, message) = error_of(&run);
+    assert_eq!(code, "GENERATOR_UNAVAILABLE");
+    assert!(message.contains("exited with status 2"), "{message}");
+    assert!(
+        message.contains("loading weights | weights file missing"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_missing_program_fails_the_run_at_once() {
+    let server = Server::start(&[
+        "--generator",
+        "command",
+        "--generator-cmd",
+        "storyflow-test-no-such-program --model x",
+    ]);
+    let (_, run_id) = start_run(&server, salt_road(2));
+    let run = server.wait_for_run(&run_id, "failed", WAIT);
+    let (code, message) = error_of(&run);
+    assert_eq!(code, "GENERATOR_REJECTED");
+    assert!(
+        message.contains("storyflow-test-no-such-program"),
+        "{message}"
+    );
+    assert!(message.contains("not found"), "{message}");
+}
+
+#[test]
+fn bad_generator_settings_stop_serve_before_it_starts() {
+    let temp = TempDb::new();
+    for (args, needle) in [
+        (
+            vec!["--generator", "openai", "--llm-url", "localhost:11434/v1"],
+            "must start with http:// or https://",
+        ),
+        (
+            vec![
+                "--generator",
+                "command",
+                "--generator-cmd",
+                "sh -c 'unclosed",
+            ],
+            "cannot be parsed",
+        ),
+        (
+            vec!["--generator", "command", "--generator-cmd", "  "],
+            "is empty",
+        ),
+    ] {
+        let mut full = vec!["serve", "--addr", "127.0.0.1:0"];
+        full.extend(args);
+        let output = util::cli(&temp.path, &full);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{full:?}: {}",
+            util::stderr(&output)
+        );
+        assert!(
+            util::stderr(&output).contains(needle),
+            "{}",
+            util::stderr(&output)
+        );
+    }
+}
