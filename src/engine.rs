@@ -13,8 +13,9 @@
 //! - a chapter is written once: it is saved in the same transaction as the
 //!   progress, and a resumed run starts after the last saved chapter;
 //! - cancel, delete and shutdown take effect at the next step boundary;
-//! - a run whose story is gone fails at once with `STORY_NOT_FOUND` and is
-//!   never retried by the engine.
+//! - a run whose story is gone is never claimed (the sweep fails it
+//!   `ORPHANED_RUN`); a story that vanishes under a claimed run fails it with
+//!   `STORY_NOT_FOUND` at its next save, and the engine never retries it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -127,7 +127,7 @@ impl Error {
             Error::MethodNotAllowed { allowed, .. } => format!("allowed: {}", allowed.join(", ")),
             Error::InvalidId(_) => "ids are UUIDs as returned by the API".into(),
             Error::InvalidJson(_) => "send a JSON object, for example {\"title\": \"The Storm\"}".into(),
-            Error::Validation { .. } => "correct the named field and send the request again".into(),
+            Error::Validation { .. } => "correct the named field and try again".into(),
             Error::PayloadTooLarge { .. } => "send a smaller body".into(),
             Error::UnsupportedMediaType(_) => "set Content-Type: application/json".into(),
             Error::Unauthorized(_) => "send Authorization: Bearer <token>".into(),

@@ -140,6 +140,14 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
     let mut recommendations = Vec::new();
     let code = run.error_code.clone().unwrap_or_default();
     let message = run.error_message.clone().unwrap_or_default();
+    let wrong_total = if story_exists && !run.status.is_active() {
+        store
+            .runs_with_wrong_totals_of(Some(&run.story_id))?
+            .into_iter()
+            .find(|(wrong, _, _)| wrong == id)
+    } else {
+        None
+    };
     if !story_exists {
         findings.push(finding(
             Severity::Error,
@@ -191,7 +199,7 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
             ));
             recommendations.push(format!("storyflow run retry {id} to resume it"));
         }
-        _ if story_exists => findings.push(finding(
+        _ if story_exists && wrong_total.is_none() => findings.push(finding(
             Severity::Info,
             "HEALTHY",
             format!(
@@ -203,6 +211,10 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
             ),
         )),
         _ => {}
+    }
+    if let Some((_, done, saved)) = wrong_total {
+        findings.push(wrong_total_finding(id, done, saved));
+        recommendations.push(WRONG_TOTALS_ADVICE.into());
     }
     let chapters = if verbose && story_exists {
         Some(
@@ -228,6 +240,17 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
         findings,
         recommendations,
     })
+}
+
+const WRONG_TOTALS_ADVICE: &str =
+    "storyflow health-check --fix recomputes chapters_done from the saved chapters";
+
+fn wrong_total_finding(id: &RunId, done: u32, saved: u32) -> Finding {
+    finding(
+        Severity::Warning,
+        "WRONG_TOTALS",
+        format!("run {id} reports {done} chapters done, but {saved} of its chapters are saved"),
+    )
 }
 
 fn permanent_failure_advice(code: &str, id: &RunId) -> String {
@@ -329,6 +352,25 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
             "OUTLINE_PROBLEM",
             warning.clone(),
         ));
+    }
+    for run in store
+        .stuck_runs(&idle_since(app))?
+        .iter()
+        .filter(|r| r.story_id == *id)
+    {
+        findings.push(finding(
+            Severity::Warning,
+            "STUCK_RUN",
+            format!(
+                "run {} is running, but its worker has stopped responding",
+                run.id
+            ),
+        ));
+        recommendations.push(format!("storyflow diagnose --run {}", run.id));
+    }
+    for (run, done, saved) in store.runs_with_wrong_totals_of(Some(id))? {
+        findings.push(wrong_total_finding(&run, done, saved));
+        recommendations.push(WRONG_TOTALS_ADVICE.into());
     }
     for run in runs.iter().filter(|r| r.status == RunStatus::Failed) {
         findings.push(finding(
@@ -450,6 +492,18 @@ pub fn diagnose_all(app: &App) -> Result<DatabaseReport> {
             ),
         ));
         recommendations.push("storyflow health-check --fix sets an explicit count on them".into());
+    }
+    let wrong_totals = store.runs_with_wrong_totals()?;
+    if !wrong_totals.is_empty() {
+        findings.push(finding(
+            Severity::Warning,
+            "WRONG_TOTALS",
+            format!(
+                "{} finished runs report a chapter count that disagrees with the chapters saved",
+                wrong_totals.len()
+            ),
+        ));
+        recommendations.push(WRONG_TOTALS_ADVICE.into());
     }
     let mut by_status = serde_json::Map::new();
     for (status, count) in store.run_counts_by_status()? {

@@ -83,6 +83,13 @@ impl Req {
                 "the body is empty; send a JSON object".into(),
             ));
         }
+        // serde's derived structs also accept a JSON array of the fields in
+        // order (`["The Storm"]`); every body of this API is an object.
+        if self.body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&self.body)
+                .map_err(|e| Error::InvalidJson(e.to_string()))?;
+            return Err(Error::validation("body", "must be a JSON object"));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(&self.body);
         let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
             let path = err.path().to_string();
@@ -262,6 +269,15 @@ mod tests {
             .json::<Body>()
             .unwrap_err();
         assert!(matches!(&err, Error::Validation { .. }), "{err:?}");
+        for not_an_object in [r#"["a"]"#, r#""a""#, "5", "null"] {
+            let err = Req::test("POST", "/x", not_an_object)
+                .json::<Body>()
+                .unwrap_err();
+            assert!(
+                matches!(&err, Error::Validation { field, .. } if field == "body"),
+                "{not_an_object}: {err:?}"
+            );
+        }
         let err = Req::test("POST", "/x", r#"{"title": "#)
             .json::<Body>()
             .unwrap_err();

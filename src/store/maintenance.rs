@@ -233,19 +233,33 @@ impl Store {
         })
     }
 
-    /// Finished runs whose `chapters_done` disagrees with the chapters saved.
+    /// Finished runs whose `chapters_done` disagrees with the chapters saved,
+    /// as (run, chapters done, chapters saved).
     pub fn runs_with_wrong_totals(&self) -> Result<Vec<(RunId, u32, u32)>> {
+        self.runs_with_wrong_totals_of(None)
+    }
+
+    /// [`Store::runs_with_wrong_totals`], of one story or of all. A run
+    /// disagrees when it claims more chapters than are saved, or when it
+    /// completed and does not account for exactly the chapters saved. A
+    /// failed or cancelled run that a later run continued has fewer done than
+    /// saved: that is history, not damage.
+    pub fn runs_with_wrong_totals_of(
+        &self,
+        story: Option<&StoryId>,
+    ) -> Result<Vec<(RunId, u32, u32)>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
             "SELECT r.id, r.chapters_done, saved FROM (
-                 SELECT r.id, r.chapters_done,
+                 SELECT r.id, r.status, r.chapters_done,
                         (SELECT count(*) FROM chapters c WHERE c.story_id = r.story_id AND c.number <= r.chapters_total) AS saved
                  FROM workflow_runs r
                  WHERE r.status IN ('completed', 'failed', 'cancelled')
+                   AND (?1 IS NULL OR r.story_id = ?1)
                    AND EXISTS (SELECT 1 FROM stories s WHERE s.id = r.story_id)
-             ) AS r WHERE r.chapters_done != saved",
+             ) AS r WHERE r.chapters_done > saved OR (r.status = 'completed' AND r.chapters_done != saved)",
         )?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let rows = stmt.query_map([story], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 

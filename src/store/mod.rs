@@ -79,13 +79,26 @@ impl Store {
         if path.is_dir() {
             return Err(unusable("it is a directory, not a database file".into()));
         }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        // The pool retries a failing open until its connection timeout, so a
+        // path that is not a usable database would hang for 10 s: open,
+        // configure and migrate one connection directly first, failing at once.
+        {
+            let mut conn = Connection::open_with_flags(path, flags)
+                .map_err(|e| unusable(describe_open_error(&e.to_string())))?;
+            configure_connection(&mut conn)
+                .map_err(|e| unusable(describe_open_error(&e.to_string())))?;
+            migrate::migrate(&mut conn).map_err(|e| match e {
+                Error::DatabaseUnusable { reason, .. } => unusable(reason),
+                Error::Internal(reason) => unusable(describe_open_error(&reason)),
+                other => other,
+            })?;
+        }
         let manager = SqliteConnectionManager::file(path)
-            .with_flags(
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
+            .with_flags(flags)
             .with_init(configure_connection);
         let pool = Pool::builder()
             .max_size(max_connections.max(1))
@@ -97,23 +110,11 @@ impl Store {
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build(manager)
             .map_err(|e| unusable(describe_open_error(&e.to_string())))?;
-        let store = Store {
+        Ok(Store {
             pool,
             path: path.to_path_buf(),
             clock: Arc::new(SystemClock),
-        };
-        {
-            let mut conn = store
-                .pool
-                .get()
-                .map_err(|e| unusable(describe_open_error(&e.to_string())))?;
-            migrate::migrate(&mut conn).map_err(|e| match e {
-                Error::DatabaseUnusable { reason, .. } => unusable(reason),
-                Error::Internal(reason) => unusable(describe_open_error(&reason)),
-                other => other,
-            })?;
-        }
-        Ok(store)
+        })
     }
 
     /// Replaces the clock that stamps rows and judges leases (tests).

@@ -161,12 +161,13 @@ impl Store {
         get_run(&*self.conn()?, id)
     }
 
-    /// Newest first.
+    /// Newest first; runs created in the same millisecond by rowid
+    /// (insertion order).
     pub fn list_runs(&self, filter: &RunFilter) -> Result<Vec<Run>> {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM workflow_runs
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR story_id = ?2)
-             ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+             ORDER BY created_at DESC, rowid DESC LIMIT ?3 OFFSET ?4"
         );
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -244,20 +245,25 @@ impl Store {
 
     /// Claims the oldest pending run, or else a running one whose lease has
     /// expired (its worker died). A recovered run past `max_attempts` claims
-    /// is failed with `STUCK_TIMEOUT` instead of being run again.
+    /// is failed with `STUCK_TIMEOUT` instead of being run again. A run whose
+    /// story is gone is never claimed: it cannot succeed, and failing it is
+    /// the sweep's job (`ORPHANED_RUN`), also when a worker beats the
+    /// start-up sweep to it.
     pub fn claim_next_run(
         &self,
         owner: &str,
         lease_until: &str,
         max_attempts: u32,
     ) -> Result<Option<ClaimedRun>> {
+        const STORY_EXISTS: &str =
+            "EXISTS (SELECT 1 FROM stories s WHERE s.id = workflow_runs.story_id)";
         self.write(|tx| {
             let now = self.now();
             let pending_sql =
-                format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status = 'pending' ORDER BY created_at LIMIT 1");
+                format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status = 'pending' AND {STORY_EXISTS} ORDER BY created_at LIMIT 1");
             let expired_sql = format!(
                 "SELECT {RUN_COLUMNS} FROM workflow_runs
-                 WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY created_at LIMIT 1"
+                 WHERE status = 'running' AND lease_expires_at < ?1 AND {STORY_EXISTS} ORDER BY created_at LIMIT 1"
             );
             let candidate = match tx.prepare_cached(&pending_sql)?.query_row([], Run::from_row).optional()? {
                 Some(run) => Some((run, false)),
@@ -324,7 +330,8 @@ impl Store {
 
     /// Saves one chapter and the run's progress in one transaction, so a
     /// crash loses at most the chapter being written and none is saved twice.
-    /// False (nothing saved) when the worker no longer holds the run.
+    /// False (nothing saved) when the worker no longer holds the run;
+    /// `StoryNotFound` when the story is gone.
     pub fn save_chapter(
         &self,
         id: &RunId,
@@ -335,13 +342,19 @@ impl Store {
     ) -> Result<bool> {
         self.write(|tx| {
             let now = self.now();
-            let held = tx
-                .prepare_cached("SELECT 1 FROM workflow_runs WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'")?
-                .query_row(params![id, owner], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if !held {
-                return Ok(false);
+            // Held, and is the story still there? It can vanish under a run
+            // only behind storyflow's back (deleted with foreign keys off).
+            let story_exists: Option<bool> = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM stories WHERE id = ?3) FROM workflow_runs
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                )?
+                .query_row(params![id, owner, story], |row| row.get(0))
+                .optional()?;
+            match story_exists {
+                None => return Ok(false),
+                Some(false) => return Err(Error::StoryNotFound(story.clone())),
+                Some(true) => {}
             }
             tx.prepare_cached(
                 "INSERT INTO chapters (story_id, number, title, content, word_count, run_id, created_at)

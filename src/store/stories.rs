@@ -26,15 +26,25 @@ pub struct NewStory {
 }
 
 /// A partial update: absent fields are left alone; `chapter_count: null`
-/// clears the explicit count so it is derived again.
+/// clears the explicit count so it is derived again. The text fields are never
+/// null, here as on create: `"title": null` is a wrong type, not "leave alone".
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoryPatch {
+    #[serde(default, deserialize_with = "present_text")]
     pub title: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
     pub premise: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
     pub outline: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub chapter_count: Option<Option<u32>>,
+}
+
+fn present_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -149,10 +159,11 @@ impl Store {
         get_story(&*self.conn()?, id)
     }
 
-    /// Newest first.
+    /// Newest first. Stories created in the same millisecond are ordered by
+    /// rowid (insertion order), not by their random ids.
     pub fn list_stories(&self, limit: u32, offset: u32) -> Result<Vec<Story>> {
         let sql = format!(
-            "SELECT {STORY_COLUMNS} FROM stories ORDER BY created_at DESC, id DESC LIMIT ?1 OFFSET ?2"
+            "SELECT {STORY_COLUMNS} FROM stories ORDER BY created_at DESC, rowid DESC LIMIT ?1 OFFSET ?2"
         );
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -309,6 +320,41 @@ mod tests {
             })
             .unwrap_err();
         assert!(matches!(&err, Error::Validation { field, .. } if field == "chapter_count"));
+    }
+
+    #[test]
+    fn a_patch_clears_the_count_with_null_but_no_text_field() {
+        let patch: StoryPatch = serde_json::from_str(r#"{"chapter_count": null}"#).unwrap();
+        assert_eq!(patch.chapter_count, Some(None));
+        assert_eq!(patch.title, None);
+        let patch: StoryPatch = serde_json::from_str(r#"{"premise": "p"}"#).unwrap();
+        assert_eq!(
+            (patch.premise.as_deref(), patch.chapter_count),
+            (Some("p"), None)
+        );
+        for field in ["title", "premise", "outline"] {
+            let body = format!(r#"{{"{field}": null}}"#);
+            assert!(serde_json::from_str::<StoryPatch>(&body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn stories_created_in_the_same_millisecond_list_newest_first() {
+        let (store, _dir) = temp_store();
+        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(
+            std::time::SystemTime::UNIX_EPOCH,
+        ));
+        let store = store.with_clock(clock);
+        let ids: Vec<StoryId> = (0..20)
+            .map(|i| store.create_story(&new_story(&format!("s{i}"))).unwrap().id)
+            .collect();
+        let listed: Vec<StoryId> = store
+            .list_stories(100, 0)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(listed, ids.into_iter().rev().collect::<Vec<_>>());
     }
 
     #[test]

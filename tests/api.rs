@@ -1,0 +1,1478 @@
+//! The JSON API over real HTTP: the real binary on a free loopback port with
+//! its own temporary database, driven through raw sockets. Stories, runs,
+//! progress reports, health and metrics, and every error code of the
+//! contract produced by a real request.
+
+mod util;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use util::{Resp, Server, create_story, outline, send_raw};
+
+const WAIT: Duration = Duration::from_secs(30);
+const MIB: usize = 1024 * 1024;
+const MISSING_ID: &str = "3251c7d5-8f0e-4c52-9d7a-1b2c3d4e5f60";
+
+/// Asserts the contract's error shape, status and code; returns `error`.
+fn assert_error(resp: &Resp, status: u16, code: &str) -> Value {
+    assert_eq!(
+        resp.status,
+        status,
+        "expected {status} {code}, got: {}",
+        resp.text()
+    );
+    assert!(
+        resp.header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "error bodies are JSON: {:?}",
+        resp.headers
+    );
+    let body = resp.json();
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "{body}");
+    assert_eq!(error["status"], status, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without a message: {body}"
+    );
+    assert!(
+        error["details"].is_object(),
+        "error without details: {body}"
+    );
+    error.clone()
+}
+
+fn id_of(value: &Value) -> String {
+    value["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {value}"))
+        .to_string()
+}
+
+fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_string(), value.to_string())
+}
+
+/// A request with exactly `content_type` (if any) and `body`.
+fn send(
+    server: &Server,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Resp {
+    let mut headers = vec![header("Host", &server.addr.to_string())];
+    if let Some(content_type) = content_type {
+        headers.push(header("Content-Type", content_type));
+    }
+    server.raw(method, path, &headers, body)
+}
+
+fn start_run(server: &Server, story_id: &str) -> Value {
+    let resp = server.post_empty(&format!("/api/stories/{story_id}/runs"));
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    resp.json()
+}
+
+fn run_ids(list: &Value) -> Vec<String> {
+    ids_in(list, "runs")
+}
+
+/// The ids of the objects listed under `key`, in order.
+fn ids_in(list: &Value, key: &str) -> Vec<String> {
+    list[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {key} in {list}"))
+        .iter()
+        .map(id_of)
+        .collect()
+}
+
+fn report(server: &Server, run_id: &str, body: Value) -> Resp {
+    server.post(&format!("/api/runs/{run_id}/progress"), &body)
+}
+
+/// A server whose generator always fails (a command that exits non-zero, no
+/// retries), so its runs end `failed` through the real engine.
+fn failing_server() -> Server {
+    Server::start(&[
+        "--generator",
+        "command",
+        "--generator-cmd",
+        "false",
+        "--retries",
+        "0",
+        "--workers",
+        "1",
+    ])
+}
+
+fn failed_run(server: &Server) -> Value {
+    let story = create_story(server, json!({"title": "Doomed", "outline": outline(2)}));
+    let run = start_run(server, &id_of(&story));
+    let failed = server.wait_for_run(&id_of(&run), "failed", WAIT);
+    assert!(failed["error"]["code"].is_string(), "{failed}");
+    failed
+}
+
+fn open_db(server: &Server) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(&server.db).expect("open the test database");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    conn
+}
+
+fn count(conn: &rusqlite::Connection, sql: &str, id: &str) -> i64 {
+    conn.query_row(sql, [id], |row| row.get(0)).unwrap()
+}
+
+// ---------------------------------------------------------------- stories
+
+#[test]
+fn a_story_is_created_read_updated_and_deleted() {
+    let server = Server::start(&["--workers", "0"]);
+    let resp = server.post(
+        "/api/stories",
+        &json!({"title": "  The Salt Road ", "premise": "A courier crosses a drowned country.", "outline": outline(3)}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let story = resp.json();
+    let id = id_of(&story);
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("/api/stories/{id}").as_str())
+    );
+    assert_eq!(story["title"], "The Salt Road", "titles are trimmed");
+    assert_eq!(story["premise"], "A courier crosses a drowned country.");
+    assert_eq!(story["chapter_count"], 3);
+    assert_eq!(story["chapter_count_source"], "outline");
+    for field in ["created_at", "updated_at"] {
+        assert!(story[field].is_string(), "{field} missing: {story}");
+    }
+
+    let read = server.get(&format!("/api/stories/{id}"));
+    assert_eq!(read.status, 200);
+    let read = read.json();
+    assert_eq!(read["id"], id);
+    assert_eq!(read["title"], "The Salt Road");
+    assert_eq!(read["outline"], outline(3));
+    assert_eq!(read["chapter_count_source"], "outline");
+
+    // An explicit count wins over the outline; absent fields are left alone.
+    let resp = server.patch(
+        &format!("/api/stories/{id}"),
+        &json!({"title": "The Salt Road, Revised", "chapter_count": 7}),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let updated = resp.json();
+    assert_eq!(updated["title"], "The Salt Road, Revised");
+    assert_eq!(updated["premise"], "A courier crosses a drowned country.");
+    assert_eq!(updated["chapter_count"], 7);
+    assert_eq!(updated["chapter_count_source"], "explicit");
+    let read = server.get(&format!("/api/stories/{id}")).json();
+    assert_eq!(read["chapter_count"], 7);
+    assert_eq!(read["chapter_count_source"], "explicit");
+
+    // `chapter_count: null` clears the explicit count: derived again.
+    let cleared = server
+        .patch(
+            &format!("/api/stories/{id}"),
+            &json!({"chapter_count": null}),
+        )
+        .json();
+    assert_eq!(cleared["chapter_count"], 3, "{cleared}");
+    assert_eq!(cleared["chapter_count_source"], "outline");
+    assert_eq!(cleared["title"], "The Salt Road, Revised");
+    let read = server.get(&format!("/api/stories/{id}")).json();
+    assert_eq!(read["chapter_count"], 3);
+    assert_eq!(read["chapter_count_source"], "outline");
+
+    // Without an outline the configured default applies.
+    let no_outline = server
+        .patch(&format!("/api/stories/{id}"), &json!({"outline": ""}))
+        .json();
+    assert_eq!(no_outline["chapter_count"], 10);
+    assert_eq!(no_outline["chapter_count_source"], "default");
+
+    let resp = server.delete(&format!("/api/stories/{id}"));
+    assert_eq!(resp.status, 204, "{}", resp.text());
+    assert!(resp.body.is_empty());
+    let gone = server.get(&format!("/api/stories/{id}"));
+    let error = assert_error(&gone, 404, "STORY_NOT_FOUND");
+    assert_eq!(error["details"]["story_id"], id);
+    assert_error(
+        &server.delete(&format!("/api/stories/{id}")),
+        404,
+        "STORY_NOT_FOUND",
+    );
+}
+
+#[test]
+fn stories_are_listed_newest_first_with_limit_and_offset() {
+    let server = Server::start(&["--workers", "0"]);
+    let ids: Vec<String> = (1..=5)
+        .map(|i| {
+            id_of(&create_story(
+                &server,
+                json!({"title": format!("Story {i}")}),
+            ))
+        })
+        .collect();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+
+    let all = server.get("/api/stories").json();
+    assert_eq!(ids_in(&all, "stories"), newest_first);
+    assert_eq!(all["limit"], 50);
+    assert_eq!(all["offset"], 0);
+
+    let page = server.get("/api/stories?limit=2").json();
+    assert_eq!(ids_in(&page, "stories"), newest_first[..2]);
+    let page = server.get("/api/stories?limit=2&offset=2").json();
+    assert_eq!(ids_in(&page, "stories"), newest_first[2..4]);
+    assert_eq!(page["limit"], 2);
+    assert_eq!(page["offset"], 2);
+    let page = server.get("/api/stories?limit=2&offset=4").json();
+    assert_eq!(ids_in(&page, "stories"), newest_first[4..]);
+    let page = server.get("/api/stories?offset=99").json();
+    assert_eq!(ids_in(&page, "stories"), Vec::<String>::new());
+
+    for bad in [
+        "limit=0",
+        "limit=abc",
+        "limit=-1",
+        "limit=100000",
+        "offset=x",
+    ] {
+        let field = bad.split('=').next().unwrap();
+        let error = assert_error(
+            &server.get(&format!("/api/stories?{bad}")),
+            422,
+            "VALIDATION_FAILED",
+        );
+        assert_eq!(error["details"]["field"], field, "{bad}");
+    }
+}
+
+#[test]
+fn deleting_a_story_cancels_its_active_run_and_removes_runs_chapters_and_events() {
+    let server = Server::start(&["--builtin-delay-ms", "150"]);
+    let story = create_story(
+        &server,
+        json!({"title": "Short-lived", "premise": "It will not last.", "outline": outline(30)}),
+    );
+    let id = id_of(&story);
+    let run_id = id_of(&start_run(&server, &id));
+    let mut last = Value::Null;
+    assert!(
+        server.wait_until(WAIT, || {
+            last = server.get(&format!("/api/runs/{run_id}")).json();
+            last["chapters_done"].as_u64().unwrap_or(0) >= 1
+        }),
+        "no chapter was written: {last}"
+    );
+    let conn = open_db(&server);
+    assert!(
+        count(
+            &conn,
+            "SELECT count(*) FROM chapters WHERE story_id = ?1",
+            &id
+        ) >= 1
+    );
+
+    let resp = server.delete(&format!("/api/stories/{id}"));
+    assert_eq!(resp.status, 204, "{}", resp.text());
+
+    assert_error(
+        &server.get(&format!("/api/runs/{run_id}")),
+        404,
+        "RUN_NOT_FOUND",
+    );
+    assert_error(
+        &server.get(&format!("/api/stories/{id}/chapters")),
+        404,
+        "STORY_NOT_FOUND",
+    );
+    let listed = server.get(&format!("/api/runs?story_id={id}")).json();
+    assert_eq!(run_ids(&listed), Vec::<String>::new());
+    // The worker holding the run notices at its next step and writes nothing more.
+    assert!(
+        server.wait_until(WAIT, || server
+            .log_text()
+            .contains("was cancelled, deleted or taken over")),
+        "the worker did not stop; log:\n{}",
+        server.log_text()
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM stories WHERE id = ?1", &id),
+        0
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM chapters WHERE story_id = ?1",
+            &id
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM workflow_runs WHERE story_id = ?1",
+            &id
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM run_events WHERE run_id = ?1",
+            &run_id
+        ),
+        0
+    );
+}
+
+#[test]
+fn chapters_and_markdown_export_after_a_builtin_run() {
+    let server = Server::start(&[]);
+    let story = create_story(
+        &server,
+        json!({"title": "The Lighthouse Keeper", "premise": "A keeper finds a letter in the lamp.", "outline": outline(3)}),
+    );
+    let id = id_of(&story);
+
+    // Before any run: no chapters, and the export is the title and premise.
+    let empty = server.get(&format!("/api/stories/{id}/chapters")).json();
+    assert_eq!(empty["chapters"], json!([]));
+
+    let run_id = id_of(&start_run(&server, &id));
+    server.wait_for_run(&run_id, "completed", WAIT);
+
+    let resp = server.get(&format!("/api/stories/{id}/chapters"));
+    assert_eq!(resp.status, 200);
+    let chapters = resp.json()["chapters"].as_array().unwrap().clone();
+    assert_eq!(chapters.len(), 3);
+    for (i, chapter) in chapters.iter().enumerate() {
+        let number = i as u64 + 1;
+        assert_eq!(chapter["number"], number, "{chapter}");
+        assert_eq!(chapter["title"], format!("Beat {number}"), "{chapter}");
+        let content = chapter["content"].as_str().unwrap();
+        assert!(!content.trim().is_empty());
+        assert_eq!(
+            chapter["word_count"],
+            content.split_whitespace().count() as u64
+        );
+        assert_eq!(chapter["run_id"], run_id);
+        assert!(chapter["created_at"].is_string());
+    }
+
+    let export = server.get(&format!("/api/stories/{id}/export"));
+    assert_eq!(export.status, 200);
+    assert!(
+        export
+            .header("content-type")
+            .is_some_and(|t| t.starts_with("text/markdown")),
+        "{:?}",
+        export.headers
+    );
+    let markdown = export.text();
+    assert!(
+        markdown.starts_with("# The Lighthouse Keeper\n"),
+        "{markdown}"
+    );
+    assert!(markdown.contains("A keeper finds a letter in the lamp."));
+    let positions: Vec<usize> = (1..=3)
+        .map(|i| {
+            markdown
+                .find(&format!("## Chapter {i}: Beat {i}"))
+                .unwrap_or_else(|| panic!("chapter {i} missing: {markdown}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "chapters out of order"
+    );
+    for chapter in &chapters {
+        let opening: String = chapter["content"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .take(8)
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(
+            markdown
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .contains(&opening),
+            "chapter text missing from the export"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- runs
+
+#[test]
+fn a_second_start_conflicts_with_the_active_run() {
+    let server = Server::start(&["--workers", "0"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Twice", "outline": outline(4)}),
+    ));
+    let resp = server.post_empty(&format!("/api/stories/{id}/runs"));
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    let run = resp.json();
+    let run_id = id_of(&run);
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("/api/runs/{run_id}").as_str())
+    );
+    assert_eq!(run["story_id"], id);
+    assert_eq!(run["status"], "pending");
+    assert_eq!(run["chapters_done"], 0);
+    assert_eq!(run["chapters_total"], 4);
+    assert_eq!(run["progress"], 0);
+    assert_eq!(run["error"], Value::Null);
+    for field in [
+        "step",
+        "attempt",
+        "created_at",
+        "started_at",
+        "updated_at",
+        "finished_at",
+    ] {
+        assert!(run.get(field).is_some(), "{field} missing: {run}");
+    }
+
+    let second = server.post_empty(&format!("/api/stories/{id}/runs"));
+    let error = assert_error(&second, 409, "CONFLICT");
+    assert_eq!(error["details"]["run_id"], run_id);
+    assert_eq!(error["details"]["story_id"], id);
+    assert!(error["message"].as_str().unwrap().contains(&run_id));
+
+    // Once it is cancelled a new run may start.
+    assert_eq!(
+        server
+            .post_empty(&format!("/api/runs/{run_id}/cancel"))
+            .status,
+        200
+    );
+    start_run(&server, &id);
+}
+
+#[test]
+fn cancel_stops_an_active_run_and_refuses_a_finished_one() {
+    let server = Server::start(&["--workers", "0"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Stop", "outline": outline(2)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    let resp = server.post_empty(&format!("/api/runs/{run_id}/cancel"));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let cancelled = resp.json();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert!(cancelled["finished_at"].is_string());
+    let again = server.post_empty(&format!("/api/runs/{run_id}/cancel"));
+    let error = assert_error(&again, 409, "CONFLICT");
+    assert_eq!(error["details"]["status"], "cancelled");
+
+    // A completed run (written by the real engine) cannot be cancelled.
+    let builtin = Server::start(&[]);
+    let id = id_of(&create_story(
+        &builtin,
+        json!({"title": "Done", "outline": outline(2)}),
+    ));
+    let run_id = id_of(&start_run(&builtin, &id));
+    builtin.wait_for_run(&run_id, "completed", WAIT);
+    let error = assert_error(
+        &builtin.post_empty(&format!("/api/runs/{run_id}/cancel")),
+        409,
+        "CONFLICT",
+    );
+    assert_eq!(error["details"]["run_id"], run_id);
+    assert_eq!(error["details"]["status"], "completed");
+    assert_eq!(
+        builtin.get(&format!("/api/runs/{run_id}")).json()["status"],
+        "completed"
+    );
+}
+
+#[test]
+fn only_failed_or_cancelled_runs_can_be_retried() {
+    let server = Server::start(&["--workers", "0"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Again", "outline": outline(2)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    let retry = |run: &str| server.post_empty(&format!("/api/runs/{run}/retry"));
+
+    let error = assert_error(&retry(&run_id), 409, "CONFLICT");
+    assert_eq!(error["details"]["status"], "pending");
+
+    report(&server, &run_id, json!({"chapters_done": 1}));
+    let error = assert_error(&retry(&run_id), 409, "CONFLICT");
+    assert_eq!(error["details"]["status"], "running");
+
+    server.post_empty(&format!("/api/runs/{run_id}/cancel"));
+    let resp = retry(&run_id);
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    let retried = resp.json();
+    assert_eq!(retried["id"], run_id, "a retry resumes the same run");
+    assert_eq!(retried["status"], "pending");
+    assert_eq!(
+        retried["chapters_done"], 1,
+        "a retry keeps the chapters done"
+    );
+    assert_eq!(retried["finished_at"], Value::Null);
+
+    // While it is active again, a second retry and a new start conflict.
+    assert_error(&retry(&run_id), 409, "CONFLICT");
+    assert_error(
+        &server.post_empty(&format!("/api/stories/{id}/runs")),
+        409,
+        "CONFLICT",
+    );
+
+    report(&server, &run_id, json!({"chapters_done": 2}));
+    assert_eq!(
+        server.get(&format!("/api/runs/{run_id}")).json()["status"],
+        "completed"
+    );
+    let error = assert_error(&retry(&run_id), 409, "CONFLICT");
+    assert_eq!(error["details"]["status"], "completed");
+
+    // A run failed by its generator is retried: queued again, error cleared.
+    let failing = failing_server();
+    let failed = failed_run(&failing);
+    let failed_id = id_of(&failed);
+    let resp = failing.post_empty(&format!("/api/runs/{failed_id}/retry"));
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    let retried = resp.json();
+    assert!(
+        retried["status"] == "pending" || retried["status"] == "running",
+        "{retried}"
+    );
+    assert_eq!(retried["error"], Value::Null);
+    assert_eq!(retried["chapters_done"], failed["chapters_done"]);
+}
+
+#[test]
+fn a_retried_run_resumes_after_its_last_saved_chapter() {
+    let server = Server::start(&["--builtin-delay-ms", "100"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Resumable", "premise": "A long walk.", "outline": outline(8)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    let mut last = Value::Null;
+    assert!(
+        server.wait_until(WAIT, || {
+            last = server.get(&format!("/api/runs/{run_id}")).json();
+            last["chapters_done"].as_u64().unwrap_or(0) >= 2
+        }),
+        "no progress: {last}"
+    );
+    let cancelled = server
+        .post_empty(&format!("/api/runs/{run_id}/cancel"))
+        .json();
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let done = cancelled["chapters_done"].as_u64().unwrap();
+    assert!((2..8).contains(&done), "{cancelled}");
+    let saved = server.get(&format!("/api/stories/{id}/chapters")).json()["chapters"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    assert_eq!(saved, done, "chapters saved match chapters_done");
+
+    let resp = server.post_empty(&format!("/api/runs/{run_id}/retry"));
+    assert_eq!(resp.status, 202, "{}", resp.text());
+    assert_eq!(resp.json()["chapters_done"], done);
+    let completed = server.wait_for_run(&run_id, "completed", WAIT);
+    assert_eq!(completed["chapters_done"], 8);
+    assert_eq!(completed["progress"], 100);
+
+    let chapters = server.get(&format!("/api/stories/{id}/chapters")).json();
+    let numbers: Vec<u64> = chapters["chapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["number"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=8).collect::<Vec<u64>>(), "each chapter once");
+    let events = server.get(&format!("/api/runs/{run_id}/events")).json();
+    let retry = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "retry")
+        .unwrap_or_else(|| panic!("no retry event: {events}"));
+    assert!(
+        retry["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("after chapter {done}")),
+        "{retry}"
+    );
+}
+
+#[test]
+fn runs_are_listed_with_status_and_story_filters() {
+    let server = Server::start(&["--workers", "0"]);
+    let a = id_of(&create_story(
+        &server,
+        json!({"title": "A", "outline": outline(2)}),
+    ));
+    let b = id_of(&create_story(
+        &server,
+        json!({"title": "B", "outline": outline(2)}),
+    ));
+    let a1 = id_of(&start_run(&server, &a));
+    server.post_empty(&format!("/api/runs/{a1}/cancel"));
+    let a2 = id_of(&start_run(&server, &a));
+    let b1 = id_of(&start_run(&server, &b));
+
+    let all = server.get("/api/runs").json();
+    assert_eq!(run_ids(&all), [b1.as_str(), a2.as_str(), a1.as_str()]);
+    assert_eq!(
+        run_ids(&server.get("/api/runs?status=cancelled").json()),
+        [a1.as_str()]
+    );
+    assert_eq!(
+        run_ids(&server.get("/api/runs?status=pending").json()),
+        [b1.as_str(), a2.as_str()]
+    );
+    assert_eq!(
+        run_ids(&server.get(&format!("/api/runs?story_id={a}")).json()),
+        [a2.as_str(), a1.as_str()]
+    );
+    assert_eq!(
+        run_ids(
+            &server
+                .get(&format!("/api/runs?story_id={a}&status=pending"))
+                .json()
+        ),
+        [a2.as_str()]
+    );
+    assert_eq!(
+        run_ids(&server.get("/api/runs?status=completed").json()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        run_ids(
+            &server
+                .get(&format!("/api/runs?story_id={MISSING_ID}"))
+                .json()
+        ),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        run_ids(&server.get("/api/runs?limit=1").json()),
+        [b1.as_str()]
+    );
+    // The per-story listing says the same.
+    assert_eq!(
+        run_ids(&server.get(&format!("/api/stories/{b}/runs")).json()),
+        [b1.as_str()]
+    );
+
+    for (query, field) in [
+        ("status=bogus", "status"),
+        ("status=PENDING", "status"),
+        ("story_id=not-a-uuid", "story_id"),
+        ("limit=0", "limit"),
+        ("limit=many", "limit"),
+    ] {
+        let error = assert_error(
+            &server.get(&format!("/api/runs?{query}")),
+            422,
+            "VALIDATION_FAILED",
+        );
+        assert_eq!(error["details"]["field"], field, "{query}");
+    }
+}
+
+#[test]
+fn the_events_timeline_records_each_transition_in_order() {
+    let server = Server::start(&["--workers", "0"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Timeline", "outline": outline(3)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    server.post_empty(&format!("/api/runs/{run_id}/cancel"));
+    server.post_empty(&format!("/api/runs/{run_id}/retry"));
+    for done in 1..=3 {
+        report(&server, &run_id, json!({"chapters_done": done}));
+    }
+    let resp = server.get(&format!("/api/runs/{run_id}/events"));
+    assert_eq!(resp.status, 200);
+    let body = resp.json();
+    assert_eq!(body["run_id"], run_id);
+    let events = body["events"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds[..3], ["created", "cancelled", "retry"], "{body}");
+    let ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "not in order: {body}");
+    let times: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "not in order: {body}"
+    );
+    assert!(events.iter().all(|e| e["message"].is_string()));
+    assert!(events[0]["message"].as_str().unwrap().contains('3'));
+}
+
+#[test]
+fn a_builtin_run_leaves_a_timeline_of_chapters_and_completion() {
+    let server = Server::start(&[]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Logged", "outline": outline(2)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    let run = server.wait_for_run(&run_id, "completed", WAIT);
+    assert_eq!(run["step"], "finalize");
+    assert!(run["started_at"].is_string() && run["finished_at"].is_string());
+    let events = server.get(&format!("/api/runs/{run_id}/events")).json();
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"created"), "{events}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "chapter").count(),
+        2,
+        "{events}"
+    );
+    assert_eq!(kinds.last(), Some(&"completed"), "{events}");
+}
+
+// ---------------------------------------------------------------- progress
+
+#[test]
+fn external_progress_reports_start_advance_and_complete_a_run() {
+    let server = Server::start(&["--workers", "0"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Outsourced", "outline": outline(4)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    let run = |server: &Server| server.get(&format!("/api/runs/{run_id}")).json();
+    assert_eq!(run(&server)["status"], "pending");
+
+    // The first report starts the pending run.
+    let resp = report(
+        &server,
+        &run_id,
+        json!({"chapters_done": 1, "step": "chapter 2/4"}),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(resp.json(), json!({"applied": true}));
+    let now = run(&server);
+    assert_eq!(now["status"], "running");
+    assert_eq!(now["chapters_done"], 1);
+    assert_eq!(now["progress"], 25);
+    assert_eq!(now["step"], "chapter 2/4");
+    assert!(now["started_at"].is_string());
+
+    // Monotonic: the same or a lower value is stale and changes nothing.
+    for stale in [1, 0] {
+        let resp = report(&server, &run_id, json!({"chapters_done": stale}));
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.json(), json!({"applied": false, "reason": "stale"}));
+    }
+    assert_eq!(
+        report(&server, &run_id, json!({"chapters_done": 3})).json(),
+        json!({"applied": true})
+    );
+    assert_eq!(
+        report(
+            &server,
+            &run_id,
+            json!({"chapters_done": 2, "step": "back"})
+        )
+        .json(),
+        json!({"applied": false, "reason": "stale"})
+    );
+    let now = run(&server);
+    assert_eq!(now["chapters_done"], 3);
+    assert_eq!(now["progress"], 75);
+    assert_eq!(now["step"], "chapter 2/4", "a stale report changes no step");
+
+    // More than the story has is refused.
+    let error = assert_error(
+        &report(&server, &run_id, json!({"chapters_done": 5})),
+        422,
+        "VALIDATION_FAILED",
+    );
+    assert_eq!(error["details"]["field"], "chapters_done");
+
+    // Reaching the total completes the run; later reports are turned away.
+    assert_eq!(
+        report(&server, &run_id, json!({"chapters_done": 4})).json(),
+        json!({"applied": true})
+    );
+    let done = run(&server);
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["progress"], 100);
+    assert!(done["finished_at"].is_string());
+    assert_eq!(
+        report(&server, &run_id, json!({"chapters_done": 4})).json(),
+        json!({"applied": false, "reason": "run_finished"})
+    );
+
+    // A cancelled run is finished too.
+    let other = id_of(&create_story(
+        &server,
+        json!({"title": "Dropped", "outline": outline(4)}),
+    ));
+    let cancelled = id_of(&start_run(&server, &other));
+    server.post_empty(&format!("/api/runs/{cancelled}/cancel"));
+    assert_eq!(
+        report(&server, &cancelled, json!({"chapters_done": 2})).json(),
+        json!({"applied": false, "reason": "run_finished"})
+    );
+    assert_eq!(
+        server.get(&format!("/api/runs/{cancelled}")).json()["chapters_done"],
+        0
+    );
+
+    let metrics = server.get("/api/metrics").json();
+    let progress = &metrics["progress_updates"];
+    assert_eq!(progress["applied"], 3, "{metrics}");
+    assert_eq!(progress["skipped"]["stale"], 3, "{metrics}");
+    assert_eq!(progress["skipped"]["run_finished"], 2, "{metrics}");
+    assert_eq!(progress["skipped"]["run_failed"], 0, "{metrics}");
+}
+
+#[test]
+fn progress_on_a_failed_run_is_skipped_with_run_failed() {
+    let server = failing_server();
+    let failed = failed_run(&server);
+    let run_id = id_of(&failed);
+    let resp = report(&server, &run_id, json!({"chapters_done": 1}));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert_eq!(
+        resp.json(),
+        json!({"applied": false, "reason": "run_failed"})
+    );
+    let after = server.get(&format!("/api/runs/{run_id}")).json();
+    assert_eq!(after["status"], "failed");
+    assert_eq!(after["chapters_done"], failed["chapters_done"]);
+    assert!(
+        server.wait_until(WAIT, || server
+            .log_text()
+            .contains("Skipping progress update for failed run")),
+        "no warning logged:\n{}",
+        server.log_text()
+    );
+    assert_eq!(
+        server.get("/api/metrics").json()["progress_updates"]["skipped"]["run_failed"],
+        1
+    );
+}
+
+#[test]
+fn progress_reports_are_validated() {
+    let server = Server::start(&["--workers", "0"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Checked", "outline": outline(2)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    for (body, field) in [
+        (json!({}), "chapters_done"),
+        (json!({"chapters_done": -1}), "chapters_done"),
+        (json!({"chapters_done": "one"}), "chapters_done"),
+        (json!({"chapters_done": 1, "step": 5}), "step"),
+        (json!({"chapters_done": 1, "step": "x".repeat(201)}), "step"),
+    ] {
+        let error = assert_error(
+            &report(&server, &run_id, body.clone()),
+            422,
+            "VALIDATION_FAILED",
+        );
+        assert_eq!(error["details"]["field"], field, "{body}");
+    }
+    let error = assert_error(
+        &report(&server, MISSING_ID, json!({"chapters_done": 1})),
+        404,
+        "RUN_NOT_FOUND",
+    );
+    assert_eq!(error["details"]["run_id"], MISSING_ID);
+    assert_error(
+        &report(&server, "nope", json!({"chapters_done": 1})),
+        400,
+        "BAD_REQUEST",
+    );
+    assert_eq!(
+        server.get(&format!("/api/runs/{run_id}")).json()["status"],
+        "pending",
+        "no invalid report touched the run"
+    );
+}
+
+// ---------------------------------------------------------------- health and metrics
+
+#[test]
+fn health_and_metrics_have_their_documented_shape() {
+    let server = Server::start(&["--workers", "0"]);
+    let health = server.get("/api/health");
+    assert_eq!(health.status, 200);
+    let health = health.json();
+    assert!(
+        health["status"] == "ok" || health["status"] == "degraded",
+        "{health}"
+    );
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert!(health["uptime_s"].is_u64(), "{health}");
+
+    // Produce a known error so the counters have something to count.
+    assert_eq!(server.get("/api/nope").status, 404);
+    let metrics = server.get("/api/metrics");
+    assert_eq!(metrics.status, 200);
+    let metrics = metrics.json();
+    let cache = &metrics["chapter_count_cache"];
+    for field in ["hits", "misses", "entries", "evictions"] {
+        assert!(cache[field].is_u64(), "cache {field} missing: {metrics}");
+    }
+    assert!(cache["hit_rate"].is_number(), "{metrics}");
+    let progress = &metrics["progress_updates"];
+    assert!(progress["applied"].is_u64(), "{metrics}");
+    for reason in ["run_failed", "run_finished", "stale"] {
+        assert!(progress["skipped"][reason].is_u64(), "{reason}: {metrics}");
+    }
+    for field in [
+        "orphans_detected",
+        "runs_recovered",
+        "failed_runs_cleaned",
+        "sweeps",
+        "sql_statements",
+        "http_requests",
+        "http_errors",
+    ] {
+        assert!(metrics[field].is_u64(), "{field} missing: {metrics}");
+    }
+    assert!(metrics["http_requests"].as_u64().unwrap() >= 2);
+    assert!(metrics["http_errors"].as_u64().unwrap() >= 1);
+    assert!(metrics["sql_statements"].as_u64().unwrap() > 0);
+
+    let text = server.get("/metrics");
+    assert_eq!(text.status, 200);
+    assert!(
+        text.header("content-type")
+            .is_some_and(|t| t.starts_with("text/plain")),
+        "{:?}",
+        text.headers
+    );
+    let text = text.text();
+    for name in [
+        "storyflow_chapter_count_cache_hits_total",
+        "storyflow_chapter_count_cache_hit_rate",
+        "storyflow_progress_updates_applied_total",
+        "storyflow_http_requests_total",
+        "storyflow_sql_statements_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "{name} missing:\n{text}"
+        );
+    }
+    assert!(text.contains("storyflow_progress_updates_skipped_total{reason=\"stale\"} "));
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "bad sample line: {line}");
+        assert!(line.starts_with("storyflow_"), "bad sample line: {line}");
+    }
+}
+
+#[test]
+fn responses_carry_nosniff_and_a_content_security_policy() {
+    let server = Server::start(&["--workers", "0"]);
+    let json_reply = server.get("/api/health");
+    let page = server.get("/");
+    let error = server.get("/api/stories/not-an-id");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    for resp in [&json_reply, &page, &error] {
+        assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+        let csp = resp
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("no CSP: {:?}", resp.headers));
+        assert!(csp.contains("default-src 'none'"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+    }
+}
+
+// ---------------------------------------------------------------- error codes
+
+#[test]
+fn malformed_json_is_invalid_json() {
+    let server = Server::start(&["--workers", "0"]);
+    for body in [
+        &b"{\"title\": "[..],
+        b"{title: 'x'}",
+        b"{\"title\": \"a\"} trailing",
+        b"",
+        b"   ",
+        b"\xff\xfe",
+    ] {
+        let resp = send(
+            &server,
+            "POST",
+            "/api/stories",
+            Some("application/json"),
+            body,
+        );
+        assert_error(&resp, 400, "INVALID_JSON");
+    }
+    let id = id_of(&create_story(&server, json!({"title": "Patchable"})));
+    let resp = send(
+        &server,
+        "PATCH",
+        &format!("/api/stories/{id}"),
+        Some("application/json"),
+        b"{\"title\": \"x\",",
+    );
+    assert_error(&resp, 400, "INVALID_JSON");
+    assert_eq!(
+        server.get(&format!("/api/stories/{id}")).json()["title"],
+        "Patchable"
+    );
+}
+
+#[test]
+fn wrong_types_fail_validation_naming_the_field() {
+    let server = Server::start(&["--workers", "0"]);
+    for (body, field) in [
+        (json!({"title": 5}), "title"),
+        (json!({"title": null}), "title"),
+        (json!({"title": "t", "premise": ["a"]}), "premise"),
+        (json!({"title": "t", "outline": {}}), "outline"),
+        (
+            json!({"title": "t", "chapter_count": "many"}),
+            "chapter_count",
+        ),
+        (json!({"title": "t", "chapter_count": -3}), "chapter_count"),
+        (json!({"title": "t", "chapter_count": 2.5}), "chapter_count"),
+        (json!({"title": "t", "chapter_count": 0}), "chapter_count"),
+        (
+            json!({"title": "t", "chapter_count": 1001}),
+            "chapter_count",
+        ),
+        (json!({"title": "t", "colour": "red"}), "colour"),
+        (json!(["title"]), "body"),
+        (json!("title"), "body"),
+    ] {
+        let error = assert_error(
+            &server.post("/api/stories", &body),
+            422,
+            "VALIDATION_FAILED",
+        );
+        assert_eq!(error["details"]["field"], field, "{body}: {error}");
+    }
+    let id = id_of(&create_story(&server, json!({"title": "Typed"})));
+    for (body, field) in [
+        (json!({"premise": 3}), "premise"),
+        (json!({"chapter_count": "x"}), "chapter_count"),
+        (json!({"title": ""}), "title"),
+        (json!({"title": null}), "title"),
+        (json!({"premise": null}), "premise"),
+        (json!({"outline": null}), "outline"),
+        (json!({"chapter_count": 1, "bogus": true}), "bogus"),
+    ] {
+        let error = assert_error(
+            &server.patch(&format!("/api/stories/{id}"), &body),
+            422,
+            "VALIDATION_FAILED",
+        );
+        assert_eq!(error["details"]["field"], field, "{body}: {error}");
+    }
+    // Nothing was created or changed by a refused body.
+    let stories = server.get("/api/stories").json();
+    assert_eq!(stories["stories"].as_array().unwrap().len(), 1);
+    let story = server.get(&format!("/api/stories/{id}")).json();
+    assert_eq!(story["title"], "Typed");
+    assert_eq!(story["chapter_count_source"], "default");
+}
+
+#[test]
+fn a_missing_or_empty_title_fails_validation() {
+    let server = Server::start(&["--workers", "0"]);
+    for body in [
+        json!({}),
+        json!({"premise": "no title"}),
+        json!({"title": ""}),
+        json!({"title": "   \n\t"}),
+    ] {
+        let error = assert_error(
+            &server.post("/api/stories", &body),
+            422,
+            "VALIDATION_FAILED",
+        );
+        assert_eq!(error["details"]["field"], "title", "{body}");
+        assert!(
+            error["message"].as_str().unwrap().contains("title"),
+            "{error}"
+        );
+    }
+    assert_eq!(server.get("/api/stories").json()["stories"], json!([]));
+}
+
+#[test]
+fn a_title_of_100k_characters_fails_validation_naming_the_limit() {
+    let server = Server::start(&["--workers", "0"]);
+    let title = "é".repeat(100_000);
+    let error = assert_error(
+        &server.post("/api/stories", &json!({"title": title})),
+        422,
+        "VALIDATION_FAILED",
+    );
+    assert_eq!(error["details"]["field"], "title");
+    let message = error["message"].as_str().unwrap();
+    assert!(message.contains("500"), "the limit is not named: {message}");
+    assert!(
+        message.contains("100000"),
+        "the length is not named: {message}"
+    );
+    assert!(message.len() < 300, "the title is echoed back: {message}");
+    assert_eq!(server.get("/api/stories").json()["stories"], json!([]));
+
+    let id = id_of(&create_story(&server, json!({"title": "Short"})));
+    let error = assert_error(
+        &server.patch(
+            &format!("/api/stories/{id}"),
+            &json!({"title": "x".repeat(100_000)}),
+        ),
+        422,
+        "VALIDATION_FAILED",
+    );
+    assert_eq!(error["details"]["field"], "title");
+    // Just inside the limit is fine.
+    create_story(&server, json!({"title": "x".repeat(500)}));
+}
+
+#[test]
+fn unknown_routes_are_not_found() {
+    let server = Server::start(&["--workers", "0"]);
+    for path in [
+        "/api/nope",
+        "/nope",
+        "/api",
+        "/api/stories/extra/segments/here",
+        &format!("/api/stories/{MISSING_ID}/nope"),
+        "/assets/../../etc/passwd",
+        "/assets/secret.txt",
+    ] {
+        assert_error(&server.get(path), 404, "NOT_FOUND");
+    }
+    assert_error(&server.post("/api/nope", &json!({})), 404, "NOT_FOUND");
+}
+
+#[test]
+fn wrong_methods_are_refused_with_an_allow_header() {
+    let server = Server::start(&["--workers", "0"]);
+    for (method, path, allow) in [
+        ("PUT", "/api/stories".to_string(), "GET, POST"),
+        ("DELETE", "/api/stories".to_string(), "GET, POST"),
+        (
+            "POST",
+            format!("/api/stories/{MISSING_ID}"),
+            "GET, PATCH, DELETE",
+        ),
+        ("GET", format!("/api/runs/{MISSING_ID}/cancel"), "POST"),
+        ("DELETE", "/api/runs".to_string(), "GET"),
+        ("POST", "/api/health".to_string(), "GET"),
+        ("POST", "/".to_string(), "GET"),
+    ] {
+        let resp = send(&server, method, &path, None, b"");
+        let error = assert_error(&resp, 405, "METHOD_NOT_ALLOWED");
+        assert_eq!(resp.header("allow"), Some(allow), "{method} {path}");
+        let allowed: Vec<&str> = error["details"]["allowed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m.as_str().unwrap())
+            .collect();
+        assert_eq!(allowed.join(", "), allow);
+    }
+}
+
+#[test]
+fn a_body_over_one_mebibyte_is_payload_too_large() {
+    let server = Server::start(&["--workers", "0"]);
+    let body = format!("{{\"title\": \"{}\"}}", "x".repeat(MIB));
+    assert!(body.len() > MIB);
+
+    // Declared with Content-Length.
+    let resp = send(
+        &server,
+        "POST",
+        "/api/stories",
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    let error = assert_error(&resp, 413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(error["details"]["limit_bytes"], MIB);
+
+    // Declared small-enough chunks, no Content-Length: the server must count.
+    let mut request = format!(
+        "POST /api/stories HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        server.addr
+    )
+    .into_bytes();
+    for chunk in body.as_bytes().chunks(64 * 1024) {
+        request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let resp = send_raw(server.addr, &request);
+    let error = assert_error(&resp, 413, "PAYLOAD_TOO_LARGE");
+    assert_eq!(error["details"]["limit_bytes"], MIB);
+
+    // A chunked body within the limit is read whole.
+    let small = br#"{"title": "Chunked"}"#;
+    let request = [
+        format!(
+            "POST /api/stories HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+            server.addr
+        )
+        .into_bytes(),
+        format!("{:x}\r\n", 10).into_bytes(),
+        small[..10].to_vec(),
+        b"\r\n".to_vec(),
+        format!("{:x}\r\n", small.len() - 10).into_bytes(),
+        small[10..].to_vec(),
+        b"\r\n0\r\n\r\n".to_vec(),
+    ]
+    .concat();
+    let resp = send_raw(server.addr, &request);
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    assert_eq!(resp.json()["title"], "Chunked");
+
+    // Exactly at the limit is read and judged on its content (the outline is too long).
+    let filler = MIB - r#"{"title": "t", "outline": ""}"#.len();
+    let at_limit = format!(
+        "{{\"title\": \"t\", \"outline\": \"{}\"}}",
+        "x".repeat(filler)
+    );
+    assert_eq!(at_limit.len(), MIB);
+    let resp = send(
+        &server,
+        "POST",
+        "/api/stories",
+        Some("application/json"),
+        at_limit.as_bytes(),
+    );
+    let error = assert_error(&resp, 422, "VALIDATION_FAILED");
+    assert_eq!(error["details"]["field"], "outline");
+    assert_eq!(
+        server.get("/api/stories").json()["stories"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn a_body_that_is_not_json_is_unsupported_media_type() {
+    let server = Server::start(&["--workers", "0"]);
+    let body = br#"{"title": "Typed wrong"}"#;
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        None,
+    ] {
+        let resp = send(&server, "POST", "/api/stories", content_type, body);
+        assert_error(&resp, 415, "UNSUPPORTED_MEDIA_TYPE");
+    }
+    // Parameters and case do not matter.
+    let resp = send(
+        &server,
+        "POST",
+        "/api/stories",
+        Some("Application/JSON; charset=utf-8"),
+        body,
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text());
+    let id = id_of(&resp.json());
+    let resp = send(
+        &server,
+        "PATCH",
+        &format!("/api/stories/{id}"),
+        Some("text/plain"),
+        body,
+    );
+    assert_error(&resp, 415, "UNSUPPORTED_MEDIA_TYPE");
+    let run = send(
+        &server,
+        "POST",
+        &format!("/api/stories/{id}/runs"),
+        Some("text/plain"),
+        b"{}",
+    );
+    assert_error(&run, 415, "UNSUPPORTED_MEDIA_TYPE");
+}
+
+#[test]
+fn ids_that_are_not_uuids_are_bad_requests() {
+    let server = Server::start(&["--workers", "0"]);
+    let long = "x".repeat(5000);
+    for (method, path) in [
+        ("GET", "/api/stories/abc".to_string()),
+        ("PATCH", "/api/stories/abc".to_string()),
+        ("DELETE", "/api/stories/123".to_string()),
+        ("GET", "/api/stories/abc/chapters".to_string()),
+        ("GET", "/api/stories/abc/export".to_string()),
+        ("POST", "/api/stories/abc/runs".to_string()),
+        ("GET", "/api/runs/abc".to_string()),
+        ("GET", "/api/runs/abc/events".to_string()),
+        ("POST", "/api/runs/abc/cancel".to_string()),
+        ("POST", "/api/runs/abc/retry".to_string()),
+        ("GET", format!("/api/runs/{}", &MISSING_ID[..35])),
+        ("GET", format!("/api/stories/{long}")),
+        ("GET", "/api/stories/%27%20OR%201=1".to_string()),
+    ] {
+        let body: &[u8] = if method == "PATCH" {
+            b"{\"title\": \"x\"}"
+        } else {
+            b""
+        };
+        let content_type = (!body.is_empty()).then_some("application/json");
+        let resp = send(&server, method, &path, content_type, body);
+        let error = assert_error(&resp, 400, "BAD_REQUEST");
+        assert!(
+            error["message"].as_str().unwrap().len() < 300,
+            "a long id is echoed back whole: {error}"
+        );
+    }
+    let error = assert_error(&server.get("/api/runs/abc"), 400, "BAD_REQUEST");
+    assert_eq!(error["details"]["kind"], "run");
+    let error = assert_error(&server.get("/api/stories/abc"), 400, "BAD_REQUEST");
+    assert_eq!(error["details"]["kind"], "story");
+}
+
+#[test]
+fn ids_that_do_not_exist_are_not_found() {
+    let server = Server::start(&["--workers", "0"]);
+    for (method, path) in [
+        ("GET", format!("/api/stories/{MISSING_ID}")),
+        ("PATCH", format!("/api/stories/{MISSING_ID}")),
+        ("DELETE", format!("/api/stories/{MISSING_ID}")),
+        ("GET", format!("/api/stories/{MISSING_ID}/chapters")),
+        ("GET", format!("/api/stories/{MISSING_ID}/export")),
+        ("GET", format!("/api/stories/{MISSING_ID}/runs")),
+        ("POST", format!("/api/stories/{MISSING_ID}/runs")),
+    ] {
+        let body: &[u8] = if method == "PATCH" {
+            b"{\"title\": \"x\"}"
+        } else {
+            b""
+        };
+        let content_type = (!body.is_empty()).then_some("application/json");
+        let error = assert_error(
+            &send(&server, method, &path, content_type, body),
+            404,
+            "STORY_NOT_FOUND",
+        );
+        assert_eq!(error["details"]["story_id"], MISSING_ID, "{method} {path}");
+        assert!(error["message"].as_str().unwrap().contains(MISSING_ID));
+    }
+    for (method, path) in [
+        ("GET", format!("/api/runs/{MISSING_ID}")),
+        ("GET", format!("/api/runs/{MISSING_ID}/events")),
+        ("POST", format!("/api/runs/{MISSING_ID}/cancel")),
+        ("POST", format!("/api/runs/{MISSING_ID}/retry")),
+    ] {
+        let error = assert_error(
+            &send(&server, method, &path, None, b""),
+            404,
+            "RUN_NOT_FOUND",
+        );
+        assert_eq!(error["details"]["run_id"], MISSING_ID, "{method} {path}");
+    }
+    // Upper-case spelling of a real id finds it.
+    let id = id_of(&create_story(&server, json!({"title": "Case"})));
+    assert_eq!(
+        server
+            .get(&format!("/api/stories/{}", id.to_uppercase()))
+            .status,
+        200
+    );
+    // No run was created for the missing story: nothing to orphan.
+    assert_eq!(server.get("/api/runs").json()["runs"], json!([]));
+}
+
+#[test]
+fn an_internal_error_does_not_leak_its_cause() {
+    let server = Server::start(&["--workers", "0"]);
+    let id = id_of(&create_story(
+        &server,
+        json!({"title": "Broken", "outline": outline(2)}),
+    ));
+    let run_id = id_of(&start_run(&server, &id));
+    // Break the database behind the server's back, as a damaged or
+    // hand-edited file would.
+    open_db(&server)
+        .execute_batch("DROP TABLE run_events")
+        .unwrap();
+    let resp = server.get(&format!("/api/runs/{run_id}/events"));
+    let error = assert_error(&resp, 500, "INTERNAL");
+    let text = resp.text();
+    for secret in ["run_events", "sqlite", "no such table", "SELECT", "src/"] {
+        assert!(
+            !text.to_lowercase().contains(&secret.to_lowercase()),
+            "the 500 leaks `{secret}`: {text}"
+        );
+    }
+    let request_id = error["details"]["request_id"].as_str().unwrap().to_string();
+    assert!(error["message"].as_str().unwrap().contains(&request_id));
+    assert!(
+        server.wait_until(WAIT, || {
+            let log = server.log_text();
+            log.contains("Workflow error occurred") && log.contains(&request_id)
+        }),
+        "the cause is not logged under the request id:\n{}",
+        server.log_text()
+    );
+}
+
+/// Regression: tiny_http drained an unread body through one buffer of the
+/// whole declared length, so a request declaring a huge Content-Length
+/// aborted the server ("memory allocation failed") after its 413 was sent.
+#[test]
+fn a_huge_declared_content_length_is_refused_and_the_server_lives_on() {
+    let server = Server::start(&["--workers", "0"]);
+    for declared in [
+        "9223372036854775807",
+        "18446744073709551615",
+        "100000000000000",
+    ] {
+        let request = format!(
+            "POST /api/stories HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\nConnection: close\r\n\r\n{{\"title\": \"x\"}}",
+            server.addr
+        );
+        // The client sends a few bytes and closes: the server must not wait for the rest.
+        let resp = send_raw(server.addr, request.as_bytes());
+        assert_error(&resp, 413, "PAYLOAD_TOO_LARGE");
+    }
+    let health = server.get("/api/health");
+    assert_eq!(health.status, 200, "the server died: {}", server.log_text());
+    assert!(!server.log_text().contains("memory allocation"));
+}

@@ -1,0 +1,437 @@
+//! Crash safety of the generation workflow: a `serve` child process killed
+//! with SIGKILL mid-run, again and again, still ends with every chapter
+//! written exactly once; SIGTERM hands the run back; cancel and delete stop
+//! a worker at the next step boundary.
+
+mod util;
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use util::{Server, TempDb, create_story, outline};
+
+const CHAPTERS: u32 = 20;
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A server that writes slowly enough to be interrupted, recovers dead
+/// workers' runs within a second and sweeps every second.
+fn serve(db: &Path, delay_ms: u32, workers: u32) -> Server {
+    let delay = delay_ms.to_string();
+    let workers = workers.to_string();
+    Server::start_on(
+        db,
+        &[
+            "--builtin-delay-ms",
+            &delay,
+            "--lease-s",
+            "1",
+            "--sweep-interval-s",
+            "1",
+            "--workers",
+            &workers,
+        ],
+    )
+}
+
+/// Creates a story of `chapters` chapters and starts its run; (story, run).
+fn story_with_run(server: &Server, title: &str, chapters: u32) -> (String, String) {
+    let story = create_story(
+        server,
+        json!({"title": title, "premise": "A lighthouse keeper counts ships that never arrive.",
+               "outline": outline(chapters)}),
+    );
+    assert_eq!(story["chapter_count"], chapters);
+    let story_id = story["id"].as_str().unwrap().to_string();
+    let run = server.post_empty(&format!("/api/stories/{story_id}/runs"));
+    assert_eq!(run.status, 202, "{}", run.text());
+    (story_id, run.json()["id"].as_str().unwrap().to_string())
+}
+
+fn run_json(server: &Server, run_id: &str) -> Value {
+    let resp = server.get(&format!("/api/runs/{run_id}"));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()
+}
+
+/// Waits until the run reports at least `done` chapters; returns the run.
+fn wait_for_chapters(server: &Server, run_id: &str, done: u64) -> Value {
+    let mut last = Value::Null;
+    let reached = server.wait_until(WAIT, || {
+        last = run_json(server, run_id);
+        last["chapters_done"].as_u64().unwrap_or(0) >= done
+    });
+    assert!(
+        reached,
+        "run {run_id} never reached {done} chapters: {last}\nlog:\n{}",
+        server.log_text()
+    );
+    assert_eq!(last["status"], "running", "{last}");
+    last
+}
+
+fn wait_for_log(server: &Server, needle: &str) {
+    assert!(
+        server.wait_until(WAIT, || server.log_text().contains(needle)),
+        "the log never said `{needle}`:\n{}",
+        server.log_text()
+    );
+}
+
+fn event_kinds(server: &Server, run_id: &str) -> Vec<String> {
+    let resp = server.get(&format!("/api/runs/{run_id}/events"));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let body = resp.json();
+    let events = body
+        .as_array()
+        .or_else(|| body["events"].as_array())
+        .unwrap_or_else(|| panic!("no events in {body}"));
+    events
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn chapter_numbers_api(server: &Server, story_id: &str) -> Vec<u64> {
+    let resp = server.get(&format!("/api/stories/{story_id}/chapters"));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()["chapters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["number"].as_u64().unwrap())
+        .collect()
+}
+
+/// What the database file itself says about a story's chapters, read with
+/// plain SQLite after the server has stopped.
+struct SavedChapters {
+    numbers: Vec<u32>,
+    rows: u32,
+    distinct: u32,
+    /// Rows written by another run than the expected one.
+    foreign_run: u32,
+    /// `chapter` events of the run: one per save.
+    save_events: u32,
+}
+
+fn saved_chapters(db: &Path, story_id: &str, run_id: &str) -> SavedChapters {
+    let conn = Connection::open(db).unwrap();
+    let numbers: Vec<u32> = conn
+        .prepare("SELECT number FROM chapters WHERE story_id = ?1 ORDER BY number")
+        .unwrap()
+        .query_map([story_id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let one = |sql: &str, arg: &str| -> u32 { conn.query_row(sql, [arg], |r| r.get(0)).unwrap() };
+    SavedChapters {
+        rows: one(
+            "SELECT count(*) FROM chapters WHERE story_id = ?1",
+            story_id,
+        ),
+        distinct: one(
+            "SELECT count(DISTINCT number) FROM chapters WHERE story_id = ?1",
+            story_id,
+        ),
+        foreign_run: conn
+            .query_row(
+                "SELECT count(*) FROM chapters WHERE story_id = ?1 AND run_id IS NOT ?2",
+                [story_id, run_id],
+                |r| r.get(0),
+            )
+            .unwrap(),
+        save_events: one(
+            "SELECT count(*) FROM run_events WHERE run_id = ?1 AND kind = 'chapter'",
+            run_id,
+        ),
+        numbers,
+    }
+}
+
+fn run_row(db: &Path, run_id: &str) -> (String, Option<String>, u32) {
+    let conn = Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT status, lease_owner, chapters_done FROM workflow_runs WHERE id = ?1",
+        [run_id],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .unwrap()
+}
+
+fn assert_every_chapter_once(db: &Path, story_id: &str, run_id: &str) {
+    let saved = saved_chapters(db, story_id, run_id);
+    assert_eq!(saved.numbers, (1..=CHAPTERS).collect::<Vec<u32>>());
+    assert_eq!(saved.rows, CHAPTERS, "chapter rows");
+    assert_eq!(saved.distinct, CHAPTERS, "distinct chapter numbers");
+    assert_eq!(saved.foreign_run, 0, "chapters written by another run");
+    assert_eq!(
+        saved.save_events, CHAPTERS,
+        "a chapter was saved more than once"
+    );
+}
+
+#[test]
+fn kill_9_mid_run_again_and_again_still_writes_every_chapter_exactly_once() {
+    let temp = TempDb::new();
+    let mut server = serve(&temp.path, 150, 2);
+    let (story_id, run_id) = story_with_run(&server, "Killed Four Times", CHAPTERS);
+    // Kill at different depths of the book; each life saves a few chapters.
+    let kill_points = [2u64, 7, 11, 16];
+    let mut recoveries_seen = 0;
+    for (life, &point) in kill_points.iter().enumerate() {
+        let run = wait_for_chapters(&server, &run_id, point);
+        if life > 0 {
+            // This life took the run over from the one killed before it.
+            let kinds = event_kinds(&server, &run_id);
+            let recovered = kinds.iter().filter(|k| *k == "recovered").count();
+            assert_eq!(recovered, life, "recoveries after {life} kills: {kinds:?}");
+            recoveries_seen = recovered;
+        }
+        assert!(
+            run["chapters_done"].as_u64().unwrap() < u64::from(CHAPTERS),
+            "the run finished before kill {life}: {run}"
+        );
+        server.kill();
+        // What the dead process left: a running run with a dead owner, and
+        // as many chapters as its progress says, each once.
+        let (status, owner, done) = run_row(&temp.path, &run_id);
+        assert_eq!(status, "running");
+        assert!(owner.is_some(), "the dead worker's lease is still recorded");
+        let saved = saved_chapters(&temp.path, &story_id, &run_id);
+        assert_eq!(
+            saved.numbers,
+            (1..=done).collect::<Vec<u32>>(),
+            "life {life}"
+        );
+        assert_eq!(saved.save_events, done, "life {life}");
+        server = serve(&temp.path, 150, 2);
+    }
+    let run = server.wait_for_run(&run_id, "completed", WAIT);
+    assert_eq!(run["chapters_done"], CHAPTERS);
+    assert_eq!(run["chapters_total"], CHAPTERS);
+    assert_eq!(run["progress"], 100);
+    assert!(run["error"].is_null(), "{run}");
+    assert_eq!(
+        run["attempt"],
+        kill_points.len() + 1,
+        "one claim per life: {run}"
+    );
+    assert_eq!(
+        chapter_numbers_api(&server, &story_id),
+        (1..=u64::from(CHAPTERS)).collect::<Vec<u64>>()
+    );
+    let kinds = event_kinds(&server, &run_id);
+    let recovered = kinds.iter().filter(|k| *k == "recovered").count();
+    assert!(recoveries_seen >= 1);
+    assert_eq!(
+        recovered,
+        kill_points.len(),
+        "one recovery per kill: {kinds:?}"
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("completed"),
+        "{kinds:?}"
+    );
+    let status = server.terminate();
+    assert!(status.success(), "serve exited with {status}");
+    assert_every_chapter_once(&temp.path, &story_id, &run_id);
+    assert_eq!(run_row(&temp.path, &run_id).0, "completed");
+}
+
+#[test]
+fn sigterm_mid_run_releases_the_run_and_a_restart_completes_it() {
+    let temp = TempDb::new();
+    let mut server = serve(&temp.path, 150, 1);
+    let (story_id, run_id) = story_with_run(&server, "Interrupted Politely", CHAPTERS);
+    wait_for_chapters(&server, &run_id, 3);
+    let status = server.terminate();
+    assert_eq!(status.code(), Some(0), "serve exited with {status}");
+    let log = server.log_text();
+    assert!(log.contains("stopped"), "{log}");
+    // Handed back: pending, no owner, and its saved chapters match its progress.
+    let (status, owner, done) = run_row(&temp.path, &run_id);
+    assert_eq!(status, "pending");
+    assert_eq!(owner, None);
+    assert!(
+        (3..CHAPTERS).contains(&done),
+        "chapters done at shutdown: {done}"
+    );
+    let saved = saved_chapters(&temp.path, &story_id, &run_id);
+    assert_eq!(saved.numbers, (1..=done).collect::<Vec<u32>>());
+    let conn = Connection::open(&temp.path).unwrap();
+    let released: u32 = conn
+        .query_row(
+            "SELECT count(*) FROM run_events WHERE run_id = ?1 AND kind = 'released'",
+            [&run_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(released, 1);
+    drop(conn);
+
+    let mut server = serve(&temp.path, 150, 1);
+    let run = server.wait_for_run(&run_id, "completed", WAIT);
+    assert_eq!(run["chapters_done"], CHAPTERS);
+    let kinds = event_kinds(&server, &run_id);
+    assert!(kinds.contains(&"released".to_string()), "{kinds:?}");
+    assert!(
+        !kinds.contains(&"recovered".to_string()),
+        "a released run needs no crash recovery: {kinds:?}"
+    );
+    assert_eq!(
+        chapter_numbers_api(&server, &story_id),
+        (1..=u64::from(CHAPTERS)).collect::<Vec<u64>>()
+    );
+    assert!(server.terminate().success());
+    assert_every_chapter_once(&temp.path, &story_id, &run_id);
+}
+
+#[test]
+fn cancel_stops_a_running_run_at_the_next_step_boundary() {
+    let temp = TempDb::new();
+    // One worker: the second story can only finish if the first run let go.
+    let mut server = serve(&temp.path, 200, 1);
+    let (story_id, run_id) = story_with_run(&server, "Called Off", CHAPTERS);
+    wait_for_chapters(&server, &run_id, 2);
+    let resp = server.post_empty(&format!("/api/runs/{run_id}/cancel"));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let cancelled = resp.json();
+    assert_eq!(cancelled["status"], "cancelled");
+    let done_at_cancel = cancelled["chapters_done"].as_u64().unwrap();
+    assert!(done_at_cancel >= 2 && done_at_cancel < u64::from(CHAPTERS));
+    // The worker notices at its next step and stops.
+    wait_for_log(
+        &server,
+        &format!("run {run_id} was cancelled, deleted or taken over"),
+    );
+    let (_, other_run) = story_with_run(&server, "Next In Line", 3);
+    server.wait_for_run(&other_run, "completed", WAIT);
+    // Nothing was written after the cancel.
+    let run = run_json(&server, &run_id);
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert_eq!(run["chapters_done"], done_at_cancel, "{run}");
+    assert_eq!(
+        chapter_numbers_api(&server, &story_id),
+        (1..=done_at_cancel).collect::<Vec<u64>>()
+    );
+    let kinds = event_kinds(&server, &run_id);
+    let cancelled_at = kinds.iter().position(|k| k == "cancelled").unwrap();
+    assert!(
+        !kinds[cancelled_at..]
+            .iter()
+            .any(|k| k == "chapter" || k == "step"),
+        "the worker went on after the cancel: {kinds:?}"
+    );
+    assert!(
+        !server.log_text().contains("Workflow error occurred"),
+        "{}",
+        server.log_text()
+    );
+    assert!(server.terminate().success());
+    let saved = saved_chapters(&temp.path, &story_id, &run_id);
+    assert_eq!(saved.rows as u64, done_at_cancel);
+    assert_eq!(run_row(&temp.path, &run_id).0, "cancelled");
+}
+
+#[test]
+fn deleting_a_story_mid_run_removes_it_and_the_worker_stops_without_error() {
+    let temp = TempDb::new();
+    let mut server = serve(&temp.path, 200, 1);
+    let (story_id, run_id) = story_with_run(&server, "Torn Up", CHAPTERS);
+    wait_for_chapters(&server, &run_id, 2);
+    let resp = server.delete(&format!("/api/stories/{story_id}"));
+    assert_eq!(resp.status, 204, "{}", resp.text());
+    let resp = server.get(&format!("/api/stories/{story_id}"));
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.error_code(), "STORY_NOT_FOUND");
+    let resp = server.get(&format!("/api/runs/{run_id}"));
+    assert_eq!(resp.status, 404);
+    assert_eq!(resp.error_code(), "RUN_NOT_FOUND");
+    wait_for_log(
+        &server,
+        &format!("run {run_id} was cancelled, deleted or taken over"),
+    );
+    // The only worker is free again.
+    let (_, other_run) = story_with_run(&server, "Still Standing", 3);
+    server.wait_for_run(&other_run, "completed", WAIT);
+    let log = server.log_text();
+    assert!(!log.contains("Workflow error occurred"), "{log}");
+    assert!(!log.contains("could not record"), "{log}");
+    // The delete left nothing behind for the sweeps to find.
+    let orphans = server.get("/api/diagnostics/orphans").json();
+    assert_eq!(orphans["count"], 0, "{orphans}");
+    assert!(server.terminate().success());
+    let conn = Connection::open(&temp.path).unwrap();
+    for (sql, id) in [
+        ("SELECT count(*) FROM stories WHERE id = ?1", &story_id),
+        (
+            "SELECT count(*) FROM chapters WHERE story_id = ?1",
+            &story_id,
+        ),
+        (
+            "SELECT count(*) FROM workflow_runs WHERE story_id = ?1",
+            &story_id,
+        ),
+        ("SELECT count(*) FROM run_events WHERE run_id = ?1", &run_id),
+    ] {
+        let n: u32 = conn.query_row(sql, [id], |r| r.get(0)).unwrap();
+        assert_eq!(n, 0, "{sql}");
+    }
+}
+
+/// The field case: a story deleted with the `sqlite3` shell (foreign keys
+/// off) while a worker writes it. The run fails as an orphan at the next
+/// chapter, never as a database error that looks worth retrying.
+#[test]
+fn a_story_deleted_behind_storyflows_back_mid_run_fails_the_run_with_story_not_found() {
+    let temp = TempDb::new();
+    // No timer sweep during the test: the worker must notice by itself.
+    let server = Server::start_on(
+        &temp.path,
+        &[
+            "--builtin-delay-ms",
+            "200",
+            "--workers",
+            "1",
+            "--sweep-interval-s",
+            "600",
+        ],
+    );
+    let (story_id, run_id) = story_with_run(&server, "Deleted From The Shell", CHAPTERS);
+    wait_for_chapters(&server, &run_id, 2);
+    let conn = Connection::open(&temp.path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    assert_eq!(
+        conn.execute("DELETE FROM stories WHERE id = ?1", [&story_id])
+            .unwrap(),
+        1
+    );
+    drop(conn);
+    let run = server.wait_for_run(&run_id, "failed", WAIT);
+    assert_eq!(run["error"]["code"], "STORY_NOT_FOUND", "{run}");
+    let done = run["chapters_done"].as_u64().unwrap();
+    assert!(done >= 2 && done < u64::from(CHAPTERS), "{run}");
+    let log = server.log_text();
+    assert!(log.contains("Workflow error occurred"), "{log}");
+    assert!(!log.contains("FOREIGN KEY"), "{log}");
+    // The worker is free, and the run is reported as the orphan it is.
+    let (_, other_run) = story_with_run(&server, "Unharmed", 3);
+    server.wait_for_run(&other_run, "completed", WAIT);
+    let report = server
+        .get(&format!("/api/diagnostics/runs/{run_id}"))
+        .json();
+    assert_eq!(report["story_exists"], false, "{report}");
+    assert!(
+        report["findings"].to_string().contains("ORPHANED_RUN"),
+        "{report}"
+    );
+    let saved = saved_chapters(&temp.path, &story_id, &run_id);
+    assert_eq!(
+        u64::from(saved.rows),
+        done,
+        "nothing written after the delete"
+    );
+}
