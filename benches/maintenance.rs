@@ -74,8 +74,8 @@ fn generate(path: &Path, stories: usize, runs: usize) {
     }
     // A handful of active orphans for the sweep to mark.
     conn.execute(
-        "UPDATE workflow_runs SET status = 'pending' WHERE story_id IN (SELECT story_id FROM workflow_runs r
-             WHERE NOT EXISTS (SELECT 1 FROM stories s WHERE s.id = r.story_id) LIMIT 20)",
+        "UPDATE workflow_runs SET status = 'pending' WHERE id IN (SELECT min(id) FROM workflow_runs r
+             WHERE NOT EXISTS (SELECT 1 FROM stories s WHERE s.id = r.story_id) GROUP BY story_id LIMIT 20)",
         [],
     )
     .expect("active orphans");
