@@ -13,9 +13,10 @@
 //! - a chapter is written once: it is saved in the same transaction as the
 //!   progress, and a resumed run starts after the last saved chapter;
 //! - cancel, delete and shutdown take effect at the next step boundary;
-//! - a run whose story is gone is never claimed (the sweep fails it
-//!   `ORPHANED_RUN`); a story that vanishes under a claimed run fails it with
-//!   `STORY_NOT_FOUND` at its next save, and the engine never retries it.
+//! - a run whose story is gone fails at once with `STORY_NOT_FOUND` (at
+//!   context loading, or at its next save if the story vanishes mid-run) and
+//!   is never retried. Workers start after the start-up sweep, which marks
+//!   the orphans it finds `ORPHANED_RUN` first.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

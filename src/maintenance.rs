@@ -863,12 +863,14 @@ pub fn health_summary(app: &App) -> Result<Value> {
 pub struct Sweeper {
     stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    first_sweep: std::sync::mpsc::Receiver<()>,
 }
 
 impl Sweeper {
     pub fn start(app: Arc<App>, interval: Duration) -> std::io::Result<Sweeper> {
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
+        let (first_done, first_sweep) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("sweeper".into())
             .spawn(move || {
@@ -876,6 +878,7 @@ impl Sweeper {
                     if let Err(e) = sweep(&app) {
                         log::warn!("background sweep failed: {e}; trying again in {interval:?}");
                     }
+                    let _ = first_done.try_send(());
                     let until = Instant::now() + interval;
                     while Instant::now() < until {
                         if stop.load(Ordering::SeqCst) {
@@ -888,7 +891,19 @@ impl Sweeper {
         Ok(Sweeper {
             stopping,
             thread: Some(thread),
+            first_sweep,
         })
+    }
+
+    /// Waits (at most `timeout`) for the start-up sweep, so that workers
+    /// start on a database whose orphans are already marked `ORPHANED_RUN`
+    /// and whose stuck runs are re-queued. The HTTP server does not wait.
+    pub fn wait_for_first_sweep(&self, timeout: Duration) {
+        if self.first_sweep.recv_timeout(timeout).is_err() {
+            log::warn!(
+                "the start-up sweep is taking longer than {timeout:?}; starting the workers anyway"
+            );
+        }
     }
 
     pub fn shutdown(mut self) {

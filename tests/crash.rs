@@ -435,3 +435,41 @@ fn a_story_deleted_behind_storyflows_back_mid_run_fails_the_run_with_story_not_f
         "nothing written after the delete"
     );
 }
+
+#[test]
+fn a_pending_run_whose_story_vanished_fails_at_once_with_story_not_found() {
+    let temp = TempDb::new();
+    // One worker, busy with a first story; no timer sweep during the test.
+    let server = Server::start_on(
+        &temp.path,
+        &[
+            "--builtin-delay-ms",
+            "100",
+            "--workers",
+            "1",
+            "--sweep-interval-s",
+            "600",
+        ],
+    );
+    let (_, busy_run) = story_with_run(&server, "Keeps The Worker Busy", 6);
+    let (orphan_story, orphan_run) = story_with_run(&server, "Deleted While Queued", 3);
+    assert_eq!(run_json(&server, &orphan_run)["status"], "pending");
+    let conn = Connection::open(&temp.path).unwrap();
+    conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+    conn.execute("DELETE FROM stories WHERE id = ?1", [&orphan_story])
+        .unwrap();
+    drop(conn);
+    server.wait_for_run(&busy_run, "completed", WAIT);
+    let run = server.wait_for_run(&orphan_run, "failed", WAIT);
+    assert_eq!(run["error"]["code"], "STORY_NOT_FOUND", "{run}");
+    assert_eq!(run["chapters_done"], 0, "{run}");
+    let log = server.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Workflow error occurred") && l.contains(&orphan_run))
+        .unwrap_or_else(|| panic!("no error line for the run:\n{log}"));
+    assert!(line.contains(&orphan_story), "{line}");
+    // Failed for good: the engine does not pick it up again, and a retry is refused.
+    let retry = server.post_empty(&format!("/api/runs/{orphan_run}/retry"));
+    assert_eq!(retry.error_code(), "STORY_NOT_FOUND", "{}", retry.text());
+}

@@ -246,24 +246,33 @@ impl Store {
     /// Claims the oldest pending run, or else a running one whose lease has
     /// expired (its worker died). A recovered run past `max_attempts` claims
     /// is failed with `STUCK_TIMEOUT` instead of being run again. A run whose
-    /// story is gone is never claimed: it cannot succeed, and failing it is
-    /// the sweep's job (`ORPHANED_RUN`), also when a worker beats the
-    /// start-up sweep to it.
+    /// story is gone is claimed like any other: the worker's context check
+    /// fails it with `STORY_NOT_FOUND` at once.
     pub fn claim_next_run(
         &self,
         owner: &str,
         lease_until: &str,
         max_attempts: u32,
     ) -> Result<Option<ClaimedRun>> {
-        const STORY_EXISTS: &str =
-            "EXISTS (SELECT 1 FROM stories s WHERE s.id = workflow_runs.story_id)";
+        // Idle workers poll: look with a plain read before taking the write lock.
+        let now = self.now();
+        let claimable: bool = self
+            .conn()?
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE status = 'pending')
+                     OR EXISTS (SELECT 1 FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?1)",
+            )?
+            .query_row([&now], |row| row.get(0))?;
+        if !claimable {
+            return Ok(None);
+        }
         self.write(|tx| {
             let now = self.now();
             let pending_sql =
-                format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status = 'pending' AND {STORY_EXISTS} ORDER BY created_at LIMIT 1");
+                format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status = 'pending' ORDER BY created_at LIMIT 1");
             let expired_sql = format!(
                 "SELECT {RUN_COLUMNS} FROM workflow_runs
-                 WHERE status = 'running' AND lease_expires_at < ?1 AND {STORY_EXISTS} ORDER BY created_at LIMIT 1"
+                 WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY created_at LIMIT 1"
             );
             let candidate = match tx.prepare_cached(&pending_sql)?.query_row([], Run::from_row).optional()? {
                 Some(run) => Some((run, false)),
@@ -379,7 +388,13 @@ impl Store {
                 .prepare_cached(
                     "UPDATE workflow_runs SET status = ?3, error_code = ?4, error_message = ?5,
                          lease_owner = NULL, lease_expires_at = NULL, finished_at = ?6, updated_at = ?6,
-                         step = CASE WHEN ?3 = 'completed' THEN 'finalize' ELSE step END
+                         step = CASE WHEN ?3 = 'completed' THEN 'finalize' ELSE step END,
+                         -- A completed run reports the chapters the story has, whoever wrote
+                         -- them (an older run retried after a newer one finished the book).
+                         chapters_done = CASE WHEN ?3 = 'completed'
+                             THEN (SELECT count(*) FROM chapters c
+                                   WHERE c.story_id = workflow_runs.story_id AND c.number <= chapters_total)
+                             ELSE chapters_done END
                      WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
                 )?
                 .execute(params![id, owner, status, code, message, now])?;
