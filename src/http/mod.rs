@@ -18,6 +18,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::app::App;
 use crate::error::Error;
@@ -30,6 +31,21 @@ pub use router::{ROUTES, route};
 /// Bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// How many requests and connections the server takes on at once, and how
+/// long it waits for a slow client.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Request threads: requests handled at once; the rest queue.
+    pub threads: usize,
+    /// Open connections at once, each read by its own thread (tiny_http's
+    /// design); further ones wait in the kernel's listen backlog.
+    pub max_connections: usize,
+    /// A request, head and body, must arrive within this of the connection
+    /// being free to read it (so an idle or trickling connection is closed),
+    /// and a response write may stall no longer.
+    pub timeout: Duration,
+}
+
 pub struct HttpServer {
     server: Arc<tiny_http::Server>,
     threads: Vec<JoinHandle<()>>,
@@ -38,16 +54,30 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and starts `threads` request threads.
+    /// Binds `addr` and starts `limits.threads` request threads.
+    ///
+    /// The connection bound and the timeouts come from the vendored,
+    /// patched tiny_http (`vendor/tiny_http/PATCHES.md`): tiny_http 0.12
+    /// itself reads every connection on a thread of its own, spawned without
+    /// limit, with no socket timeout, and offers no way to change either.
     pub fn start(
         app: Arc<App>,
         addr: SocketAddr,
         policy: EdgePolicy,
-        threads: usize,
+        limits: HttpLimits,
     ) -> std::io::Result<HttpServer> {
-        let server =
-            tiny_http::Server::http(addr).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        let server = tiny_http::Server::from_listener_with_limits(
+            listener,
+            None,
+            tiny_http::ConnectionLimits {
+                max_connections: limits.max_connections.max(1),
+                timeout: Some(limits.timeout),
+            },
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
         let addr = server.server_addr().to_ip().unwrap_or(addr);
+        let threads = limits.threads;
         let server = Arc::new(server);
         let policy = Arc::new(policy.with_port(addr.port()));
         let stopping = Arc::new(AtomicBool::new(false));

@@ -14,6 +14,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/stories/{id}"),
     ("DELETE", "/api/stories/{id}"),
     ("GET", "/api/stories/{id}/chapters"),
+    ("GET", "/api/stories/{id}/chapters/{number}"),
+    ("PATCH", "/api/stories/{id}/chapters/{number}"),
+    ("POST", "/api/stories/{id}/chapters/{number}/regenerate"),
     ("GET", "/api/stories/{id}/export"),
     ("GET", "/api/stories/{id}/runs"),
     ("POST", "/api/stories/{id}/runs"),
@@ -70,7 +73,14 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
             "DELETE" => h::delete_story(app, id),
         }),
         ["stories", id, "chapters"] => methods!(req, { "GET" => h::list_chapters(app, id) }),
-        ["stories", id, "export"] => methods!(req, { "GET" => h::export_story(app, id) }),
+        ["stories", id, "chapters", number] => methods!(req, {
+            "GET" => h::get_chapter(app, id, number),
+            "PATCH" => h::edit_chapter(req, app, id, number),
+        }),
+        ["stories", id, "chapters", number, "regenerate"] => {
+            methods!(req, { "POST" => h::regenerate_chapter(req, app, id, number) })
+        }
+        ["stories", id, "export"] => methods!(req, { "GET" => h::export_story(req, app, id) }),
         ["stories", id, "runs"] => methods!(req, {
             "GET" => h::list_story_runs(req, app, id),
             "POST" => h::start_run(req, app, id),
@@ -110,4 +120,109 @@ fn not_allowed(req: &Req, allowed: &'static [&'static str]) -> Error {
 
 fn shorten(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::ROUTES;
+
+    const OPENAPI: &str = include_str!("../../static/openapi.json");
+
+    fn document() -> Value {
+        serde_json::from_str(OPENAPI).expect("static/openapi.json is JSON")
+    }
+
+    #[test]
+    fn the_openapi_document_describes_every_route_and_no_other() {
+        let doc = document();
+        assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("path item").keys() {
+                if matches!(
+                    method.as_str(),
+                    "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace"
+                ) {
+                    documented.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(method, path)| (method.to_string(), path.to_string()))
+            .collect();
+        assert_eq!(routed.len(), ROUTES.len(), "a route is listed twice");
+        let undocumented: Vec<_> = routed.difference(&documented).collect();
+        let unrouted: Vec<_> = documented.difference(&routed).collect();
+        assert!(
+            undocumented.is_empty() && unrouted.is_empty(),
+            "routes missing from static/openapi.json: {undocumented:?}; \
+             documented but not routed: {unrouted:?}"
+        );
+    }
+
+    #[test]
+    fn every_operation_answers_errors_in_the_shared_shape() {
+        let doc = document();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let responses = operation["responses"].as_object().expect("responses");
+                assert!(
+                    responses.keys().any(|code| code.starts_with('2')),
+                    "{method} {path} has no success response"
+                );
+                assert_eq!(
+                    responses["default"]["$ref"], "#/components/responses/Error",
+                    "{method} {path}"
+                );
+                let segments = path.matches('{').count();
+                let params = operation["parameters"].as_array().map_or(0, |params| {
+                    params
+                        .iter()
+                        .map(|p| match p["$ref"].as_str() {
+                            Some(target) => doc.pointer(&target[1..]).unwrap_or(&Value::Null),
+                            None => p,
+                        })
+                        .filter(|p| p["in"] == "path")
+                        .count()
+                });
+                assert_eq!(segments, params, "{method} {path}: path parameters");
+            }
+        }
+    }
+
+    #[test]
+    fn every_reference_in_the_openapi_document_resolves() {
+        fn walk(value: &Value, doc: &Value, refs: &mut usize) {
+            match value {
+                Value::Object(map) => {
+                    if let Some(Value::String(target)) = map.get("$ref") {
+                        let pointer = target.strip_prefix('#').expect("local reference");
+                        assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+                        *refs += 1;
+                    }
+                    map.values().for_each(|v| walk(v, doc, refs));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, doc, refs)),
+                _ => {}
+            }
+        }
+        let doc = document();
+        let mut refs = 0;
+        walk(&doc, &doc, &mut refs);
+        assert!(refs > 50, "only {refs} references");
+        let error = &doc["components"]["schemas"]["Error"]["properties"]["error"];
+        for field in ["code", "message", "status", "details"] {
+            assert!(
+                error["required"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&Value::from(field))
+            );
+        }
+    }
 }
