@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use storyflow::metrics::{Metrics, sql_statements};
 use storyflow::progress::{ChapterCounts, ProgressTracker};
-use storyflow::store::{NewStory, RunId, Store};
+use storyflow::store::{NewStory, RunId, RunScope, Store};
 
 /// Chapters per run (the largest count a story may have).
 const CHAPTERS: u32 = 1_000;
@@ -45,7 +45,7 @@ fn setup(ttl: Duration, runs: usize) -> Setup {
                     ..Default::default()
                 })
                 .expect("story");
-            store.create_run(&story.id, CHAPTERS).expect("run").id
+            store.create_run(&story.id, CHAPTERS, RunScope::Book).expect("run").id
         })
         .collect();
     Setup {

@@ -10,7 +10,7 @@ use crate::metrics::Metrics;
 use crate::progress::{
     ChapterCounts, DEFAULT_CACHE_CAPACITY, DEFAULT_CHAPTER_COUNT, DEFAULT_TTL, ProgressTracker,
 };
-use crate::store::{Run, Store, StoryId};
+use crate::store::{Run, RunScope, Store, StoryId};
 
 /// Settings that shape the shared state.
 #[derive(Debug, Clone)]
@@ -72,9 +72,16 @@ impl App {
     }
 
     /// Queues a run for a story, sized by its current chapter count.
-    pub fn start_run(&self, story: &StoryId) -> Result<Run> {
-        let total = self.counts.get(story)?.count;
-        let run = self.store.create_run(story, total)?;
+    pub fn start_run(&self, story: &StoryId, scope: RunScope) -> Result<Run> {
+        let count = self.counts.get(story)?.count;
+        match scope {
+            RunScope::Until(n) | RunScope::Rewrite(n) if n == 0 || n > count => {
+                let field = if matches!(scope, RunScope::Until(_)) { "until_chapter" } else { "number" };
+                return Err(crate::error::Error::validation(field, format!("must be from 1 to {count}, the story's chapter count; got {n}")));
+            }
+            _ => {}
+        }
+        let run = self.store.create_run(story, count, scope)?;
         self.work_queued.ring();
         Ok(run)
     }

@@ -13,13 +13,13 @@ use serde_json::json;
 use crate::app::{App, AppSettings};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{Error, Result, exit};
-use crate::generator::Generator;
+use crate::generator::{Generator, PromptBuilder, Templates};
 use crate::generator::builtin::Builtin;
 use crate::generator::command::CommandGenerator;
 use crate::generator::openai::{OpenAi, OpenAiConfig};
-use crate::http::{EdgePolicy, HttpServer};
+use crate::http::{EdgePolicy, HttpLimits, HttpServer};
 use crate::maintenance::{self, HealthOptions, Report, Sweeper};
-use crate::store::{NewStory, RunFilter, RunId, Store, StoryId};
+use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, Store, StoryId};
 
 /// storyflow: a self-hosted story generation workbench.
 ///
@@ -53,6 +53,9 @@ pub enum Command {
     /// Manage generation runs.
     #[command(subcommand)]
     Run(RunCommand),
+    /// Read, edit or rewrite one chapter.
+    #[command(subcommand)]
+    Chapter(ChapterCommand),
     /// Analyse a run, a story, or the whole database, with recommendations.
     /// Exits 1 when problems are found.
     Diagnose(DiagnoseArgs),
@@ -90,6 +93,13 @@ pub struct ServeArgs {
     /// Request-handling threads.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_threads: u16,
+    /// Open connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub http_max_connections: u16,
+    /// Seconds a client has to send a whole request (an idle connection is
+    /// closed after it), and that a response write may stall.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_timeout_s: u64,
     /// Which text generator writes the chapters.
     #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
     pub generator: GeneratorKind,
@@ -132,6 +142,22 @@ pub struct ServeArgs {
     /// Delay before the first retry, doubled for each next one.
     #[arg(long, default_value_t = 500)]
     pub retry_base_ms: u64,
+    /// Tokens the model's context window holds: every prompt and its answer
+    /// fit in it (the story so far is trimmed oldest-first to make them).
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(512..))]
+    pub llm_context_tokens: u32,
+    /// A directory of prompt templates overriding the built-in ones
+    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// Follow-up requests for a chapter cut off by the length limit before
+    /// the run fails with CHAPTER_TRUNCATED.
+    #[arg(long, default_value_t = 3)]
+    pub max_continuations: u32,
+    /// For the builtin and command generators: a chapter shorter than this
+    /// many words counts as cut off and is continued.
+    #[arg(long, default_value_t = 50)]
+    pub min_chapter_words: u32,
     /// Chapter count for stories with neither a count nor a usable outline.
     #[arg(long, default_value_t = crate::progress::DEFAULT_CHAPTER_COUNT, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub default_chapters: u32,
@@ -188,7 +214,47 @@ pub enum StoryCommand {
         json: bool,
     },
     /// Print the story as Markdown.
-    Export { id: String },
+    Export {
+        id: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Markdown)]
+        format: ExportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "PATH")]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Markdown,
+    Epub,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChapterCommand {
+    /// Print one chapter.
+    Show {
+        story_id: String,
+        number: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a chapter's text (and/or title) with your own.
+    Edit {
+        story_id: String,
+        number: u32,
+        /// The new text, from a file (`-` for standard input).
+        #[arg(long, value_name = "PATH", conflicts_with = "text")]
+        file: Option<PathBuf>,
+        /// The new text.
+        #[arg(long)]
+        text: Option<String>,
+        /// A new title.
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Queue a run that rewrites this one chapter (and its summary) only.
+    Regenerate { story_id: String, number: u32 },
 }
 
 #[derive(Debug, Subcommand)]
@@ -196,6 +262,9 @@ pub enum RunCommand {
     /// Queue a generation run for a story (a serving storyflow picks it up).
     Start {
         story_id: String,
+        /// Stop after this chapter; a later run continues from there.
+        #[arg(long, value_name = "N")]
+        until_chapter: Option<u32>,
         #[arg(long)]
         json: bool,
     },
@@ -266,6 +335,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Serve(args) => serve(&cli.db, args),
         Command::Story(command) => story(&open_app(&cli.db)?, command),
         Command::Run(command) => run_command(&open_app(&cli.db)?, command),
+        Command::Chapter(command) => chapter_command(&open_app(&cli.db)?, command),
         Command::Diagnose(args) => diagnose(&open_app(&cli.db)?, args),
         Command::HealthCheck(args) => health_check(&open_app(&cli.db)?, args),
         Command::FixOrphans(args) => fix_orphans(&open_app(&cli.db)?, args),
@@ -300,6 +370,8 @@ fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
         ));
     }
     let generator = build_generator(&args)?;
+    let templates = Templates::load(args.prompts.as_deref())
+        .map_err(|e| Error::validation("--prompts", format!("prompt template {e}")))?;
     let settings = AppSettings {
         default_chapter_count: args.default_chapters,
         cache_ttl: Duration::from_secs(args.cache_ttl_s),
@@ -311,13 +383,13 @@ fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
     let connections = u32::from(args.http_threads) + args.workers as u32 + 3;
     let app = Arc::new(App::new(Store::open(db, connections)?, settings));
     let policy = EdgePolicy::new(args.addr.ip(), args.token.clone());
-    let http = HttpServer::start(
-        app.clone(),
-        args.addr,
-        policy,
-        usize::from(args.http_threads),
-    )
-    .map_err(|e| Error::validation("--addr", format!("cannot listen on {}: {e}", args.addr)))?;
+    let limits = HttpLimits {
+        threads: usize::from(args.http_threads),
+        max_connections: usize::from(args.http_max_connections),
+        timeout: Duration::from_secs(args.http_timeout_s),
+    };
+    let http = HttpServer::start(app.clone(), args.addr, policy, limits)
+        .map_err(|e| Error::validation("--addr", format!("cannot listen on {}: {e}", args.addr)))?;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
@@ -326,6 +398,9 @@ fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
     let sweeper = Sweeper::start(app.clone(), Duration::from_secs(args.sweep_interval_s))
         .map_err(|e| Error::Internal(format!("cannot start the sweeper: {e}")))?;
     let engine_settings = EngineSettings {
+        prompts: Arc::new(PromptBuilder::new(templates, args.llm_context_tokens)),
+        max_continuations: args.max_continuations,
+        min_chapter_words: args.min_chapter_words,
         workers: args.workers,
         lease: Duration::from_secs(args.lease_s),
         max_attempts: args.max_attempts,
@@ -333,6 +408,7 @@ fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
         retry_base: Duration::from_millis(args.retry_base_ms),
         ..EngineSettings::default()
     };
+    sweeper.wait_for_first_sweep(Duration::from_secs(30));
     let engine = Engine::start(app.clone(), generator, engine_settings)
         .map_err(|e| Error::Internal(format!("cannot start the workers: {e}")))?;
     log::info!(
@@ -478,12 +554,67 @@ fn story(app: &App, command: StoryCommand) -> Result<u8> {
                 }
             }
         }
-        StoryCommand::Export { id } => {
+        StoryCommand::Export { id, format, output } => {
             let story = app.store.story(&StoryId::parse(&id)?)?;
-            print!(
-                "{}",
-                crate::export::markdown(&story, &app.store.chapters(&story.id)?)
-            );
+            let chapters = app.store.chapters(&story.id)?;
+            let bytes = match format {
+                ExportFormat::Markdown => crate::export::markdown(&story, &chapters).into_bytes(),
+                ExportFormat::Epub => crate::export::epub(&story, &chapters)?,
+            };
+            write_output(output.as_deref(), &bytes, format == ExportFormat::Epub)?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Writes an export to a file, or to standard output (binary output only
+/// when it is not a terminal).
+fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    match path {
+        Some(path) => std::fs::write(path, bytes)
+            .map_err(|e| Error::validation("--output", format!("cannot write {}: {e}", path.display()))),
+        None if binary && std::io::stdout().is_terminal() => Err(Error::validation(
+            "--output",
+            "an EPUB is binary; write it to a file with --output book.epub (or redirect standard output)",
+        )),
+        None => std::io::stdout()
+            .write_all(bytes)
+            .map_err(|e| Error::Internal(format!("cannot write to standard output: {e}"))),
+    }
+}
+
+fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> {
+    match command {
+        ChapterCommand::Show { story_id, number, json } => {
+            let chapter = app.store.chapter(&StoryId::parse(&story_id)?, number)?;
+            if json {
+                print_json(&chapter);
+            } else {
+                println!("## Chapter {}: {}\n\n{}", chapter.number, chapter.title, chapter.content);
+            }
+        }
+        ChapterCommand::Edit { story_id, number, file, text, title } => {
+            let content = match (file, text) {
+                (Some(path), _) if path.as_os_str() == "-" => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .map_err(|e| Error::validation("--file", format!("cannot read standard input: {e}")))?;
+                    Some(text)
+                }
+                (Some(path), _) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| Error::validation("--file", format!("cannot read {}: {e}", path.display())))?,
+                ),
+                (None, text) => text,
+            };
+            let edit = ChapterEdit { title, content };
+            let chapter = app.store.update_chapter(&StoryId::parse(&story_id)?, number, &edit)?;
+            println!("chapter {} of story {story_id} saved ({} words)", chapter.number, chapter.word_count);
+        }
+        ChapterCommand::Regenerate { story_id, number } => {
+            let run = app.start_run(&StoryId::parse(&story_id)?, RunScope::Rewrite(number))?;
+            println!("{}", run.id);
         }
     }
     Ok(exit::OK)
@@ -512,8 +643,9 @@ fn print_run(run: &crate::store::Run, json: bool) {
 
 fn run_command(app: &App, command: RunCommand) -> Result<u8> {
     match command {
-        RunCommand::Start { story_id, json } => {
-            let run = app.start_run(&StoryId::parse(&story_id)?)?;
+        RunCommand::Start { story_id, until_chapter, json } => {
+            let scope = until_chapter.map_or(RunScope::Book, RunScope::Until);
+            let run = app.start_run(&StoryId::parse(&story_id)?, scope)?;
             if json {
                 print_run(&run, true)
             } else {

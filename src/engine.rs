@@ -18,7 +18,7 @@
 //!   is never retried. Workers start after the start-up sweep, which marks
 //!   the orphans it finds `ORPHANED_RUN` first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -27,10 +27,13 @@ use std::time::{Duration, Instant};
 use crate::app::App;
 use crate::clock::timestamp;
 use crate::error::Error;
-use crate::generator::{ChapterGist, ChapterRequest, GenError, Generator, StoryContext, codes};
+use crate::generator::{
+    ChapterGist, ChapterRequest, Completion, GenError, Generator, PromptBuilder, StoryContext, Task, TaskKind, Templates,
+    codes,
+};
 use crate::metrics::Metrics;
 use crate::progress::parse_outline;
-use crate::store::{Chapter, NewChapter, Run, RunId, RunOutcome, Story};
+use crate::store::{Chapter, ChapterSave, NewChapter, Run, RunId, RunOutcome, Story};
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -46,6 +49,13 @@ pub struct EngineSettings {
     pub retry_max: Duration,
     /// How often idle workers look for runs queued by other processes.
     pub poll_interval: Duration,
+    /// Renders prompts within the context budget.
+    pub prompts: Arc<PromptBuilder>,
+    /// Follow-up requests for a chapter that was cut off.
+    pub max_continuations: u32,
+    /// For generators that cannot say they were cut off: fewer words than
+    /// this means the chapter was.
+    pub min_chapter_words: u32,
 }
 
 impl Default for EngineSettings {
@@ -58,6 +68,13 @@ impl Default for EngineSettings {
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(120),
             poll_interval: Duration::from_millis(500),
+            // The built-in templates are part of this build and tested.
+            prompts: Arc::new(PromptBuilder::new(
+                Templates::load(None).expect("the built-in prompt templates parse"),
+                8192,
+            )),
+            max_continuations: 3,
+            min_chapter_words: 50,
         }
     }
 }
@@ -94,6 +111,15 @@ enum Stop {
     Shutdown,
     /// The run failed with a code and message.
     Failed { code: &'static str, message: String },
+}
+
+impl Stop {
+    fn from_generator(err: GenError) -> Stop {
+        match err {
+            GenError::Permanent { code, message } => Stop::Failed { code, message },
+            GenError::Transient { message, .. } => Stop::Failed { code: codes::UNAVAILABLE, message },
+        }
+    }
 }
 
 impl From<Error> for Stop {
@@ -326,68 +352,185 @@ impl Shared {
             story.id,
             chapters.len()
         );
+        if let Some(number) = run.regenerate_chapter {
+            return self.rewrite_chapter(run, owner, &story, &mut chapters, number);
+        }
         if story.outline.trim().is_empty() {
             story = self.write_outline(run, owner, story)?;
         }
-        let total = self.app.counts.get(&story.id)?.count;
+        let count = self.app.counts.get(&story.id)?.count;
+        let last = run.until_chapter.map_or(count, |until| until.min(count));
         let titles = parse_outline(&story.outline);
-        let written: HashSet<u32> = chapters.iter().map(|c| c.number).collect();
-        for number in 1..=total {
-            if written.contains(&number) {
+        let mut done = chapters.iter().filter(|c| c.number <= last).count() as u32;
+        for number in 1..=last {
+            if chapters.iter().any(|c| c.number == number) {
                 continue;
             }
             self.check_stop()?;
-            let step = format!("chapter {number}/{total}");
-            if !store.set_step(&run.id, owner, &step, total)? {
+            if !store.set_step(&run.id, owner, &format!("chapter {number}/{last}"), last)? {
                 return Err(Stop::Lost);
             }
             let title = titles
                 .get(number as usize - 1)
                 .map_or_else(|| format!("Chapter {number}"), |entry| entry.title.clone());
-            let request = ChapterRequest {
-                number,
-                total,
-                title: title.clone(),
-            };
-            let context = context_of(&story, &chapters, number);
-            let content = self.generate(run, || self.generator.chapter(&context, &request))?;
-            let chapter = NewChapter {
-                number,
-                title,
-                content,
-            };
-            if !store.save_chapter(&run.id, owner, &story.id, &chapter, total)? {
+            let request = ChapterRequest { number, total: count, title };
+            let chapter = self.compose_chapter(run, &story, &mut chapters, &request)?;
+            done += 1;
+            if !store.save_chapter(&run.id, owner, &story.id, &chapter, ChapterSave::New, done, last)? {
                 return Err(Stop::Lost);
             }
             Metrics::inc(&self.app.metrics.chapters_written);
             Metrics::inc(&self.app.metrics.progress_applied);
-            chapters.push(Chapter {
-                number,
-                title: chapter.title,
-                word_count: crate::store::word_count(&chapter.content),
-                content: chapter.content,
-                run_id: Some(run.id.to_string()),
-                created_at: String::new(),
-            });
-            chapters.sort_by_key(|c| c.number);
+            remember(&mut chapters, chapter, &run.id);
         }
         self.check_stop()?;
-        if !store.set_step(&run.id, owner, "finalize", total)? {
+        if !store.set_step(&run.id, owner, "finalize", last)? {
             return Err(Stop::Lost);
         }
         Ok(())
     }
 
+    /// A run that rewrites one chapter (and its summary) and nothing else.
+    fn rewrite_chapter(&self, run: &Run, owner: &str, story: &Story, chapters: &mut Vec<Chapter>, number: u32) -> Result<(), Stop> {
+        let store = &self.app.store;
+        let count = self.app.counts.get(&story.id)?.count.max(number);
+        let Some(existing) = chapters.iter().find(|c| c.number == number) else {
+            return Err(Stop::Failed {
+                code: "CHAPTER_NOT_FOUND",
+                message: format!("story {} has no chapter {number} to rewrite", story.id),
+            });
+        };
+        let request = ChapterRequest { number, total: count, title: existing.title.clone() };
+        if !store.set_step(&run.id, owner, &format!("chapter {number} (rewrite)"), 1)? {
+            return Err(Stop::Lost);
+        }
+        let chapter = self.compose_chapter(run, story, chapters, &request)?;
+        self.check_stop()?;
+        if !store.save_chapter(&run.id, owner, &story.id, &chapter, ChapterSave::Rewrite, 1, 1)? {
+            return Err(Stop::Lost);
+        }
+        Metrics::inc(&self.app.metrics.chapters_written);
+        Metrics::inc(&self.app.metrics.progress_applied);
+        if !store.set_step(&run.id, owner, "finalize", 1)? {
+            return Err(Stop::Lost);
+        }
+        Ok(())
+    }
+
+    /// Writes one chapter: its text (continued while it is cut off) and its
+    /// summary, after making sure every earlier chapter has a summary.
+    fn compose_chapter(&self, run: &Run, story: &Story, chapters: &mut [Chapter], request: &ChapterRequest) -> Result<NewChapter, Stop> {
+        self.summarize_earlier(run, story, chapters, request.number, request.total)?;
+        let context = context_of(story, chapters, request.number);
+        let content = self.chapter_text(run, &context, request)?;
+        let summary = self.summarize(run, &context, request, &content)?;
+        Ok(NewChapter { number: request.number, title: request.title.clone(), content, summary })
+    }
+
+    /// Earlier chapters without a summary (edited by the writer, or written
+    /// before summaries existed) get one, so the story so far stays whole.
+    fn summarize_earlier(&self, run: &Run, story: &Story, chapters: &mut [Chapter], before: u32, total: u32) -> Result<(), Stop> {
+        for index in 0..chapters.len() {
+            let chapter = &chapters[index];
+            if chapter.number >= before || !chapter.summary.trim().is_empty() {
+                continue;
+            }
+            let request = ChapterRequest { number: chapter.number, total, title: chapter.title.clone() };
+            let context = context_of(story, chapters, chapter.number);
+            let summary = self.summarize(run, &context, &request, &chapters[index].content)?;
+            self.app.store.set_chapter_summary(&story.id, request.number, &summary)?;
+            self.app.store.add_event(&run.id, "summary", &format!("chapter {} had no summary; wrote one", request.number))?;
+            chapters[index].summary = summary;
+        }
+        Ok(())
+    }
+
+    fn summarize(&self, run: &Run, context: &StoryContext, request: &ChapterRequest, text: &str) -> Result<String, Stop> {
+        const MAX_SUMMARY_CHARS: usize = 1_000;
+        let task = self.task(run, context, TaskKind::Summary { chapter: request, text }, None)?;
+        let summary = self.generate(run, &task)?.text;
+        Ok(summary.trim().chars().take(MAX_SUMMARY_CHARS).collect())
+    }
+
+    /// The chapter's text, continued with follow-up requests while the
+    /// generator says it was cut off (or, for generators that cannot say, it
+    /// is shorter than the minimum). Never saved cut off: a chapter still cut
+    /// off after the last continuation fails the step `CHAPTER_TRUNCATED`.
+    fn chapter_text(&self, run: &Run, context: &StoryContext, request: &ChapterRequest) -> Result<String, Stop> {
+        let label = format!("chapter {}", request.number);
+        let task = self.task(run, context, TaskKind::Chapter(request), Some(&label))?;
+        let first = self.generate(run, &task)?;
+        let mut cut = self.is_cut_off(&first, &first.text);
+        let mut text = first.text;
+        let mut continuations = 0;
+        while cut {
+            if continuations == self.settings.max_continuations {
+                return Err(Stop::Failed {
+                    code: codes::CHAPTER_TRUNCATED,
+                    message: format!(
+                        "chapter {} was still cut off after {continuations} continuations ({} words); raise --llm-context-tokens or --max-continuations",
+                        request.number,
+                        crate::store::word_count(&text)
+                    ),
+                });
+            }
+            continuations += 1;
+            let note = format!(
+                "chapter {} was cut off at {} words; asking for the rest ({continuations} of at most {})",
+                request.number,
+                crate::store::word_count(&text),
+                self.settings.max_continuations
+            );
+            self.app.store.add_event(&run.id, "continued", &note)?;
+            let task = self.task(run, context, TaskKind::Continue { chapter: request, so_far: &text }, None)?;
+            let more = self.generate(run, &task)?;
+            text = join_continuation(&text, &more.text);
+            cut = self.is_cut_off(&more, &text);
+        }
+        Ok(text)
+    }
+
+    fn is_cut_off(&self, completion: &Completion, text_so_far: &str) -> bool {
+        if self.generator.reports_truncation() {
+            completion.truncated
+        } else {
+            crate::store::word_count(text_so_far) < self.settings.min_chapter_words
+        }
+    }
+
+    /// A task with its prompt rendered within the context budget (for
+    /// generators that read prompts). With `label`, the estimate and any
+    /// trimming are recorded in the run's events; without, only trimming.
+    fn task<'a>(&self, run: &Run, story: &'a StoryContext, kind: TaskKind<'a>, label: Option<&str>) -> Result<Task<'a>, Stop> {
+        let builder = &self.settings.prompts;
+        let mut task = Task { story, kind, prompt: Default::default(), max_tokens: builder.completion_tokens() };
+        if !self.generator.reads_prompts() {
+            return Ok(task);
+        }
+        let built = match kind {
+            TaskKind::Outline { chapters } => builder.outline(story, chapters),
+            TaskKind::Chapter(chapter) => builder.chapter(story, chapter),
+            TaskKind::Continue { chapter, so_far } => builder.continuation(story, chapter, so_far),
+            TaskKind::Summary { chapter, text } => builder.summary(story, chapter, text),
+        }
+        .map_err(Stop::from_generator)?;
+        if label.is_some() || !built.trimmed.is_empty() {
+            let what = label.map_or_else(|| kind.name().to_string(), str::to_string);
+            self.app.store.add_event(&run.id, "prompt", &built.describe(&what))?;
+        }
+        task.prompt = built.prompt;
+        Ok(task)
+    }
+
     fn write_outline(&self, run: &Run, owner: &str, story: Story) -> Result<Story, Stop> {
         let store = &self.app.store;
-        let count = story
-            .chapter_count
-            .unwrap_or(self.app.counts.default_count());
+        let count = story.chapter_count.unwrap_or(self.app.counts.default_count());
         if !store.set_step(&run.id, owner, "outline", count)? {
             return Err(Stop::Lost);
         }
         let context = context_of(&story, &[], 1);
-        let outline = self.generate(run, || self.generator.outline(&context, count))?;
+        let task = self.task(run, &context, TaskKind::Outline { chapters: count }, Some("outline"))?;
+        let outline = self.generate(run, &task)?.text;
         if parse_outline(&outline).is_empty() {
             return Err(Stop::Failed {
                 code: codes::BAD_RESPONSE,
@@ -396,17 +539,8 @@ impl Shared {
         }
         store.set_generated_outline(&story.id, &outline)?;
         self.app.counts.invalidate(&story.id);
-        store.add_event(
-            &run.id,
-            "outline",
-            &format!(
-                "outline written: {} chapters",
-                parse_outline(&outline).len()
-            ),
-        )?;
-        Ok(store
-            .find_story(&story.id)?
-            .ok_or_else(|| Error::StoryNotFound(story.id.clone()))?)
+        store.add_event(&run.id, "outline", &format!("outline written: {} chapters", parse_outline(&outline).len()))?;
+        Ok(store.find_story(&story.id)?.ok_or_else(|| Error::StoryNotFound(story.id.clone()))?)
     }
 
     fn check_stop(&self) -> Result<(), Stop> {
@@ -419,19 +553,15 @@ impl Shared {
 
     /// Calls the generator, retrying transient failures with exponential
     /// backoff and jitter (or the server's `Retry-After`).
-    fn generate(
-        &self,
-        run: &Run,
-        call: impl Fn() -> Result<String, GenError>,
-    ) -> Result<String, Stop> {
+    fn generate(&self, run: &Run, task: &Task<'_>) -> Result<Completion, Stop> {
         let mut failures = 0;
         loop {
-            match call() {
-                Ok(text) if !text.trim().is_empty() => return Ok(text),
+            match self.generator.generate(task) {
+                Ok(completion) if !completion.text.trim().is_empty() => return Ok(completion),
                 Ok(_) => {
                     return Err(Stop::Failed {
                         code: codes::BAD_RESPONSE,
-                        message: "the generator returned no text".into(),
+                        message: format!("the generator returned no text for the {}", task.kind.name()),
                     });
                 }
                 Err(GenError::Permanent { code, message }) => {
@@ -489,8 +619,18 @@ impl Shared {
     }
 }
 
-/// The story as a generator sees it before writing chapter `number`.
+/// The story as a generator sees it before writing chapter `number`: the
+/// summaries of the chapters before it and the end of the one just before.
 fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> StoryContext {
+    const TAIL_CHARS: usize = 4_000;
+    let previous_tail = chapters
+        .iter()
+        .find(|c| c.number + 1 == number)
+        .map(|c| {
+            let count = c.content.chars().count();
+            c.content.chars().skip(count.saturating_sub(TAIL_CHARS)).collect()
+        })
+        .unwrap_or_default();
     StoryContext {
         story_id: story.id.clone(),
         title: story.title.clone(),
@@ -499,22 +639,51 @@ fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> StoryContext 
         previous: chapters
             .iter()
             .filter(|c| c.number < number)
-            .map(|c| ChapterGist {
-                number: c.number,
-                title: c.title.clone(),
-                gist: gist(&c.content),
-            })
+            .map(|c| ChapterGist { number: c.number, title: c.title.clone(), summary: c.summary.clone() })
             .collect(),
+        previous_tail,
     }
 }
 
-/// The opening of a chapter, to remind the generator what happened.
-fn gist(content: &str) -> String {
-    const WORDS: usize = 40;
-    let words: Vec<&str> = content.split_whitespace().take(WORDS + 1).collect();
-    if words.len() > WORDS {
-        format!("{} …", words[..WORDS].join(" "))
+/// Keeps a chapter just saved in the worker's view of the story.
+fn remember(chapters: &mut Vec<Chapter>, chapter: NewChapter, run: &RunId) {
+    chapters.push(Chapter {
+        number: chapter.number,
+        title: chapter.title,
+        word_count: crate::store::word_count(&chapter.content),
+        content: chapter.content,
+        summary: chapter.summary,
+        run_id: Some(run.to_string()),
+        created_at: String::new(),
+        updated_at: None,
+    });
+    chapters.sort_by_key(|c| c.number);
+}
+
+/// Appends a continuation where the text stopped: a space between words,
+/// none before punctuation, the paragraph breaks the model gave.
+fn join_continuation(text: &str, more: &str) -> String {
+    let more = more.trim_end();
+    if more.trim().is_empty() {
+        return text.to_string();
+    }
+    let starts_inside = more.starts_with([',', '.', ';', ':', '!', '?', ')', '\'', '"', '’', '”']);
+    if text.ends_with(char::is_whitespace) || more.starts_with(char::is_whitespace) || starts_inside {
+        format!("{text}{more}")
     } else {
-        words.join(" ")
+        format!("{text} {more}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuations_join_where_the_text_stopped() {
+        assert_eq!(join_continuation("She opened the", "door."), "She opened the door.");
+        assert_eq!(join_continuation("She said", ", quietly."), "She said, quietly.");
+        assert_eq!(join_continuation("End.\n\n", "New paragraph."), "End.\n\nNew paragraph.");
+        assert_eq!(join_continuation("Same", "   "), "Same");
     }
 }

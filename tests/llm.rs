@@ -4,171 +4,14 @@
 
 mod util;
 
-use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use util::fake_llm::{FakeLlm, Reply, status, writing};
 use util::{Server, TempDb, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// What the fake server does with one request.
-enum Reply {
-    /// 200 with a chat completion whose content is this text.
-    Text(String),
-    /// This status, body and extra headers.
-    Status(u16, String, Vec<(&'static str, &'static str)>),
-    /// Reads the request and never answers.
-    Hang,
-}
-
-fn status(code: u16, body: &str) -> Reply {
-    Reply::Status(code, body.to_string(), Vec::new())
-}
-
-/// A request the fake server received.
-#[derive(Debug, Clone)]
-struct Seen {
-    at: Instant,
-    path: String,
-    authorization: Option<String>,
-    body: Value,
-}
-
-impl Seen {
-    fn user_prompt(&self) -> &str {
-        self.body["messages"][1]["content"].as_str().unwrap_or("")
-    }
-}
-
-/// An OpenAI-compatible server: answers from its script first, then with a
-/// completion (an outline when asked for one, else chapter text naming the
-/// request's number).
-struct FakeLlm {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl FakeLlm {
-    fn start(script: Vec<Reply>) -> FakeLlm {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("bind the fake llm");
-        let addr = server.server_addr().to_ip().expect("an ip address");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let seen = seen.clone();
-            let stop = stop.clone();
-            std::thread::spawn(move || serve(server, script.into(), &seen, &stop))
-        };
-        FakeLlm {
-            url: format!("http://{addr}/v1"),
-            seen,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// `serve` arguments for this server.
-    fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
-        let mut args = vec![
-            "--generator",
-            "openai",
-            "--llm-url",
-            &self.url,
-            "--llm-model",
-            "test-model",
-            "--retry-base-ms",
-            "10",
-        ];
-        args.extend_from_slice(extra);
-        args
-    }
-}
-
-impl Drop for FakeLlm {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn serve(
-    server: tiny_http::Server,
-    mut script: VecDeque<Reply>,
-    seen: &Mutex<Vec<Seen>>,
-    stop: &AtomicBool,
-) {
-    // Requests left hanging stay open until the server stops.
-    let mut parked = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
-        let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(20)) else {
-            continue;
-        };
-        let mut raw = String::new();
-        let _ = request.as_reader().read_to_string(&mut raw);
-        let authorization = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Authorization"))
-            .map(|h| h.value.to_string());
-        let request_seen = Seen {
-            at: Instant::now(),
-            path: request.url().to_string(),
-            authorization,
-            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
-        };
-        let number = {
-            let mut seen = seen.lock().unwrap();
-            seen.push(request_seen.clone());
-            seen.len()
-        };
-        let reply = script.pop_front().unwrap_or_else(|| {
-            if request_seen.user_prompt().contains("Write an outline") {
-                Reply::Text(outline(2))
-            } else {
-                Reply::Text(format!("Fog over the marsh, reply {number}."))
-            }
-        });
-        let (code, body, headers) = match reply {
-            Reply::Hang => {
-                parked.push(request);
-                continue;
-            }
-            Reply::Text(text) => (
-                200,
-                json!({
-                    "id": format!("chatcmpl-{number}"),
-                    "object": "chat.completion",
-                    "model": "test-model",
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
-                })
-                .to_string(),
-                vec![("Content-Type", "application/json")],
-            ),
-            Reply::Status(code, body, headers) => (code, body, headers),
-        };
-        let mut response = tiny_http::Response::from_string(body).with_status_code(code);
-        for (name, value) in headers {
-            if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
-                response.add_header(header);
-            }
-        }
-        let _ = request.respond(response);
-    }
-}
 
 /// Creates a story and starts a run; returns (story id, run id).
 fn start_run(server: &Server, story: Value) -> (String, String) {
@@ -224,9 +67,13 @@ fn requests_carry_the_model_the_story_and_the_story_so_far() {
     let run = server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(run["chapters_done"], 2);
 
-    let seen = llm.seen();
+    let seen = writing(&llm.seen());
     assert_eq!(seen.len(), 2, "{seen:?}");
     for request in &seen {
+        assert_eq!(
+            request.body["max_tokens"], 2048,
+            "a quarter of the default 8192-token context"
+        );
         assert_eq!(request.path, "/v1/chat/completions");
         assert_eq!(request.authorization, None, "no key was configured");
         assert_eq!(request.body["model"], "test-model");
@@ -246,11 +93,17 @@ fn requests_carry_the_model_the_story_and_the_story_so_far() {
         "{second}"
     );
     assert!(second.contains("The story so far"), "{second}");
+    // Chapter 1's summary (request 2) and the end of its text (request 1).
+    assert!(
+        second.contains("Chapter 1 (Beat 1): Summary 2."),
+        "{second}"
+    );
     assert!(second.contains("Fog over the marsh, reply 1."), "{second}");
 
     let saved = chapters(&server, &story_id);
     assert_eq!(saved[0]["content"], "Fog over the marsh, reply 1.");
-    assert_eq!(saved[1]["content"], "Fog over the marsh, reply 2.");
+    assert_eq!(saved[0]["summary"], "Summary 2.");
+    assert_eq!(saved[1]["content"], "Fog over the marsh, reply 3.");
 }
 
 #[test]
@@ -262,7 +115,7 @@ fn a_story_without_an_outline_gets_one_from_the_server() {
         json!({"title": "The Salt Road", "premise": "A courier crosses a drowned country.", "chapter_count": 2}),
     );
     server.wait_for_run(&run_id, "completed", WAIT);
-    let seen = llm.seen();
+    let seen = writing(&llm.seen());
     assert_eq!(seen.len(), 3, "an outline and two chapters: {seen:?}");
     assert!(
         seen[0]
@@ -285,7 +138,11 @@ fn a_server_error_is_retried_and_the_run_completes() {
     let server = Server::start(&llm.args(&[]));
     let (story_id, run_id) = start_run(&server, salt_road(2));
     server.wait_for_run(&run_id, "completed", WAIT);
-    assert_eq!(llm.seen().len(), 3, "one failure, then two chapters");
+    assert_eq!(
+        writing(&llm.seen()).len(),
+        3,
+        "one failure, then two chapters"
+    );
     assert_eq!(chapters(&server, &story_id).len(), 2);
     let retries: Vec<Value> = events(&server, &run_id)
         .into_iter()
@@ -306,7 +163,7 @@ fn a_rate_limit_waits_as_long_as_retry_after_says() {
     let server = Server::start(&llm.args(&[]));
     let (_, run_id) = start_run(&server, salt_road(1));
     server.wait_for_run(&run_id, "completed", WAIT);
-    let seen = llm.seen();
+    let seen = writing(&llm.seen());
     assert_eq!(seen.len(), 2);
     // The engine's own backoff would have been about 10 ms.
     let gap = seen[1].at - seen[0].at;
@@ -377,7 +234,7 @@ fn the_api_key_is_sent_as_a_bearer_token_and_never_shown() {
     let (_, run_id) = start_run(&server, salt_road(1));
     server.wait_for_run(&run_id, "completed", WAIT);
     let seen = llm.seen();
-    assert_eq!(seen.len(), 2);
+    assert_eq!(writing(&seen).len(), 2);
     for request in &seen {
         assert_eq!(
             request.authorization.as_deref(),
@@ -407,6 +264,8 @@ fn a_shell_one_liner_writes_the_story() {
         "command",
         "--generator-cmd",
         "sh -c 'cat >/dev/null; echo Chapter text here'",
+        "--min-chapter-words",
+        "1",
     ]);
     let (story_id, run_id) = start_run(&server, salt_road(2));
     server.wait_for_run(&run_id, "completed", WAIT);
@@ -437,11 +296,17 @@ echo "Chapter $STORYFLOW_CHAPTER of $STORYFLOW_CHAPTERS, call $((n + 1))."
         &command,
         "--retry-base-ms",
         "10",
+        "--min-chapter-words",
+        "1",
     ]);
     let (story_id, run_id) = start_run(&server, salt_road(2));
     server.wait_for_run(&run_id, "completed", WAIT);
     let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
-    assert_eq!(calls.trim(), "3", "one failure, then two chapters");
+    assert_eq!(
+        calls.trim(),
+        "5",
+        "one failure, then two chapters and their summaries"
+    );
     let contents: Vec<Value> = chapters(&server, &story_id)
         .iter()
         .map(|c| c["content"].clone())
@@ -450,7 +315,7 @@ echo "Chapter $STORYFLOW_CHAPTER of $STORYFLOW_CHAPTERS, call $((n + 1))."
         contents,
         [
             json!("Chapter 1 of 2, call 2."),
-            json!("Chapter 2 of 2, call 3.")
+            json!("Chapter 2 of 2, call 4.")
         ]
     );
     let timeline = serde_json::to_string(&events(&server, &run_id)).unwrap();

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use super::{ChapterRequest, GenError, Generator, StoryContext};
+use super::{ChapterRequest, Completion, GenError, Generator, StoryContext, Task, TaskKind};
 
 pub struct Builtin {
     /// Slept per chapter (demos and tests that need a run to take time).
@@ -108,7 +108,23 @@ impl Generator for Builtin {
         "builtin"
     }
 
-    fn outline(&self, story: &StoryContext, chapters: u32) -> Result<String, GenError> {
+    fn reads_prompts(&self) -> bool {
+        false
+    }
+
+    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
+        let text = match task.kind {
+            TaskKind::Outline { chapters } => self.outline(task.story, chapters),
+            TaskKind::Chapter(chapter) => self.chapter(task.story, chapter),
+            TaskKind::Continue { chapter, .. } => self.ending(task.story, chapter),
+            TaskKind::Summary { chapter, text } => summary(chapter, text),
+        };
+        Ok(Completion::finished(text))
+    }
+}
+
+impl Builtin {
+    fn outline(&self, story: &StoryContext, chapters: u32) -> String {
         const BEATS: &[&str] = &[
             "An Unexpected Letter",
             "The Road Out",
@@ -135,10 +151,10 @@ impl Generator for Builtin {
                 pick(&mut rng, ACTIONS)
             ));
         }
-        Ok(outline)
+        outline
     }
 
-    fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> Result<String, GenError> {
+    fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> String {
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
         }
@@ -185,7 +201,31 @@ impl Generator for Builtin {
             chapter.number,
             chapter.total,
         ));
-        Ok(paragraphs.join("\n\n"))
+        paragraphs.join("\n\n")
+    }
+
+    /// A closing paragraph for a chapter that was cut off.
+    fn ending(&self, story: &StoryContext, chapter: &ChapterRequest) -> String {
+        let mut rng = fastrand::Rng::with_seed(seed(story.story_id.as_str(), 10_000 + u64::from(chapter.number)));
+        let (hero, friend, _) = Builtin::cast(story);
+        format!(
+            "{} {hero} and {friend} said little after that. {}",
+            pick(&mut rng, WEATHER).to_string() + ".",
+            pick(&mut rng, TURNS)
+        )
+    }
+}
+
+/// The chapter's first and last sentences: enough to remind a reader.
+fn summary(chapter: &ChapterRequest, text: &str) -> String {
+    let sentences: Vec<&str> = text.split_inclusive(['.', '!', '?']).map(str::trim).filter(|s| !s.is_empty()).collect();
+    let first = sentences.first().copied().unwrap_or("");
+    let last = sentences.last().copied().unwrap_or("");
+    let clip = |s: &str| s.split_whitespace().take(40).collect::<Vec<_>>().join(" ");
+    if first == last {
+        format!("In \"{}\": {}", chapter.title.trim(), clip(first))
+    } else {
+        format!("In \"{}\": {} In the end: {}", chapter.title.trim(), clip(first), clip(last))
     }
 }
 
@@ -201,6 +241,7 @@ mod tests {
             premise: "A courier must cross a drowned country before the tide returns.".into(),
             outline: String::new(),
             previous: Vec::new(),
+            previous_tail: String::new(),
         }
     }
 
@@ -214,13 +255,16 @@ mod tests {
             total: 3,
             title: format!("Beat {n}"),
         };
-        let one = builtin.chapter(&story(), &ask(1)).unwrap();
-        assert_eq!(one, builtin.chapter(&story(), &ask(1)).unwrap());
-        assert_ne!(one, builtin.chapter(&story(), &ask(2)).unwrap());
+        let one = builtin.chapter(&story(), &ask(1));
+        assert_eq!(one, builtin.chapter(&story(), &ask(1)));
+        assert_ne!(one, builtin.chapter(&story(), &ask(2)));
         assert!(one.split("\n\n").count() >= 4, "{one}");
         assert!(one.contains("a courier must cross a drowned country before the tide returns"));
         assert!(one.contains("beat 1"));
         assert!(crate::store::word_count(&one) > 120);
+        let summary = summary(&ask(1), &one);
+        assert!(summary.starts_with("In \"Beat 1\": At first light") || summary.contains("Beat 1"), "{summary}");
+        assert!(summary.len() < one.len() / 2);
     }
 
     #[test]
@@ -228,8 +272,7 @@ mod tests {
         let outline = Builtin {
             delay: Duration::ZERO,
         }
-        .outline(&story(), 12)
-        .unwrap();
+        .outline(&story(), 12);
         assert_eq!(crate::progress::parse_outline(&outline).len(), 12);
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The command line is split like a shell would (`shell-words`) but no shell
 //! runs it; write `sh -c '...'` for pipes and redirections. The program is
-//! told what it writes through the environment: `STORYFLOW_TASK` (`outline`
-//! or `chapter`), `STORYFLOW_CHAPTER` and `STORYFLOW_CHAPTERS`.
+//! told what it writes through the environment: `STORYFLOW_TASK` (`outline`,
+//! `chapter`, `continue` or `summary`), `STORYFLOW_CHAPTER` and
+//! `STORYFLOW_CHAPTERS`.
 //!
 //! A non-zero exit or a timeout (the program is killed) is transient, so the
 //! engine retries it; a program that cannot be found or started, or that
@@ -21,8 +22,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::prompts;
-use super::{ChapterRequest, GenError, Generator, StoryContext, codes};
+use super::{Completion, GenError, Generator, Task, TaskKind, codes};
 
 /// Characters of standard error quoted in a message.
 const STDERR_TAIL_CHARS: usize = 500;
@@ -37,12 +37,6 @@ pub struct CommandGenerator {
     program: String,
     args: Vec<String>,
     timeout: Duration,
-}
-
-/// What the program is asked to write.
-enum Task {
-    Outline { chapters: u32 },
-    Chapter { number: u32, total: u32 },
 }
 
 impl CommandGenerator {
@@ -63,7 +57,7 @@ impl CommandGenerator {
     }
 
     /// Runs the program once with `input` on its standard input.
-    fn run(&self, input: String, task: &Task) -> Result<String, GenError> {
+    fn run(&self, input: String, task: &TaskKind<'_>) -> Result<String, GenError> {
         let program = &self.program;
         let mut command = Command::new(program);
         command
@@ -71,15 +65,15 @@ impl CommandGenerator {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        match task {
-            Task::Outline { chapters } => command
-                .env("STORYFLOW_TASK", "outline")
+        command.env("STORYFLOW_TASK", task.name());
+        match (task, task.chapter()) {
+            (TaskKind::Outline { chapters }, _) => command
                 .env("STORYFLOW_CHAPTERS", chapters.to_string())
                 .env_remove("STORYFLOW_CHAPTER"),
-            Task::Chapter { number, total } => command
-                .env("STORYFLOW_TASK", "chapter")
-                .env("STORYFLOW_CHAPTER", number.to_string())
-                .env("STORYFLOW_CHAPTERS", total.to_string()),
+            (_, Some(chapter)) => command
+                .env("STORYFLOW_CHAPTER", chapter.number.to_string())
+                .env("STORYFLOW_CHAPTERS", chapter.total.to_string()),
+            (_, None) => command.env_remove("STORYFLOW_CHAPTER"),
         };
         let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
         let deadline = Instant::now() + self.timeout;
@@ -167,21 +161,8 @@ impl Generator for CommandGenerator {
         "command"
     }
 
-    fn outline(&self, story: &StoryContext, chapters: u32) -> Result<String, GenError> {
-        self.run(
-            prompts::outline(story, chapters).as_text(),
-            &Task::Outline { chapters },
-        )
-    }
-
-    fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> Result<String, GenError> {
-        self.run(
-            prompts::chapter(story, chapter).as_text(),
-            &Task::Chapter {
-                number: chapter.number,
-                total: chapter.total,
-            },
-        )
+    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
+        self.run(task.prompt.as_text(), &task.kind).map(Completion::finished)
     }
 }
 
@@ -364,6 +345,7 @@ fn tail(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::{ChapterRequest, Prompt, StoryContext};
     use crate::store::StoryId;
 
     fn story(outline: String) -> StoryContext {
@@ -373,6 +355,7 @@ mod tests {
             premise: "A courier crosses a drowned country.".into(),
             outline,
             previous: Vec::new(),
+            previous_tail: String::new(),
         }
     }
 
@@ -384,10 +367,24 @@ mod tests {
         }
     }
 
+    /// Asks `generator` for chapter 1 with `extra` appended to the prompt.
+    fn ask(generator: &CommandGenerator, extra: &str) -> Result<String, GenError> {
+        let story = story(String::new());
+        let chapter = first_chapter();
+        let task = Task {
+            story: &story,
+            kind: TaskKind::Chapter(&chapter),
+            prompt: Prompt {
+                system: "You are a novelist.".into(),
+                user: format!("Title: The Salt Road\nWrite chapter 1 of 2, titled \"Low Tide\".\n{extra}"),
+            },
+            max_tokens: 1000,
+        };
+        generator.generate(&task).map(|completion| completion.text)
+    }
+
     fn run(command_line: &str, timeout: Duration) -> Result<String, GenError> {
-        CommandGenerator::new(command_line, timeout)
-            .unwrap()
-            .chapter(&story(String::new()), &first_chapter())
+        ask(&CommandGenerator::new(command_line, timeout).unwrap(), "")
     }
 
     fn code(error: &GenError) -> &'static str {
@@ -497,9 +494,7 @@ mod tests {
             Duration::from_secs(20),
         )
         .unwrap();
-        let text = generator
-            .chapter(&story(outline.clone()), &first_chapter())
-            .unwrap();
+        let text = ask(&generator, &outline).unwrap();
         let (written, counted) = text.split_once('\n').unwrap();
         assert_eq!(written.len(), 1_000_000);
         let counted: usize = counted.trim().parse().unwrap();
@@ -513,9 +508,7 @@ mod tests {
         let generator =
             CommandGenerator::new("echo Chapter text here", Duration::from_secs(10)).unwrap();
         assert_eq!(
-            generator
-                .chapter(&story(outline), &first_chapter())
-                .unwrap(),
+            ask(&generator, &outline).unwrap(),
             "Chapter text here"
         );
     }

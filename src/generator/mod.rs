@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use crate::store::StoryId;
 
+pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
+
 /// What a generator knows of the story it writes.
 #[derive(Debug, Clone)]
 pub struct StoryContext {
@@ -23,16 +25,18 @@ pub struct StoryContext {
     pub title: String,
     pub premise: String,
     pub outline: String,
-    /// The chapters written so far, in order: their gist, not their text.
+    /// The chapters written so far, in order: their summaries, not their text.
     pub previous: Vec<ChapterGist>,
+    /// The end of the chapter before the one to write.
+    pub previous_tail: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct ChapterGist {
     pub number: u32,
     pub title: String,
-    /// A short account of the chapter (its opening words for now).
-    pub gist: String,
+    /// The generator's summary of the chapter.
+    pub summary: String,
 }
 
 /// The chapter to write.
@@ -43,15 +47,71 @@ pub struct ChapterRequest {
     pub title: String,
 }
 
+/// One request to a generator. The engine renders the prompt (templates,
+/// context budget); backends that speak prompts send it, and the builtin
+/// backend reads the structured fields instead.
+#[derive(Debug, Clone)]
+pub struct Task<'a> {
+    pub story: &'a StoryContext,
+    pub kind: TaskKind<'a>,
+    pub prompt: Prompt,
+    /// Tokens the answer may take (`max_tokens` of a chat completion).
+    pub max_tokens: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum TaskKind<'a> {
+    /// An outline of this many chapters, one `## Chapter N: Title` each.
+    Outline { chapters: u32 },
+    /// The text of a chapter, without its heading.
+    Chapter(&'a ChapterRequest),
+    /// More of a chapter that was cut off after `so_far`.
+    Continue { chapter: &'a ChapterRequest, so_far: &'a str },
+    /// Two or three sentences on what happens in `text`.
+    Summary { chapter: &'a ChapterRequest, text: &'a str },
+}
+
+impl TaskKind<'_> {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskKind::Outline { .. } => "outline",
+            TaskKind::Chapter(_) => "chapter",
+            TaskKind::Continue { .. } => "continue",
+            TaskKind::Summary { .. } => "summary",
+        }
+    }
+
+    /// The chapter it concerns, if any.
+    pub fn chapter(&self) -> Option<&ChapterRequest> {
+        match *self {
+            TaskKind::Outline { .. } => None,
+            TaskKind::Chapter(chapter) | TaskKind::Continue { chapter, .. } | TaskKind::Summary { chapter, .. } => {
+                Some(chapter)
+            }
+        }
+    }
+}
+
+/// A generator's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub text: String,
+    /// The backend knows the text was cut off by its length limit.
+    pub truncated: bool,
+}
+
+impl Completion {
+    pub fn finished(text: impl Into<String>) -> Completion {
+        Completion { text: text.into(), truncated: false }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenError {
     /// Worth trying again: timeouts, refused connections, HTTP 429/5xx, a
     /// command that exited non-zero.
     #[error("{message}")]
-    Transient {
-        message: String,
-        retry_after: Option<Duration>,
-    },
+    Transient { message: String, retry_after: Option<Duration> },
     /// Trying again will not help: bad credentials, wrong URL or model,
     /// malformed answers, bad configuration.
     #[error("{message}")]
@@ -60,17 +120,11 @@ pub enum GenError {
 
 impl GenError {
     pub fn transient(message: impl Into<String>) -> GenError {
-        GenError::Transient {
-            message: message.into(),
-            retry_after: None,
-        }
+        GenError::Transient { message: message.into(), retry_after: None }
     }
 
     pub fn permanent(code: &'static str, message: impl Into<String>) -> GenError {
-        GenError::Permanent {
-            code,
-            message: message.into(),
-        }
+        GenError::Permanent { code, message: message.into() }
     }
 }
 
@@ -86,15 +140,28 @@ pub mod codes {
     pub const REJECTED: &str = "GENERATOR_REJECTED";
     /// Transient failures that outlasted every retry.
     pub const UNAVAILABLE: &str = "GENERATOR_UNAVAILABLE";
+    /// A chapter still cut off after every continuation.
+    pub const CHAPTER_TRUNCATED: &str = "CHAPTER_TRUNCATED";
+    /// The fixed part of a prompt alone exceeds the context budget.
+    pub const CONTEXT_BUDGET: &str = "CONTEXT_BUDGET";
 }
 
 pub trait Generator: Send + Sync {
     /// Short name for logs and `/api/health`.
     fn name(&self) -> &'static str;
 
-    /// An outline of `chapters` chapters, one `## Chapter N: Title` heading each.
-    fn outline(&self, story: &StoryContext, chapters: u32) -> Result<String, GenError>;
+    /// Whether [`Generator::generate`] reads [`Task::prompt`]; the engine
+    /// renders prompts only for backends that do.
+    fn reads_prompts(&self) -> bool {
+        true
+    }
 
-    /// The text of one chapter, without its heading.
-    fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> Result<String, GenError>;
+    /// Whether a [`Completion`] says when it was cut off. For backends that
+    /// cannot tell, the engine takes a chapter below a minimum length as cut
+    /// off.
+    fn reports_truncation(&self) -> bool {
+        false
+    }
+
+    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError>;
 }

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::prompts::{self, Prompt};
-use super::{ChapterRequest, GenError, Generator, StoryContext, codes};
+use super::{Completion, GenError, Generator, Prompt, Task, codes};
 
 /// Largest answer read from the server; chat completions are far smaller.
 const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
@@ -68,13 +67,14 @@ impl OpenAi {
     }
 
     /// Sends one chat completion and returns its text.
-    fn complete(&self, prompt: &Prompt) -> Result<String, GenError> {
+    fn complete(&self, prompt: &Prompt, max_tokens: u32) -> Result<Completion, GenError> {
         let body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": prompt.system},
                 {"role": "user", "content": prompt.user},
             ],
+            "max_tokens": max_tokens,
             "stream": false,
         });
         let mut request = self
@@ -152,12 +152,12 @@ impl Generator for OpenAi {
         "openai"
     }
 
-    fn outline(&self, story: &StoryContext, chapters: u32) -> Result<String, GenError> {
-        self.complete(&prompts::outline(story, chapters))
+    fn reports_truncation(&self) -> bool {
+        true
     }
 
-    fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> Result<String, GenError> {
-        self.complete(&prompts::chapter(story, chapter))
+    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
+        self.complete(&task.prompt, task.max_tokens)
     }
 }
 
@@ -348,8 +348,9 @@ fn seconds(value: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(value.min(24.0 * 3600.0)).ok()
 }
 
-/// The text of a successful answer.
-fn parse_completion(body: &str) -> Result<String, GenError> {
+/// The text of a successful answer, and whether the length limit cut it
+/// off (`finish_reason: "length"`).
+fn parse_completion(body: &str) -> Result<Completion, GenError> {
     let bad = |what: String| GenError::permanent(codes::BAD_RESPONSE, what);
     let value: Value = serde_json::from_str(body).map_err(|_| {
         bad(format!(
@@ -380,16 +381,17 @@ fn parse_completion(body: &str) -> Result<String, GenError> {
         )));
     };
     let text = without_reasoning(content).trim();
+    let reason = choice.get("finish_reason").and_then(Value::as_str);
     if text.is_empty() {
-        let reason = choice
-            .get("finish_reason")
-            .and_then(Value::as_str)
-            .unwrap_or("none given");
         return Err(bad(format!(
-            "the llm server returned empty text (finish reason: {reason})"
+            "the llm server returned empty text (finish reason: {})",
+            reason.unwrap_or("none given")
         )));
     }
-    Ok(text.to_string())
+    Ok(Completion {
+        text: text.to_string(),
+        truncated: reason == Some("length"),
+    })
 }
 
 /// Reasoning models served by Ollama or llama.cpp may open their answer
@@ -542,10 +544,19 @@ mod tests {
     #[test]
     fn a_completion_yields_its_first_choices_text() {
         let body = r#"{"choices":[{"message":{"role":"assistant","content":"  It rained.\n"},"finish_reason":"stop"}]}"#;
-        assert_eq!(parse_completion(body).unwrap(), "It rained.");
+        assert_eq!(parse_completion(body).unwrap(), Completion::finished("It rained."));
         let thinking =
             r#"{"choices":[{"message":{"content":"<think>plan it</think>\n\nIt rained."}}]}"#;
-        assert_eq!(parse_completion(thinking).unwrap(), "It rained.");
+        assert_eq!(parse_completion(thinking).unwrap().text, "It rained.");
+    }
+
+    #[test]
+    fn a_completion_cut_by_the_length_limit_says_so() {
+        let body = r#"{"choices":[{"message":{"content":"It rained and"},"finish_reason":"length"}]}"#;
+        assert_eq!(
+            parse_completion(body).unwrap(),
+            Completion { text: "It rained and".into(), truncated: true }
+        );
     }
 
     #[test]
@@ -647,10 +658,13 @@ mod tests {
         drop(listener);
         let openai = OpenAi::new(config(&format!("http://127.0.0.1:{port}/v1"))).unwrap();
         let error = openai
-            .complete(&Prompt {
-                system: "s".into(),
-                user: "u".into(),
-            })
+            .complete(
+                &Prompt {
+                    system: "s".into(),
+                    user: "u".into(),
+                },
+                100,
+            )
             .unwrap_err();
         assert_eq!(code(&error), "transient", "{error}");
         assert!(error.to_string().contains("refused"), "{error}");

@@ -1,13 +1,26 @@
-//! The prompts sent to language-model backends (`openai`, `command`).
+//! The prompts sent to language-model backends: templates, and fitting them
+//! into the model's context window.
 //!
-//! Each prompt carries the title, the premise, the outline and the story so
-//! far (the gist of each earlier chapter), so that every chapter is written
-//! knowing what came before.
+//! Templates live in `static/prompts/` (compiled in); `serve --prompts DIR`
+//! overrides any of them with a file of the same name. Placeholders are
+//! `{name}`; `{{` and `}}` stand for literal braces. Every template is parsed
+//! at start, so an unknown placeholder stops `serve` with the file and line.
+//!
+//! [`PromptBuilder`] renders a prompt within the context budget: the story so
+//! far is carried as one short summary per chapter plus the tail of the
+//! previous chapter, and what does not fit is trimmed oldest-first (older
+//! summaries, then the start of the tail, then the outline away from the
+//! current chapter, then the premise). Tokens are estimated conservatively,
+//! at 3.5 characters each. What was kept and dropped is reported so the
+//! engine can record it in the run's events.
 
-use super::{ChapterRequest, StoryContext};
+use std::fmt;
+use std::path::Path;
+
+use super::{ChapterGist, ChapterRequest, GenError, StoryContext};
 
 /// A system instruction and the user's request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Prompt {
     pub system: String,
     pub user: String,
@@ -20,93 +33,599 @@ impl Prompt {
     }
 }
 
-const SYSTEM: &str = "You are a novelist. Write vivid, coherent prose in English. \
-Answer with the requested text only: no preamble, no notes, no Markdown fences.";
+/// Characters per token assumed when estimating: fewer than real English
+/// text has (about 4), so estimates err on the safe side.
+const CHARS_PER_TOKEN: f64 = 3.5;
+/// Tokens counted per chat message for roles and separators.
+const MESSAGE_OVERHEAD_TOKENS: u32 = 8;
+/// Characters of the previous chapter's ending carried into the next prompt.
+const TAIL_CHARS: usize = 2_000;
 
-fn story_block(story: &StoryContext) -> String {
-    let mut block = format!("Title: {}\n", story.title.trim());
-    if !story.premise.trim().is_empty() {
-        block.push_str(&format!("Premise: {}\n", story.premise.trim()));
-    }
-    if !story.outline.trim().is_empty() {
-        block.push_str(&format!("\nOutline:\n{}\n", story.outline.trim()));
-    }
-    block
+/// Estimated tokens of `text`, rounded up.
+pub fn estimate_tokens(text: &str) -> u32 {
+    (text.chars().count() as f64 / CHARS_PER_TOKEN).ceil() as u32
 }
 
-pub fn outline(story: &StoryContext, chapters: u32) -> Prompt {
-    Prompt {
-        system: SYSTEM.into(),
-        user: format!(
-            "{}\nWrite an outline of exactly {chapters} chapters for this story. \
-             Start each chapter with a line `## Chapter N: Title`, followed by two or three sentences of what happens.",
-            story_block(story)
-        ),
+fn chars_for_tokens(tokens: u32) -> usize {
+    (f64::from(tokens) * CHARS_PER_TOKEN).floor() as usize
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Var {
+    Title,
+    Premise,
+    Outline,
+    ChapterNumber,
+    ChapterTitle,
+    ChapterCount,
+    StorySoFar,
+    PreviousTail,
+    TextSoFar,
+    ChapterText,
+}
+
+const VARS: &[(&str, Var)] = &[
+    ("title", Var::Title),
+    ("premise", Var::Premise),
+    ("outline", Var::Outline),
+    ("chapter_number", Var::ChapterNumber),
+    ("chapter_title", Var::ChapterTitle),
+    ("chapter_count", Var::ChapterCount),
+    ("story_so_far", Var::StorySoFar),
+    ("previous_tail", Var::PreviousTail),
+    ("text_so_far", Var::TextSoFar),
+    ("chapter_text", Var::ChapterText),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part {
+    Text(String),
+    Var(Var),
+}
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    parts: Vec<Part>,
+}
+
+/// A template that cannot be used, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub origin: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.origin, self.line, self.message)
     }
 }
 
-pub fn chapter(story: &StoryContext, chapter: &ChapterRequest) -> Prompt {
-    let mut user = story_block(story);
-    if story.previous.is_empty() {
-        user.push_str("\nThis is the first chapter.\n");
-    } else {
-        user.push_str("\nThe story so far:\n");
-        for previous in &story.previous {
-            user.push_str(&format!(
-                "- Chapter {} ({}): {}\n",
-                previous.number, previous.title, previous.gist
-            ));
+impl Template {
+    /// Parses `source`; `origin` names it in errors (a file path).
+    pub fn parse(source: &str, origin: &str) -> Result<Template, TemplateError> {
+        let mut parts = Vec::new();
+        let mut text = String::new();
+        let mut line = 1;
+        let mut chars = source.chars().peekable();
+        let error = |line: usize, message: String| TemplateError { origin: origin.to_string(), line, message };
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    text.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    text.push('}');
+                }
+                '{' => {
+                    let mut name = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some('\n') | None => {
+                                return Err(error(line, format!("`{{{name}` is not closed; write `{{{{` for a literal brace")));
+                            }
+                            Some(c) => name.push(c),
+                        }
+                    }
+                    let Some((_, var)) = VARS.iter().find(|(known, _)| *known == name.trim()) else {
+                        let known: Vec<String> = VARS.iter().map(|(n, _)| format!("{{{n}}}")).collect();
+                        return Err(error(line, format!("unknown placeholder `{{{name}}}`; known: {}", known.join(", "))));
+                    };
+                    if !text.is_empty() {
+                        parts.push(Part::Text(std::mem::take(&mut text)));
+                    }
+                    parts.push(Part::Var(*var));
+                }
+                '}' => return Err(error(line, "a lone `}`; write `}}` for a literal brace".into())),
+                c => {
+                    if c == '\n' {
+                        line += 1;
+                    }
+                    text.push(c);
+                }
+            }
+        }
+        if !text.is_empty() {
+            parts.push(Part::Text(text));
+        }
+        Ok(Template { parts })
+    }
+
+    fn render(&self, vars: &Vars<'_>) -> String {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Var(var) => out.push_str(&vars.get(*var)),
+            }
+        }
+        out.trim().to_string()
+    }
+}
+
+/// Values for one rendering.
+#[derive(Debug, Clone, Default)]
+struct Vars<'a> {
+    title: &'a str,
+    premise: String,
+    outline: String,
+    chapter_number: u32,
+    chapter_title: &'a str,
+    chapter_count: u32,
+    story_so_far: String,
+    previous_tail: String,
+    text_so_far: String,
+    chapter_text: String,
+    /// The chapters before this one, for `{story_so_far}`.
+    previous: &'a [ChapterGist],
+}
+
+impl Vars<'_> {
+    fn get(&self, var: Var) -> String {
+        let or_none = |text: &str| if text.trim().is_empty() { "(none)".to_string() } else { text.trim().to_string() };
+        match var {
+            Var::Title => self.title.trim().to_string(),
+            Var::Premise => or_none(&self.premise),
+            Var::Outline => or_none(&self.outline),
+            Var::ChapterNumber => self.chapter_number.to_string(),
+            Var::ChapterTitle => self.chapter_title.trim().to_string(),
+            Var::ChapterCount => self.chapter_count.to_string(),
+            Var::StorySoFar => {
+                if self.story_so_far.is_empty() { "(this is the first chapter)".into() } else { self.story_so_far.clone() }
+            }
+            Var::PreviousTail => or_none(&self.previous_tail),
+            Var::TextSoFar => self.text_so_far.trim().to_string(),
+            Var::ChapterText => self.chapter_text.trim().to_string(),
         }
     }
-    user.push_str(&format!(
-        "\nWrite chapter {} of {}, titled \"{}\". Write the chapter text only, without its heading.",
-        chapter.number, chapter.total, chapter.title
-    ));
-    Prompt {
-        system: SYSTEM.into(),
-        user,
+}
+
+/// The five templates storyflow uses.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    system: Template,
+    outline: Template,
+    chapter: Template,
+    continuation: Template,
+    summary: Template,
+}
+
+const BUILTIN_TEMPLATES: [(&str, &str); 5] = [
+    ("system.txt", include_str!("../../static/prompts/system.txt")),
+    ("outline.txt", include_str!("../../static/prompts/outline.txt")),
+    ("chapter.txt", include_str!("../../static/prompts/chapter.txt")),
+    ("continue.txt", include_str!("../../static/prompts/continue.txt")),
+    ("summary.txt", include_str!("../../static/prompts/summary.txt")),
+];
+
+impl Templates {
+    /// The built-in templates, each overridden by a file of the same name in
+    /// `overrides` when given. Files there that are not template names are
+    /// refused, so a misspelt override does not go unnoticed.
+    pub fn load(overrides: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut parsed = Vec::new();
+        if let Some(dir) = overrides {
+            let entries = std::fs::read_dir(dir).map_err(|e| TemplateError {
+                origin: dir.display().to_string(),
+                line: 0,
+                message: format!("cannot read the prompts directory: {e}"),
+            })?;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".txt") && !BUILTIN_TEMPLATES.iter().any(|(known, _)| *known == name) {
+                    let known: Vec<&str> = BUILTIN_TEMPLATES.iter().map(|(n, _)| *n).collect();
+                    return Err(TemplateError {
+                        origin: entry.path().display().to_string(),
+                        line: 0,
+                        message: format!("not a prompt template name; templates are {}", known.join(", ")),
+                    });
+                }
+            }
+        }
+        for (name, builtin) in BUILTIN_TEMPLATES {
+            let file = overrides.map(|dir| dir.join(name)).filter(|path| path.is_file());
+            let template = match file {
+                Some(path) => {
+                    let origin = path.display().to_string();
+                    let source = std::fs::read_to_string(&path).map_err(|e| TemplateError {
+                        origin: origin.clone(),
+                        line: 0,
+                        message: format!("cannot read it: {e}"),
+                    })?;
+                    Template::parse(&source, &origin)?
+                }
+                None => Template::parse(builtin, &format!("static/prompts/{name} (built in)"))?,
+            };
+            parsed.push(template);
+        }
+        let mut parsed = parsed.into_iter();
+        let mut next = || parsed.next().unwrap_or(Template { parts: Vec::new() });
+        Ok(Templates { system: next(), outline: next(), chapter: next(), continuation: next(), summary: next() })
     }
+}
+
+/// A prompt fitted into the budget, with an account of how.
+#[derive(Debug, Clone)]
+pub struct BuiltPrompt {
+    pub prompt: Prompt,
+    pub estimated_tokens: u32,
+    pub budget: u32,
+    /// What was cut to fit, in words; empty when nothing was.
+    pub trimmed: Vec<String>,
+}
+
+impl BuiltPrompt {
+    /// One line for the run's events.
+    pub fn describe(&self, what: &str) -> String {
+        let mut text = format!("{what} prompt ≈ {} of {} tokens", self.estimated_tokens, self.budget);
+        if !self.trimmed.is_empty() {
+            text.push_str("; ");
+            text.push_str(&self.trimmed.join("; "));
+        }
+        text
+    }
+}
+
+/// Renders prompts from the templates within a context window.
+#[derive(Debug, Clone)]
+pub struct PromptBuilder {
+    templates: Templates,
+    context_tokens: u32,
+}
+
+impl PromptBuilder {
+    pub fn new(templates: Templates, context_tokens: u32) -> PromptBuilder {
+        PromptBuilder { templates, context_tokens }
+    }
+
+    /// Tokens left for the model's answer (sent as `max_tokens`).
+    pub fn completion_tokens(&self) -> u32 {
+        (self.context_tokens / 4).clamp(64, 4096)
+    }
+
+    /// Tokens the prompt may take.
+    pub fn prompt_budget(&self) -> u32 {
+        self.context_tokens.saturating_sub(self.completion_tokens())
+    }
+
+    fn base_vars<'a>(story: &'a StoryContext, chapter: Option<&'a ChapterRequest>, chapter_count: u32) -> Vars<'a> {
+        Vars {
+            title: &story.title,
+            premise: story.premise.clone(),
+            outline: story.outline.clone(),
+            chapter_number: chapter.map_or(0, |c| c.number),
+            chapter_title: chapter.map_or("", |c| c.title.as_str()),
+            chapter_count,
+            previous: &story.previous,
+            ..Vars::default()
+        }
+    }
+
+    pub fn outline(&self, story: &StoryContext, chapters: u32) -> Result<BuiltPrompt, GenError> {
+        let vars = Self::base_vars(story, None, chapters);
+        self.fit(&self.templates.outline, vars, None, Flex::None)
+    }
+
+    pub fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> Result<BuiltPrompt, GenError> {
+        let mut vars = Self::base_vars(story, Some(chapter), chapter.total);
+        vars.previous_tail = story.previous_tail.clone();
+        self.fit(&self.templates.chapter, vars, Some(chapter.number), Flex::PreviousTail)
+    }
+
+    pub fn continuation(&self, story: &StoryContext, chapter: &ChapterRequest, so_far: &str) -> Result<BuiltPrompt, GenError> {
+        let mut vars = Self::base_vars(story, Some(chapter), chapter.total);
+        vars.text_so_far = so_far.to_string();
+        self.fit(&self.templates.continuation, vars, Some(chapter.number), Flex::TextSoFar)
+    }
+
+    pub fn summary(&self, story: &StoryContext, chapter: &ChapterRequest, text: &str) -> Result<BuiltPrompt, GenError> {
+        let mut vars = Self::base_vars(story, Some(chapter), chapter.total);
+        vars.chapter_text = text.to_string();
+        self.fit(&self.templates.summary, vars, Some(chapter.number), Flex::ChapterText)
+    }
+
+    fn render(&self, template: &Template, vars: &Vars<'_>) -> (Prompt, u32) {
+        let prompt = Prompt { system: self.templates.system.render(vars), user: template.render(vars) };
+        let tokens = estimate_tokens(&prompt.system) + estimate_tokens(&prompt.user) + 2 * MESSAGE_OVERHEAD_TOKENS;
+        (prompt, tokens)
+    }
+
+    /// Fills `template` within the budget: first without the flexible parts
+    /// (trimming the outline, then the premise, if even that is too much),
+    /// then the flexible text and the newest summaries that still fit.
+    fn fit(&self, template: &Template, mut vars: Vars<'_>, chapter: Option<u32>, flex: Flex) -> Result<BuiltPrompt, GenError> {
+        let budget = self.prompt_budget();
+        let mut trimmed = Vec::new();
+        let flexible = flex.take(&mut vars);
+        // The outline may take at most a third of the budget, so that the
+        // story so far keeps room; beyond that only the part from the current
+        // chapter on is sent.
+        let outline_cap = chars_for_tokens(budget / 3);
+        let outline_chars = vars.outline.chars().count();
+        if outline_chars > outline_cap {
+            vars.outline = outline_window(&vars.outline, chapter, outline_cap);
+            trimmed.push(format!(
+                "outline cut to {} of {outline_chars} characters, from chapter {}",
+                vars.outline.chars().count(),
+                chapter.unwrap_or(1)
+            ));
+        }
+        let (_, mut fixed) = self.render(template, &vars);
+        if fixed > budget && !vars.premise.is_empty() {
+            let over = chars_for_tokens(fixed - budget) + 1;
+            let keep = vars.premise.chars().count().saturating_sub(over);
+            vars.premise = vars.premise.chars().take(keep).collect();
+            trimmed.push(format!("premise cut to {keep} characters"));
+            fixed = self.render(template, &vars).1;
+        }
+        if fixed > budget {
+            return Err(GenError::permanent(
+                super::codes::CONTEXT_BUDGET,
+                format!(
+                    "the prompt needs about {fixed} tokens before any story text, over the budget of {budget}; raise --llm-context-tokens (now {})",
+                    self.context_tokens
+                ),
+            ));
+        }
+        // The flexible text (the tail, or the text to continue or summarise)
+        // gets up to half of what is left, keeping room for the summaries.
+        let room = chars_for_tokens(budget - fixed);
+        if !flexible.is_empty() {
+            let wanted = flexible.chars().count();
+            let cap = match flex {
+                Flex::PreviousTail => TAIL_CHARS.min(room / 2),
+                _ => room * 3 / 4,
+            };
+            let text = flex.shorten(&flexible, cap);
+            // The tail is always at most TAIL_CHARS by design; only a cut
+            // below that, for lack of room, is worth reporting.
+            let designed = if flex == Flex::PreviousTail { wanted.min(TAIL_CHARS) } else { wanted };
+            if text.chars().count() + 2 < designed {
+                trimmed.push(format!("{} cut to {} of {wanted} characters", flex.name(), text.chars().count()));
+            }
+            flex.put(&mut vars, text);
+        }
+        // Summaries, newest first, while they fit.
+        let (_, used) = self.render(template, &vars);
+        let mut room = chars_for_tokens(budget.saturating_sub(used));
+        let mut kept: Vec<String> = Vec::new();
+        let mut dropped = Vec::new();
+        if template_uses(template, Var::StorySoFar) {
+            for gist in story_so_far_lines(&vars, chapter) {
+                let cost = gist.1.chars().count() + 1;
+                if cost <= room && dropped.is_empty() {
+                    room -= cost;
+                    kept.push(gist.1);
+                } else {
+                    dropped.push(gist.0);
+                }
+            }
+        }
+        kept.reverse();
+        vars.story_so_far = kept.join("\n");
+        if let (Some(first), Some(last)) = (dropped.iter().min(), dropped.iter().max()) {
+            trimmed.push(format!("summaries of chapters {first}-{last} left out"));
+        }
+        let (prompt, estimated_tokens) = self.render(template, &vars);
+        Ok(BuiltPrompt { prompt, estimated_tokens, budget, trimmed })
+    }
+}
+
+fn template_uses(template: &Template, var: Var) -> bool {
+    template.parts.iter().any(|part| *part == Part::Var(var))
+}
+
+/// The story-so-far lines for the chapters before `chapter`, newest first,
+/// with their chapter numbers.
+fn story_so_far_lines(vars: &Vars<'_>, chapter: Option<u32>) -> Vec<(u32, String)> {
+    vars.previous
+        .iter()
+        .rev()
+        .filter(|gist| chapter.is_none_or(|n| gist.number < n))
+        .map(|gist| (gist.number, format!("- Chapter {} ({}): {}", gist.number, gist.title.trim(), gist.summary.trim())))
+        .collect()
+}
+
+/// The part of a prompt that may be shortened to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flex {
+    None,
+    PreviousTail,
+    TextSoFar,
+    ChapterText,
+}
+
+impl Flex {
+    fn name(self) -> &'static str {
+        match self {
+            Flex::None => "nothing",
+            Flex::PreviousTail => "previous chapter's tail",
+            Flex::TextSoFar => "text to continue",
+            Flex::ChapterText => "chapter text to summarise",
+        }
+    }
+
+    fn take(self, vars: &mut Vars<'_>) -> String {
+        match self {
+            Flex::None => String::new(),
+            Flex::PreviousTail => std::mem::take(&mut vars.previous_tail),
+            Flex::TextSoFar => std::mem::take(&mut vars.text_so_far),
+            Flex::ChapterText => std::mem::take(&mut vars.chapter_text),
+        }
+    }
+
+    fn put(self, vars: &mut Vars<'_>, text: String) {
+        match self {
+            Flex::None => {}
+            Flex::PreviousTail => vars.previous_tail = text,
+            Flex::TextSoFar => vars.text_so_far = text,
+            Flex::ChapterText => vars.chapter_text = text,
+        }
+    }
+
+    /// Tails keep their end (what comes next follows it); a chapter to
+    /// summarise keeps its beginning and end.
+    fn shorten(self, text: &str, max_chars: usize) -> String {
+        let count = text.chars().count();
+        if count <= max_chars {
+            return text.to_string();
+        }
+        match self {
+            Flex::ChapterText => {
+                let half = max_chars.saturating_sub(5) / 2;
+                let head: String = text.chars().take(half).collect();
+                let tail: String = text.chars().skip(count - half).collect();
+                format!("{head} […] {tail}")
+            }
+            _ => {
+                let tail: String = text.chars().skip(count - max_chars.saturating_sub(2)).collect();
+                format!("…{}", tail.trim_start())
+            }
+        }
+    }
+}
+
+/// At most `keep` characters of the outline, from the lines around the
+/// current chapter's heading (the past matters less than what comes next).
+fn outline_window(outline: &str, chapter: Option<u32>, keep: usize) -> String {
+    let entries = crate::progress::parse_outline(outline);
+    let start_line = chapter
+        .and_then(|n| entries.iter().find(|e| e.number == n))
+        .map_or(1, |e| e.line)
+        .saturating_sub(1);
+    let lines: Vec<&str> = outline.lines().collect();
+    let mut out = String::new();
+    for line in lines.iter().skip(start_line) {
+        if out.chars().count() + line.chars().count() + 1 > keep {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generator::ChapterGist;
     use crate::store::StoryId;
 
-    #[test]
-    fn chapter_prompts_carry_the_story_so_far() {
-        let story = StoryContext {
+    fn story(chapters: u32, summary_words: usize) -> StoryContext {
+        StoryContext {
             story_id: StoryId::random(),
             title: "The Salt Road".into(),
             premise: "A courier crosses a drowned country.".into(),
-            outline: "## Chapter 1: Low Tide\n## Chapter 2: High Water".into(),
-            previous: vec![ChapterGist {
-                number: 1,
-                title: "Low Tide".into(),
-                gist: "Mara sets out.".into(),
-            }],
-        };
-        let prompt = chapter(
-            &story,
-            &ChapterRequest {
-                number: 2,
-                total: 2,
-                title: "High Water".into(),
-            },
-        );
-        for needle in [
-            "The Salt Road",
-            "drowned country",
-            "## Chapter 2: High Water",
-            "Mara sets out.",
-            "chapter 2 of 2",
-        ] {
-            assert!(
-                prompt.user.contains(needle),
-                "missing {needle}: {}",
-                prompt.user
-            );
+            outline: (1..=chapters + 1).map(|n| format!("## Chapter {n}: Beat {n}\n")).collect(),
+            previous: (1..=chapters)
+                .map(|n| ChapterGist {
+                    number: n,
+                    title: format!("Beat {n}"),
+                    summary: format!("summary{n} ") + &"word ".repeat(summary_words),
+                })
+                .collect(),
+            previous_tail: "the tail of the last chapter ".repeat(200),
         }
+    }
+
+    fn builder(context: u32) -> PromptBuilder {
+        PromptBuilder::new(Templates::load(None).unwrap(), context)
+    }
+
+    #[test]
+    fn placeholders_are_checked_with_file_and_line() {
+        let err = Template::parse("Title: {title}\nThen {titel} here", "my.txt").unwrap_err();
+        assert_eq!((err.origin.as_str(), err.line), ("my.txt", 2));
+        assert!(err.message.contains("unknown placeholder `{titel}`"), "{err}");
+        assert!(Template::parse("a {title", "x").unwrap_err().message.contains("not closed"));
+        assert!(Template::parse("a } b", "x").is_err());
+        let literal = Template::parse("{{json}} {title}", "x").unwrap();
+        let vars = Vars { title: "T", ..Vars::default() };
+        assert_eq!(literal.render(&vars), "{json} T");
+    }
+
+    #[test]
+    fn a_short_book_fits_whole() {
+        let built = builder(8192).chapter(&story(3, 20), &ChapterRequest { number: 4, total: 4, title: "Beat 4".into() }).unwrap();
+        assert!(built.trimmed.is_empty(), "{:?}", built.trimmed);
+        for needle in ["The Salt Road", "drowned country", "summary1", "summary3", "the tail of the last chapter", "chapter 4 of 4", "Beat 4"] {
+            assert!(built.prompt.user.contains(needle), "missing {needle}");
+        }
+        assert!(built.estimated_tokens <= built.budget);
+    }
+
+    #[test]
+    fn a_long_book_drops_the_oldest_summaries_and_stays_in_budget() {
+        for chapters in [10, 60, 400] {
+            let builder = builder(4096);
+            let built = builder
+                .chapter(&story(chapters, 60), &ChapterRequest { number: chapters + 1, total: chapters + 1, title: "Next".into() })
+                .unwrap();
+            let real = estimate_tokens(&built.prompt.system) + estimate_tokens(&built.prompt.user) + 16;
+            assert!(real <= builder.prompt_budget(), "{chapters}: {real} > {}", builder.prompt_budget());
+            assert!(built.prompt.user.contains(&format!("summary{chapters} ")), "the newest summary is kept");
+            if chapters >= 60 {
+                assert!(!built.prompt.user.contains("summary1 "), "the oldest summary is dropped");
+                assert!(built.trimmed.iter().any(|t| t.starts_with("summaries of chapters 1-")), "{:?}", built.trimmed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_huge_outline_is_cut_around_the_current_chapter() {
+        let mut story = story(2, 10);
+        story.outline = (1..=3000).map(|n| format!("## Chapter {n}: Beat {n}\n")).collect();
+        let built = builder(2048).chapter(&story, &ChapterRequest { number: 1500, total: 3000, title: "Beat 1500".into() }).unwrap();
+        assert!(built.prompt.user.contains("## Chapter 1500: Beat 1500"));
+        assert!(!built.prompt.user.contains("## Chapter 3: Beat 3\n"));
+        assert!(built.estimated_tokens <= built.budget);
+    }
+
+    #[test]
+    fn a_prompt_that_cannot_fit_is_a_clear_error() {
+        let mut story = story(0, 0);
+        story.title = "T".repeat(20_000);
+        let err = builder(1024).chapter(&story, &ChapterRequest { number: 1, total: 1, title: "x".into() }).unwrap_err();
+        assert!(matches!(err, GenError::Permanent { code: "CONTEXT_BUDGET", .. }), "{err:?}");
+    }
+
+    #[test]
+    fn overrides_replace_templates_and_misspelt_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("chapter.txt"), "CUSTOM {chapter_title} {story_so_far}").unwrap();
+        let built = PromptBuilder::new(Templates::load(Some(dir.path())).unwrap(), 8192)
+            .chapter(&story(1, 5), &ChapterRequest { number: 2, total: 2, title: "Beat 2".into() })
+            .unwrap();
+        assert!(built.prompt.user.starts_with("CUSTOM Beat 2 - Chapter 1"), "{}", built.prompt.user);
+        std::fs::write(dir.path().join("chapter.txt"), "ok\n{chapter_titel}").unwrap();
+        let err = Templates::load(Some(dir.path())).unwrap_err();
+        assert!(err.to_string().ends_with("chapter.txt:2: unknown placeholder `{chapter_titel}`; known: {title}, {premise}, {outline}, {chapter_number}, {chapter_title}, {chapter_count}, {story_so_far}, {previous_tail}, {text_so_far}, {chapter_text}"), "{err}");
+        std::fs::remove_file(dir.path().join("chapter.txt")).unwrap();
+        std::fs::write(dir.path().join("chaptr.txt"), "x").unwrap();
+        assert!(Templates::load(Some(dir.path())).unwrap_err().message.contains("not a prompt template name"));
     }
 }

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::progress::{ProgressOutcome, check_outline};
-use crate::store::{NewStory, RunFilter, RunId, RunStatus, Story, StoryId, StoryPatch};
+use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId, StoryPatch};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
@@ -137,15 +137,58 @@ pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::ok(&json!({ "story_id": id, "chapters": chapters })))
 }
 
-pub fn export_story(app: &App, id: &str) -> Result<Reply> {
+pub fn export_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
+    let format = match req.query_param("format") {
+        None | Some("" | "markdown" | "md") => ExportFormat::Markdown,
+        Some("epub") => ExportFormat::Epub,
+        Some(other) => {
+            return Err(Error::validation("format", format!("must be markdown or epub, got `{}`", shorten(other))));
+        }
+    };
     let story = app.store.story(&id)?;
-    let markdown = crate::export::markdown(&story, &app.store.chapters(&id)?);
-    let disposition = format!(
-        "inline; filename=\"{}.md\"",
-        crate::export::file_stem(&story.title)
-    );
-    Ok(Reply::bytes("text/markdown", markdown).with_header("Content-Disposition", disposition))
+    let chapters = app.store.chapters(&id)?;
+    let stem = crate::export::file_stem(&story.title);
+    Ok(match format {
+        ExportFormat::Markdown => Reply::bytes("text/markdown", crate::export::markdown(&story, &chapters))
+            .with_header("Content-Disposition", format!("inline; filename=\"{stem}.md\"")),
+        ExportFormat::Epub => Reply::bytes("application/epub+zip", crate::export::epub(&story, &chapters)?)
+            .with_header("Content-Disposition", format!("attachment; filename=\"{stem}.epub\"")),
+    })
+}
+
+enum ExportFormat {
+    Markdown,
+    Epub,
+}
+
+fn chapter_number(text: &str) -> Result<u32> {
+    match text.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(Error::BadRequest(format!("`{}` is not a chapter number (1, 2, 3, …)", shorten(text)))),
+    }
+}
+
+pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
+    let chapter = app.store.chapter(&story_id(id)?, chapter_number(number)?)?;
+    Ok(Reply::ok(&json!(chapter)))
+}
+
+pub fn edit_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Reply> {
+    let (id, number) = (story_id(id)?, chapter_number(number)?);
+    let edit: ChapterEdit = req.json()?;
+    let chapter = app.store.update_chapter(&id, number, &edit)?;
+    Ok(Reply::ok(&json!(chapter)))
+}
+
+pub fn regenerate_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Reply> {
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Regenerate {}
+    let (id, number) = (story_id(id)?, chapter_number(number)?);
+    let _: Regenerate = req.json_or_default()?;
+    let run = app.start_run(&id, RunScope::Rewrite(number))?;
+    Ok(Reply::json(202, &run.to_json()).with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
 pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
@@ -166,10 +209,14 @@ pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
 pub fn start_run(req: &Req, app: &App, id: &str) -> Result<Reply> {
     #[derive(Debug, Default, Deserialize)]
     #[serde(deny_unknown_fields)]
-    struct StartRun {}
+    struct StartRun {
+        /// Stop after this chapter; a later run continues from there.
+        until_chapter: Option<u32>,
+    }
     let id = story_id(id)?;
-    let _: StartRun = req.json_or_default()?;
-    let run = app.start_run(&id)?;
+    let body: StartRun = req.json_or_default()?;
+    let scope = body.until_chapter.map_or(RunScope::Book, RunScope::Until);
+    let run = app.start_run(&id, scope)?;
     Ok(Reply::json(202, &run.to_json()).with_header("Location", format!("/api/runs/{}", run.id)))
 }
 

@@ -4,7 +4,7 @@ use std::time::UNIX_EPOCH;
 use super::*;
 use crate::clock::ManualClock;
 use crate::store::testing::temp_store;
-use crate::store::{NewStory, RunStatus, StoryPatch};
+use crate::store::{NewStory, RunScope, RunStatus, StoryPatch};
 
 struct Fixture {
     store: Store,
@@ -128,7 +128,7 @@ fn the_cache_is_bounded_by_its_capacity() {
 fn progress_is_monotonic_and_completes_at_the_total() {
     let f = fixture(16);
     let s = story(&f.store, "", Some(4));
-    let run = f.store.create_run(&s.id, 4).unwrap();
+    let run = f.store.create_run(&s.id, 4, RunScope::Book).unwrap();
     assert_eq!(
         f.tracker.report(&run.id, 2, Some("chapter 2/4")).unwrap(),
         ProgressOutcome::Applied
@@ -159,7 +159,7 @@ fn progress_is_monotonic_and_completes_at_the_total() {
 fn failed_runs_are_never_advanced_and_the_skip_is_counted() {
     let f = fixture(16);
     let s = story(&f.store, "", Some(4));
-    let run = f.store.create_run(&s.id, 4).unwrap();
+    let run = f.store.create_run(&s.id, 4, RunScope::Book).unwrap();
     f.store
         .fail_run(&run.id, "TEST", "failed on purpose")
         .unwrap();
@@ -175,7 +175,7 @@ fn failed_runs_are_never_advanced_and_the_skip_is_counted() {
 fn concurrent_reports_in_random_order_end_at_the_highest() {
     let f = fixture(16);
     let s = story(&f.store, "", Some(200));
-    let run = f.store.create_run(&s.id, 200).unwrap();
+    let run = f.store.create_run(&s.id, 200, RunScope::Book).unwrap();
     let mut values: Vec<u32> = (1..=199).collect();
     fastrand::shuffle(&mut values);
     let chunks: Vec<Vec<u32>> = values.chunks(25).map(<[u32]>::to_vec).collect();

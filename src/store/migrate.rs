@@ -9,7 +9,10 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use crate::clock::{Clock, SystemClock, timestamp};
 use crate::error::{Error, Result};
 
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../schema/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../schema/0001_init.sql")),
+    ("0002_chapter_control", include_str!("../../schema/0002_chapter_control.sql")),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

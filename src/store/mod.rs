@@ -33,8 +33,8 @@ pub use ids::{InvalidId, RunId, StoryId};
 pub use maintenance::*;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
-pub use runs::{ProgressWrite, RunFilter, RunOutcome, explain_skipped_progress, write_progress};
-pub use stories::{NewStory, StoryPatch};
+pub use runs::{ChapterSave, RunScope, ProgressWrite, RunFilter, RunOutcome, explain_skipped_progress, write_progress};
+pub use stories::{ChapterEdit, NewStory, StoryPatch};
 
 use crate::clock::{Clock, SystemClock, timestamp};
 use crate::error::{Error, Result};

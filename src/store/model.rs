@@ -135,11 +135,15 @@ pub struct Run {
     pub started_at: Option<String>,
     pub updated_at: String,
     pub finished_at: Option<String>,
+    /// What the run writes: the missing chapters up to here (`None`: all).
+    pub until_chapter: Option<u32>,
+    /// A run that rewrites this one chapter and nothing else.
+    pub regenerate_chapter: Option<u32>,
 }
 
 pub(super) const RUN_COLUMNS: &str = "id, story_id, status, step, chapters_done, chapters_total, \
      attempt, error_code, error_message, lease_owner, lease_expires_at, heartbeat_at, \
-     created_at, started_at, updated_at, finished_at";
+     created_at, started_at, updated_at, finished_at, until_chapter, regenerate_chapter";
 
 impl Run {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
@@ -160,6 +164,8 @@ impl Run {
             started_at: row.get(13)?,
             updated_at: row.get(14)?,
             finished_at: row.get(15)?,
+            until_chapter: row.get(16)?,
+            regenerate_chapter: row.get(17)?,
         })
     }
 
@@ -197,6 +203,8 @@ impl Run {
             "started_at": self.started_at,
             "updated_at": self.updated_at,
             "finished_at": self.finished_at,
+            "until_chapter": self.until_chapter,
+            "regenerate_chapter": self.regenerate_chapter,
         })
     }
 }
@@ -207,9 +215,16 @@ pub struct Chapter {
     pub title: String,
     pub content: String,
     pub word_count: u32,
+    /// The generator's short account of the chapter; empty when unknown.
+    pub summary: String,
     pub run_id: Option<String>,
     pub created_at: String,
+    /// Set when the chapter was edited or rewritten.
+    pub updated_at: Option<String>,
 }
+
+pub(super) const CHAPTER_COLUMNS: &str =
+    "number, title, content, word_count, summary, run_id, created_at, updated_at";
 
 impl Chapter {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Chapter> {
@@ -218,8 +233,10 @@ impl Chapter {
             title: row.get(1)?,
             content: row.get(2)?,
             word_count: row.get(3)?,
-            run_id: row.get(4)?,
-            created_at: row.get(5)?,
+            summary: row.get(4)?,
+            run_id: row.get(5)?,
+            created_at: row.get(6)?,
+            updated_at: row.get(7)?,
         })
     }
 }
@@ -230,6 +247,7 @@ pub struct NewChapter {
     pub number: u32,
     pub title: String,
     pub content: String,
+    pub summary: String,
 }
 
 pub fn word_count(text: &str) -> u32 {

@@ -130,7 +130,7 @@ impl Store {
     /// Starts a run for a story that exists and has no active run; it stays
     /// `pending` until a worker claims it. Chapters already written count as
     /// done: a new run continues the book.
-    pub fn create_run(&self, story: &StoryId, chapters_total: u32) -> Result<Run> {
+    pub fn create_run(&self, story: &StoryId, chapter_count: u32, scope: RunScope) -> Result<Run> {
         self.write(|tx| {
             if !story_exists(tx, story)? {
                 return Err(Error::StoryNotFound(story.clone()));
@@ -138,16 +138,40 @@ impl Store {
             if let Some(active) = active_run_of(tx, story)? {
                 return Err(conflict_active(story, &active));
             }
+            let (until, regenerate, total, message) = match scope {
+                RunScope::Book => (None, None, chapter_count, format!("run created for {chapter_count} chapters")),
+                RunScope::Until(n) => {
+                    let until = n.min(chapter_count);
+                    (Some(until), None, until, format!("run created for chapters up to {until} of {chapter_count}"))
+                }
+                RunScope::Rewrite(n) => {
+                    let exists = tx
+                        .prepare_cached("SELECT 1 FROM chapters WHERE story_id = ?1 AND number = ?2")?
+                        .query_row(params![story, n], |_| Ok(()))
+                        .optional()?
+                        .is_some();
+                    if !exists {
+                        return Err(Error::validation(
+                            "number",
+                            format!("story {story} has no chapter {n} yet; write it with a run first"),
+                        ));
+                    }
+                    (None, Some(n), 1, format!("run created to rewrite chapter {n}"))
+                }
+            };
             let id = RunId::random();
             let now = self.now();
             tx.prepare_cached(
-                "INSERT INTO workflow_runs (id, story_id, status, chapters_done, chapters_total, created_at, updated_at)
+                "INSERT INTO workflow_runs (id, story_id, status, chapters_done, chapters_total,
+                     until_chapter, regenerate_chapter, created_at, updated_at)
                  VALUES (?1, ?2, 'pending',
-                         (SELECT count(*) FROM chapters WHERE story_id = ?2 AND number <= ?3),
-                         ?3, ?4, ?4)",
+                         CASE WHEN ?5 IS NULL
+                              THEN (SELECT count(*) FROM chapters WHERE story_id = ?2 AND number <= ?3)
+                              ELSE 0 END,
+                         ?3, ?4, ?5, ?6, ?6)",
             )?
-            .execute(params![id, story, chapters_total, now])?;
-            add_event(tx, &id, &now, "created", &format!("run created for {chapters_total} chapters"))?;
+            .execute(params![id, story, total, until, regenerate, now])?;
+            add_event(tx, &id, &now, "created", &message)?;
             get_run(tx, &id)?.ok_or_else(|| Error::Internal(format!("run {id} vanished after insert")))
         })
     }
@@ -337,16 +361,21 @@ impl Store {
         })
     }
 
-    /// Saves one chapter and the run's progress in one transaction, so a
-    /// crash loses at most the chapter being written and none is saved twice.
-    /// False (nothing saved) when the worker no longer holds the run;
-    /// `StoryNotFound` when the story is gone.
+    /// Saves one chapter and the run's progress (`done` of `total`) in one
+    /// transaction, so a crash loses at most the chapter being written and
+    /// none is saved twice. A new chapter is inserted (the primary key refuses
+    /// a second copy); a rewrite replaces the existing one. False (nothing
+    /// saved) when the worker no longer holds the run; `StoryNotFound` when
+    /// the story is gone.
+    #[allow(clippy::too_many_arguments)]
     pub fn save_chapter(
         &self,
         id: &RunId,
         owner: &str,
         story: &StoryId,
         chapter: &NewChapter,
+        save: ChapterSave,
+        done: u32,
         total: u32,
     ) -> Result<bool> {
         self.write(|tx| {
@@ -365,13 +394,29 @@ impl Store {
                 Some(false) => return Err(Error::StoryNotFound(story.clone())),
                 Some(true) => {}
             }
-            tx.prepare_cached(
-                "INSERT INTO chapters (story_id, number, title, content, word_count, run_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![story, chapter.number, chapter.title, chapter.content, word_count(&chapter.content), id, now])?;
-            write_progress(tx, id, chapter.number, total, None, &now, false)?;
-            add_event(tx, id, &now, "chapter", &format!("chapter {} of {total} saved: {}", chapter.number, chapter.title))?;
+            let words = word_count(&chapter.content);
+            let what = match save {
+                ChapterSave::New => {
+                    tx.prepare_cached(
+                        "INSERT INTO chapters (story_id, number, title, content, word_count, summary, run_id, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )?
+                    .execute(params![story, chapter.number, chapter.title, chapter.content, words, chapter.summary, id, now])?;
+                    "saved"
+                }
+                ChapterSave::Rewrite => {
+                    tx.prepare_cached(
+                        "UPDATE chapters SET title = ?3, content = ?4, word_count = ?5, summary = ?6, run_id = ?7,
+                             updated_at = ?8
+                         WHERE story_id = ?1 AND number = ?2",
+                    )?
+                    .execute(params![story, chapter.number, chapter.title, chapter.content, words, chapter.summary, id, now])?;
+                    "rewritten"
+                }
+            };
+            write_progress(tx, id, done, total, None, &now, false)?;
+            let message = format!("chapter {} {what} ({words} words): {}", chapter.number, chapter.title);
+            add_event(tx, id, &now, "chapter", &message)?;
             Ok(true)
         })
     }
@@ -391,7 +436,9 @@ impl Store {
                          step = CASE WHEN ?3 = 'completed' THEN 'finalize' ELSE step END,
                          -- A completed run reports the chapters the story has, whoever wrote
                          -- them (an older run retried after a newer one finished the book).
-                         chapters_done = CASE WHEN ?3 = 'completed'
+                         chapters_done = CASE
+                             WHEN ?3 = 'completed' AND regenerate_chapter IS NOT NULL THEN chapters_total
+                             WHEN ?3 = 'completed'
                              THEN (SELECT count(*) FROM chapters c
                                    WHERE c.story_id = workflow_runs.story_id AND c.number <= chapters_total)
                              ELSE chapters_done END
@@ -440,6 +487,25 @@ impl Store {
             Ok(changed == 1)
         })
     }
+}
+
+/// Which chapters a new run writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunScope {
+    /// Every chapter not yet written.
+    #[default]
+    Book,
+    /// The chapters not yet written, up to and including this one.
+    Until(u32),
+    /// This chapter again, and nothing else.
+    Rewrite(u32),
+}
+
+/// Whether a saved chapter is new or replaces one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChapterSave {
+    New,
+    Rewrite,
 }
 
 /// How a worker ends a run.

@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
-use super::model::{Chapter, STORY_COLUMNS, Story};
+use super::model::{CHAPTER_COLUMNS, Chapter, STORY_COLUMNS, Story, word_count};
 use super::{RunStatus, Store, StoryId};
 use crate::error::{Error, Result};
 
@@ -51,6 +51,38 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<Option<u32>>, D::Error> {
     Option::<u32>::deserialize(d).map(Some)
+}
+
+/// The writer's edit of one chapter: absent fields are left alone.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChapterEdit {
+    pub title: Option<String>,
+    pub content: Option<String>,
+}
+
+pub const MAX_CHAPTER_CHARS: usize = 200_000;
+
+impl ChapterEdit {
+    pub fn validate(&self) -> Result<()> {
+        if self.title.is_none() && self.content.is_none() {
+            return Err(Error::validation("body", "give `content`, `title` or both"));
+        }
+        if let Some(title) = &self.title {
+            check_title(title)?;
+        }
+        if let Some(content) = &self.content {
+            if content.trim().is_empty() {
+                return Err(Error::validation("content", "must not be empty"));
+            }
+            check_length("content", content, MAX_CHAPTER_CHARS)?;
+        }
+        Ok(())
+    }
+}
+
+fn chapter_not_written(story: &StoryId, number: u32) -> Error {
+    Error::validation("number", format!("story {story} has no chapter {number} yet; write it with a run first"))
 }
 
 fn check_title(title: &str) -> Result<()> {
@@ -238,12 +270,66 @@ impl Store {
 
     pub fn chapters(&self, story: &StoryId) -> Result<Vec<Chapter>> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT number, title, content, word_count, run_id, created_at
-             FROM chapters WHERE story_id = ?1 ORDER BY number",
-        )?;
+        let sql = format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 ORDER BY number");
+        let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([story], Chapter::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One chapter; `VALIDATION_FAILED` naming `number` when it is not written.
+    pub fn chapter(&self, story: &StoryId, number: u32) -> Result<Chapter> {
+        let conn = self.conn()?;
+        if !story_exists(&conn, story)? {
+            return Err(Error::StoryNotFound(story.clone()));
+        }
+        let sql = format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2");
+        conn.prepare_cached(&sql)?
+            .query_row(params![story, number], Chapter::from_row)
+            .optional()?
+            .ok_or_else(|| chapter_not_written(story, number))
+    }
+
+    /// The writer's edit of a chapter. Its summary is cleared: it described
+    /// the old text, and the engine writes a new one before it is needed.
+    pub fn update_chapter(&self, story: &StoryId, number: u32, edit: &ChapterEdit) -> Result<Chapter> {
+        edit.validate()?;
+        self.write(|tx| {
+            if !story_exists(tx, story)? {
+                return Err(Error::StoryNotFound(story.clone()));
+            }
+            let content = edit.content.as_deref().map(str::trim);
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE chapters SET
+                         title = coalesce(?3, title),
+                         content = coalesce(?4, content),
+                         word_count = coalesce(?5, word_count),
+                         summary = CASE WHEN ?4 IS NULL THEN summary ELSE '' END,
+                         updated_at = ?6
+                     WHERE story_id = ?1 AND number = ?2",
+                )?
+                .execute(params![
+                    story,
+                    number,
+                    edit.title.as_deref().map(str::trim),
+                    content,
+                    content.map(word_count),
+                    self.now()
+                ])?;
+            if changed == 0 {
+                return Err(chapter_not_written(story, number));
+            }
+            let sql = format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2");
+            Ok(tx.prepare_cached(&sql)?.query_row(params![story, number], Chapter::from_row)?)
+        })
+    }
+
+    /// Stores a summary the engine wrote for an existing chapter.
+    pub fn set_chapter_summary(&self, story: &StoryId, number: u32, summary: &str) -> Result<()> {
+        self.conn()?
+            .prepare_cached("UPDATE chapters SET summary = ?3 WHERE story_id = ?1 AND number = ?2")?
+            .execute(params![story, number, summary])?;
+        Ok(())
     }
 
     pub fn count_stories(&self) -> Result<u64> {

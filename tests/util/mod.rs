@@ -4,6 +4,8 @@
 //! process.
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
