@@ -781,7 +781,7 @@ pub struct SweepReport {
 
 /// One sweep: cache expiry, orphan marking, stuck-run recovery, a quick
 /// health check. Recorded in `sweeps` and counted.
-pub fn sweep(app: &App) -> Result<SweepReport> {
+pub fn sweep(app: &App, integrity: &mut IntegrityMemo) -> Result<SweepReport> {
     let started = Instant::now();
     let started_at = app.store.now();
     let expired = app.counts.sweep_expired();
@@ -800,12 +800,13 @@ pub fn sweep(app: &App) -> Result<SweepReport> {
         app.work_queued.ring();
     }
     let orphans = app.store.orphan_counts()?;
-    let integrity = app.store.integrity_problems(false)?;
+    let (integrity_ok, integrity_checked_at) = integrity.check_if_due(app)?;
     let findings = json!({
         "orphaned_runs": orphans.runs,
         "orphaned_chapters": orphans.chapters,
         "orphaned_events": orphans.events,
-        "integrity_ok": integrity.is_empty(),
+        "integrity_ok": integrity_ok,
+        "integrity_checked_at": integrity_checked_at,
     });
     let changes = json!({
         "cache_entries_expired": expired,
@@ -824,6 +825,34 @@ pub fn sweep(app: &App) -> Result<SweepReport> {
         findings,
         changes,
     })
+}
+
+/// How often the sweep runs `PRAGMA quick_check`. The check reads the whole
+/// file (seconds on a database of a million runs), while everything else in a
+/// sweep is an indexed lookup; so it runs at start and then at this interval,
+/// and sweeps in between report the last result.
+pub const INTEGRITY_INTERVAL: Duration = Duration::from_secs(60 * 60);
+
+/// The last quick check the sweeper ran: when, and whether it passed.
+#[derive(Debug, Default)]
+pub struct IntegrityMemo {
+    last: Option<(Instant, bool, String)>,
+}
+
+impl IntegrityMemo {
+    /// Runs the quick check when none ran in the last [`INTEGRITY_INTERVAL`];
+    /// returns the latest result and its time.
+    fn check_if_due(&mut self, app: &App) -> Result<(bool, String)> {
+        let due = self.last.as_ref().is_none_or(|(at, _, _)| at.elapsed() >= INTEGRITY_INTERVAL);
+        if due {
+            let ok = app.store.integrity_problems(false)?.is_empty();
+            if !ok {
+                log::error!("the database failed its quick integrity check; run `storyflow health-check --full` and restore a backup");
+            }
+            self.last = Some((Instant::now(), ok, app.store.now()));
+        }
+        Ok(self.last.as_ref().map(|(_, ok, at)| (*ok, at.clone())).unwrap_or((true, String::new())))
+    }
 }
 
 /// Problems the last sweep left, for `/api/health`.
@@ -874,8 +903,9 @@ impl Sweeper {
         let thread = std::thread::Builder::new()
             .name("sweeper".into())
             .spawn(move || {
+                let mut integrity = IntegrityMemo::default();
                 loop {
-                    if let Err(e) = sweep(&app) {
+                    if let Err(e) = sweep(&app, &mut integrity) {
                         log::warn!("background sweep failed: {e}; trying again in {interval:?}");
                     }
                     let _ = first_done.try_send(());
