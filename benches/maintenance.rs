@@ -42,7 +42,16 @@ fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("large.db");
     let started = Instant::now();
-    data::generate(&path, data::Shape { stories, runs, orphaned_stories: 300, active: false }).expect("generate the database");
+    data::generate(
+        &path,
+        data::Shape {
+            stories,
+            runs,
+            orphaned_stories: 300,
+            active: false,
+        },
+    )
+    .expect("generate the database");
     println!(
         "generated {stories} stories and {runs} runs in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -45,7 +45,10 @@ fn setup(ttl: Duration, runs: usize) -> Setup {
                     ..Default::default()
                 })
                 .expect("story");
-            store.create_run(&story.id, CHAPTERS, RunScope::Book).expect("run").id
+            store
+                .create_run(&story.id, CHAPTERS, RunScope::Book)
+                .expect("run")
+                .id
         })
         .collect();
     Setup {

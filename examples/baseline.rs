@@ -16,7 +16,12 @@ use rusqlite::{Connection, OptionalExtension};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let result = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["serve", db, addr] => serve(db, addr),
         ["update", db, seconds] => update(db, seconds.parse().unwrap_or(5)),
         ["antijoin", db] => antijoin(db),
@@ -31,8 +36,12 @@ fn main() {
 type Failure = Box<dyn std::error::Error>;
 
 fn serve(db: &str, addr: &str) -> Result<(), Failure> {
-    let manager = SqliteConnectionManager::file(db).with_init(|c| c.execute_batch("PRAGMA journal_mode = WAL;"));
-    let pool = r2d2::Pool::builder().max_size(8).test_on_check_out(false).build(manager)?;
+    let manager = SqliteConnectionManager::file(db)
+        .with_init(|c| c.execute_batch("PRAGMA journal_mode = WAL;"));
+    let pool = r2d2::Pool::builder()
+        .max_size(8)
+        .test_on_check_out(false)
+        .build(manager)?;
     let server = std::sync::Arc::new(tiny_http::Server::http(addr).map_err(|e| e.to_string())?);
     let fixed = format!("{{\"status\":\"ok\",\"padding\":\"{}\"}}", "x".repeat(170));
     let threads: Vec<_> = (0..8)
@@ -41,11 +50,14 @@ fn serve(db: &str, addr: &str) -> Result<(), Failure> {
             std::thread::spawn(move || {
                 while let Ok(request) = server.recv() {
                     let body = match request.url().strip_prefix("/runs/") {
-                        Some(id) => point_select(&pool, id).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+                        Some(id) => point_select(&pool, id)
+                            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
                         None => fixed.clone(),
                     };
-                    let header = tiny_http::Header::from_bytes("Content-Type", "application/json").expect("static header");
-                    let _ = request.respond(tiny_http::Response::from_string(body).with_header(header));
+                    let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
+                        .expect("static header");
+                    let _ =
+                        request.respond(tiny_http::Response::from_string(body).with_header(header));
                 }
             })
         })
@@ -72,15 +84,21 @@ fn point_select(pool: &r2d2::Pool<SqliteConnectionManager>, id: &str) -> Result<
             }))
         })
         .optional()?;
-    Ok(row.map_or_else(|| "{\"error\":\"not found\"}".to_string(), |v| v.to_string()))
+    Ok(row.map_or_else(
+        || "{\"error\":\"not found\"}".to_string(),
+        |v| v.to_string(),
+    ))
 }
 
 fn update(db: &str, seconds: u64) -> Result<(), Failure> {
     let conn = Connection::open(db)?;
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
-    let ids: Vec<String> =
-        conn.prepare("SELECT id FROM workflow_runs LIMIT 1000")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    let mut stmt = conn.prepare("UPDATE workflow_runs SET chapters_done = chapters_done + 1 WHERE id = ?1")?;
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM workflow_runs LIMIT 1000")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut stmt =
+        conn.prepare("UPDATE workflow_runs SET chapters_done = chapters_done + 1 WHERE id = ?1")?;
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut done = 0u64;

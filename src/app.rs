@@ -76,8 +76,15 @@ impl App {
         let count = self.counts.get(story)?.count;
         match scope {
             RunScope::Until(n) | RunScope::Rewrite(n) if n == 0 || n > count => {
-                let field = if matches!(scope, RunScope::Until(_)) { "until_chapter" } else { "number" };
-                return Err(crate::error::Error::validation(field, format!("must be from 1 to {count}, the story's chapter count; got {n}")));
+                let field = if matches!(scope, RunScope::Until(_)) {
+                    "until_chapter"
+                } else {
+                    "number"
+                };
+                return Err(crate::error::Error::validation(
+                    field,
+                    format!("must be from 1 to {count}, the story's chapter count; got {n}"),
+                ));
             }
             _ => {}
         }

@@ -13,10 +13,10 @@ use serde_json::json;
 use crate::app::{App, AppSettings};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{Error, Result, exit};
-use crate::generator::{Generator, PromptBuilder, Templates};
 use crate::generator::builtin::Builtin;
 use crate::generator::command::CommandGenerator;
 use crate::generator::openai::{OpenAi, OpenAiConfig};
+use crate::generator::{Generator, PromptBuilder, Templates};
 use crate::http::{EdgePolicy, HttpLimits, HttpServer};
 use crate::maintenance::{self, HealthOptions, Report, Sweeper};
 use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, Store, StoryId};
@@ -572,8 +572,9 @@ fn story(app: &App, command: StoryCommand) -> Result<u8> {
 fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> Result<()> {
     use std::io::{IsTerminal, Write};
     match path {
-        Some(path) => std::fs::write(path, bytes)
-            .map_err(|e| Error::validation("--output", format!("cannot write {}: {e}", path.display()))),
+        Some(path) => std::fs::write(path, bytes).map_err(|e| {
+            Error::validation("--output", format!("cannot write {}: {e}", path.display()))
+        }),
         None if binary && std::io::stdout().is_terminal() => Err(Error::validation(
             "--output",
             "an EPUB is binary; write it to a file with --output book.epub (or redirect standard output)",
@@ -586,31 +587,49 @@ fn write_output(path: Option<&Path>, bytes: &[u8], binary: bool) -> Result<()> {
 
 fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> {
     match command {
-        ChapterCommand::Show { story_id, number, json } => {
+        ChapterCommand::Show {
+            story_id,
+            number,
+            json,
+        } => {
             let chapter = app.store.chapter(&StoryId::parse(&story_id)?, number)?;
             if json {
                 print_json(&chapter);
             } else {
-                println!("## Chapter {}: {}\n\n{}", chapter.number, chapter.title, chapter.content);
+                println!(
+                    "## Chapter {}: {}\n\n{}",
+                    chapter.number, chapter.title, chapter.content
+                );
             }
         }
-        ChapterCommand::Edit { story_id, number, file, text, title } => {
+        ChapterCommand::Edit {
+            story_id,
+            number,
+            file,
+            text,
+            title,
+        } => {
             let content = match (file, text) {
                 (Some(path), _) if path.as_os_str() == "-" => {
                     let mut text = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                        .map_err(|e| Error::validation("--file", format!("cannot read standard input: {e}")))?;
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(
+                        |e| Error::validation("--file", format!("cannot read standard input: {e}")),
+                    )?;
                     Some(text)
                 }
-                (Some(path), _) => Some(
-                    std::fs::read_to_string(&path)
-                        .map_err(|e| Error::validation("--file", format!("cannot read {}: {e}", path.display())))?,
-                ),
+                (Some(path), _) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                    Error::validation("--file", format!("cannot read {}: {e}", path.display()))
+                })?),
                 (None, text) => text,
             };
             let edit = ChapterEdit { title, content };
-            let chapter = app.store.update_chapter(&StoryId::parse(&story_id)?, number, &edit)?;
-            println!("chapter {} of story {story_id} saved ({} words)", chapter.number, chapter.word_count);
+            let chapter = app
+                .store
+                .update_chapter(&StoryId::parse(&story_id)?, number, &edit)?;
+            println!(
+                "chapter {} of story {story_id} saved ({} words)",
+                chapter.number, chapter.word_count
+            );
         }
         ChapterCommand::Regenerate { story_id, number } => {
             let run = app.start_run(&StoryId::parse(&story_id)?, RunScope::Rewrite(number))?;
@@ -643,7 +662,11 @@ fn print_run(run: &crate::store::Run, json: bool) {
 
 fn run_command(app: &App, command: RunCommand) -> Result<u8> {
     match command {
-        RunCommand::Start { story_id, until_chapter, json } => {
+        RunCommand::Start {
+            story_id,
+            until_chapter,
+            json,
+        } => {
             let scope = until_chapter.map_or(RunScope::Book, RunScope::Until);
             let run = app.start_run(&StoryId::parse(&story_id)?, scope)?;
             if json {

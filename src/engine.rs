@@ -28,8 +28,8 @@ use crate::app::App;
 use crate::clock::timestamp;
 use crate::error::Error;
 use crate::generator::{
-    ChapterGist, ChapterRequest, Completion, GenError, Generator, PromptBuilder, StoryContext, Task, TaskKind, Templates,
-    codes,
+    ChapterGist, ChapterRequest, Completion, GenError, Generator, PromptBuilder, StoryContext,
+    Task, TaskKind, Templates, codes,
 };
 use crate::metrics::Metrics;
 use crate::progress::parse_outline;
@@ -117,7 +117,10 @@ impl Stop {
     fn from_generator(err: GenError) -> Stop {
         match err {
             GenError::Permanent { code, message } => Stop::Failed { code, message },
-            GenError::Transient { message, .. } => Stop::Failed { code: codes::UNAVAILABLE, message },
+            GenError::Transient { message, .. } => Stop::Failed {
+                code: codes::UNAVAILABLE,
+                message,
+            },
         }
     }
 }
@@ -373,10 +376,22 @@ impl Shared {
             let title = titles
                 .get(number as usize - 1)
                 .map_or_else(|| format!("Chapter {number}"), |entry| entry.title.clone());
-            let request = ChapterRequest { number, total: count, title };
+            let request = ChapterRequest {
+                number,
+                total: count,
+                title,
+            };
             let chapter = self.compose_chapter(run, &story, &mut chapters, &request)?;
             done += 1;
-            if !store.save_chapter(&run.id, owner, &story.id, &chapter, ChapterSave::New, done, last)? {
+            if !store.save_chapter(
+                &run.id,
+                owner,
+                &story.id,
+                &chapter,
+                ChapterSave::New,
+                done,
+                last,
+            )? {
                 return Err(Stop::Lost);
             }
             Metrics::inc(&self.app.metrics.chapters_written);
@@ -391,7 +406,14 @@ impl Shared {
     }
 
     /// A run that rewrites one chapter (and its summary) and nothing else.
-    fn rewrite_chapter(&self, run: &Run, owner: &str, story: &Story, chapters: &mut Vec<Chapter>, number: u32) -> Result<(), Stop> {
+    fn rewrite_chapter(
+        &self,
+        run: &Run,
+        owner: &str,
+        story: &Story,
+        chapters: &mut Vec<Chapter>,
+        number: u32,
+    ) -> Result<(), Stop> {
         let store = &self.app.store;
         let count = self.app.counts.get(&story.id)?.count.max(number);
         let Some(existing) = chapters.iter().find(|c| c.number == number) else {
@@ -400,13 +422,25 @@ impl Shared {
                 message: format!("story {} has no chapter {number} to rewrite", story.id),
             });
         };
-        let request = ChapterRequest { number, total: count, title: existing.title.clone() };
+        let request = ChapterRequest {
+            number,
+            total: count,
+            title: existing.title.clone(),
+        };
         if !store.set_step(&run.id, owner, &format!("chapter {number} (rewrite)"), 1)? {
             return Err(Stop::Lost);
         }
         let chapter = self.compose_chapter(run, story, chapters, &request)?;
         self.check_stop()?;
-        if !store.save_chapter(&run.id, owner, &story.id, &chapter, ChapterSave::Rewrite, 1, 1)? {
+        if !store.save_chapter(
+            &run.id,
+            owner,
+            &story.id,
+            &chapter,
+            ChapterSave::Rewrite,
+            1,
+            1,
+        )? {
             return Err(Stop::Lost);
         }
         Metrics::inc(&self.app.metrics.chapters_written);
@@ -419,35 +453,77 @@ impl Shared {
 
     /// Writes one chapter: its text (continued while it is cut off) and its
     /// summary, after making sure every earlier chapter has a summary.
-    fn compose_chapter(&self, run: &Run, story: &Story, chapters: &mut [Chapter], request: &ChapterRequest) -> Result<NewChapter, Stop> {
+    fn compose_chapter(
+        &self,
+        run: &Run,
+        story: &Story,
+        chapters: &mut [Chapter],
+        request: &ChapterRequest,
+    ) -> Result<NewChapter, Stop> {
         self.summarize_earlier(run, story, chapters, request.number, request.total)?;
         let context = context_of(story, chapters, request.number);
         let content = self.chapter_text(run, &context, request)?;
         let summary = self.summarize(run, &context, request, &content)?;
-        Ok(NewChapter { number: request.number, title: request.title.clone(), content, summary })
+        Ok(NewChapter {
+            number: request.number,
+            title: request.title.clone(),
+            content,
+            summary,
+        })
     }
 
     /// Earlier chapters without a summary (edited by the writer, or written
     /// before summaries existed) get one, so the story so far stays whole.
-    fn summarize_earlier(&self, run: &Run, story: &Story, chapters: &mut [Chapter], before: u32, total: u32) -> Result<(), Stop> {
+    fn summarize_earlier(
+        &self,
+        run: &Run,
+        story: &Story,
+        chapters: &mut [Chapter],
+        before: u32,
+        total: u32,
+    ) -> Result<(), Stop> {
         for index in 0..chapters.len() {
             let chapter = &chapters[index];
             if chapter.number >= before || !chapter.summary.trim().is_empty() {
                 continue;
             }
-            let request = ChapterRequest { number: chapter.number, total, title: chapter.title.clone() };
+            let request = ChapterRequest {
+                number: chapter.number,
+                total,
+                title: chapter.title.clone(),
+            };
             let context = context_of(story, chapters, chapter.number);
             let summary = self.summarize(run, &context, &request, &chapters[index].content)?;
-            self.app.store.set_chapter_summary(&story.id, request.number, &summary)?;
-            self.app.store.add_event(&run.id, "summary", &format!("chapter {} had no summary; wrote one", request.number))?;
+            self.app
+                .store
+                .set_chapter_summary(&story.id, request.number, &summary)?;
+            self.app.store.add_event(
+                &run.id,
+                "summary",
+                &format!("chapter {} had no summary; wrote one", request.number),
+            )?;
             chapters[index].summary = summary;
         }
         Ok(())
     }
 
-    fn summarize(&self, run: &Run, context: &StoryContext, request: &ChapterRequest, text: &str) -> Result<String, Stop> {
+    fn summarize(
+        &self,
+        run: &Run,
+        context: &StoryContext,
+        request: &ChapterRequest,
+        text: &str,
+    ) -> Result<String, Stop> {
         const MAX_SUMMARY_CHARS: usize = 1_000;
-        let task = self.task(run, context, TaskKind::Summary { chapter: request, text }, None)?;
+        let task = self.task(
+            run,
+            context,
+            TaskKind::Summary {
+                chapter: request,
+                text,
+            },
+            None,
+        )?;
         let summary = self.generate(run, &task)?.text;
         Ok(summary.trim().chars().take(MAX_SUMMARY_CHARS).collect())
     }
@@ -456,7 +532,12 @@ impl Shared {
     /// generator says it was cut off (or, for generators that cannot say, it
     /// is shorter than the minimum). Never saved cut off: a chapter still cut
     /// off after the last continuation fails the step `CHAPTER_TRUNCATED`.
-    fn chapter_text(&self, run: &Run, context: &StoryContext, request: &ChapterRequest) -> Result<String, Stop> {
+    fn chapter_text(
+        &self,
+        run: &Run,
+        context: &StoryContext,
+        request: &ChapterRequest,
+    ) -> Result<String, Stop> {
         let label = format!("chapter {}", request.number);
         let task = self.task(run, context, TaskKind::Chapter(request), Some(&label))?;
         let first = self.generate(run, &task)?;
@@ -482,7 +563,15 @@ impl Shared {
                 self.settings.max_continuations
             );
             self.app.store.add_event(&run.id, "continued", &note)?;
-            let task = self.task(run, context, TaskKind::Continue { chapter: request, so_far: &text }, None)?;
+            let task = self.task(
+                run,
+                context,
+                TaskKind::Continue {
+                    chapter: request,
+                    so_far: &text,
+                },
+                None,
+            )?;
             let more = self.generate(run, &task)?;
             text = join_continuation(&text, &more.text);
             cut = self.is_cut_off(&more, &text);
@@ -501,9 +590,20 @@ impl Shared {
     /// A task with its prompt rendered within the context budget (for
     /// generators that read prompts). With `label`, the estimate and any
     /// trimming are recorded in the run's events; without, only trimming.
-    fn task<'a>(&self, run: &Run, story: &'a StoryContext, kind: TaskKind<'a>, label: Option<&str>) -> Result<Task<'a>, Stop> {
+    fn task<'a>(
+        &self,
+        run: &Run,
+        story: &'a StoryContext,
+        kind: TaskKind<'a>,
+        label: Option<&str>,
+    ) -> Result<Task<'a>, Stop> {
         let builder = &self.settings.prompts;
-        let mut task = Task { story, kind, prompt: Default::default(), max_tokens: builder.completion_tokens() };
+        let mut task = Task {
+            story,
+            kind,
+            prompt: Default::default(),
+            max_tokens: builder.completion_tokens(),
+        };
         if !self.generator.reads_prompts() {
             return Ok(task);
         }
@@ -516,7 +616,9 @@ impl Shared {
         .map_err(Stop::from_generator)?;
         if label.is_some() || !built.trimmed.is_empty() {
             let what = label.map_or_else(|| kind.name().to_string(), str::to_string);
-            self.app.store.add_event(&run.id, "prompt", &built.describe(&what))?;
+            self.app
+                .store
+                .add_event(&run.id, "prompt", &built.describe(&what))?;
         }
         task.prompt = built.prompt;
         Ok(task)
@@ -524,12 +626,19 @@ impl Shared {
 
     fn write_outline(&self, run: &Run, owner: &str, story: Story) -> Result<Story, Stop> {
         let store = &self.app.store;
-        let count = story.chapter_count.unwrap_or(self.app.counts.default_count());
+        let count = story
+            .chapter_count
+            .unwrap_or(self.app.counts.default_count());
         if !store.set_step(&run.id, owner, "outline", count)? {
             return Err(Stop::Lost);
         }
         let context = context_of(&story, &[], 1);
-        let task = self.task(run, &context, TaskKind::Outline { chapters: count }, Some("outline"))?;
+        let task = self.task(
+            run,
+            &context,
+            TaskKind::Outline { chapters: count },
+            Some("outline"),
+        )?;
         let outline = self.generate(run, &task)?.text;
         if parse_outline(&outline).is_empty() {
             return Err(Stop::Failed {
@@ -539,8 +648,17 @@ impl Shared {
         }
         store.set_generated_outline(&story.id, &outline)?;
         self.app.counts.invalidate(&story.id);
-        store.add_event(&run.id, "outline", &format!("outline written: {} chapters", parse_outline(&outline).len()))?;
-        Ok(store.find_story(&story.id)?.ok_or_else(|| Error::StoryNotFound(story.id.clone()))?)
+        store.add_event(
+            &run.id,
+            "outline",
+            &format!(
+                "outline written: {} chapters",
+                parse_outline(&outline).len()
+            ),
+        )?;
+        Ok(store
+            .find_story(&story.id)?
+            .ok_or_else(|| Error::StoryNotFound(story.id.clone()))?)
     }
 
     fn check_stop(&self) -> Result<(), Stop> {
@@ -561,7 +679,10 @@ impl Shared {
                 Ok(_) => {
                     return Err(Stop::Failed {
                         code: codes::BAD_RESPONSE,
-                        message: format!("the generator returned no text for the {}", task.kind.name()),
+                        message: format!(
+                            "the generator returned no text for the {}",
+                            task.kind.name()
+                        ),
                     });
                 }
                 Err(GenError::Permanent { code, message }) => {
@@ -628,7 +749,10 @@ fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> StoryContext 
         .find(|c| c.number + 1 == number)
         .map(|c| {
             let count = c.content.chars().count();
-            c.content.chars().skip(count.saturating_sub(TAIL_CHARS)).collect()
+            c.content
+                .chars()
+                .skip(count.saturating_sub(TAIL_CHARS))
+                .collect()
         })
         .unwrap_or_default();
     StoryContext {
@@ -639,7 +763,11 @@ fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> StoryContext 
         previous: chapters
             .iter()
             .filter(|c| c.number < number)
-            .map(|c| ChapterGist { number: c.number, title: c.title.clone(), summary: c.summary.clone() })
+            .map(|c| ChapterGist {
+                number: c.number,
+                title: c.title.clone(),
+                summary: c.summary.clone(),
+            })
             .collect(),
         previous_tail,
     }
@@ -668,7 +796,8 @@ fn join_continuation(text: &str, more: &str) -> String {
         return text.to_string();
     }
     let starts_inside = more.starts_with([',', '.', ';', ':', '!', '?', ')', '\'', '"', '’', '”']);
-    if text.ends_with(char::is_whitespace) || more.starts_with(char::is_whitespace) || starts_inside {
+    if text.ends_with(char::is_whitespace) || more.starts_with(char::is_whitespace) || starts_inside
+    {
         format!("{text}{more}")
     } else {
         format!("{text} {more}")
@@ -681,9 +810,18 @@ mod tests {
 
     #[test]
     fn continuations_join_where_the_text_stopped() {
-        assert_eq!(join_continuation("She opened the", "door."), "She opened the door.");
-        assert_eq!(join_continuation("She said", ", quietly."), "She said, quietly.");
-        assert_eq!(join_continuation("End.\n\n", "New paragraph."), "End.\n\nNew paragraph.");
+        assert_eq!(
+            join_continuation("She opened the", "door."),
+            "She opened the door."
+        );
+        assert_eq!(
+            join_continuation("She said", ", quietly."),
+            "She said, quietly."
+        );
+        assert_eq!(
+            join_continuation("End.\n\n", "New paragraph."),
+            "End.\n\nNew paragraph."
+        );
         assert_eq!(join_continuation("Same", "   "), "Same");
     }
 }

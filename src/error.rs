@@ -40,7 +40,11 @@ pub enum Error {
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
     #[error("{message}")]
-    Conflict { message: String, details: Value },
+    Conflict {
+        message: String,
+        details: Value,
+        hint: String,
+    },
     #[error("the request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request body must be application/json, not {0}")]
@@ -131,14 +135,14 @@ impl Error {
             Error::PayloadTooLarge { .. } => "send a smaller body".into(),
             Error::UnsupportedMediaType(_) => "set Content-Type: application/json".into(),
             Error::Unauthorized(_) => "send Authorization: Bearer <token>".into(),
-            Error::Forbidden { hint, .. } => hint.clone(),
+            Error::Forbidden { hint, .. } | Error::Conflict { hint, .. } => hint.clone(),
             Error::DatabaseBusy => "the database is locked by another writer; try again in a moment".into(),
             Error::DatabaseFull => "free disk space, then try again".into(),
             Error::DatabaseUnusable { .. } => {
                 "check the path given with --db or STORYFLOW_DB; it must be a storyflow SQLite file or not exist yet".into()
             }
             Error::Internal(_) => "the server log has the details under this request id".into(),
-            Error::Conflict { .. } | Error::BadRequest(_) => return None,
+            Error::BadRequest(_) => return None,
         })
     }
 

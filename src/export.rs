@@ -13,7 +13,8 @@ p.premise { font-style: italic; text-indent: 0; text-align: center; }\n";
 
 /// The whole story as an EPUB 3 file.
 pub fn epub(story: &Story, chapters: &[Chapter]) -> Result<Vec<u8>> {
-    build_epub(story, chapters).map_err(|e| Error::Internal(format!("epub export of story {}: {e}", story.id)))
+    build_epub(story, chapters)
+        .map_err(|e| Error::Internal(format!("epub export of story {}: {e}", story.id)))
 }
 
 fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u8>> {
@@ -21,7 +22,10 @@ fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u
     builder.epub_version(EpubVersion::V30);
     builder.metadata("title", story.title.trim())?;
     builder.metadata("lang", "en")?;
-    builder.metadata("generator", concat!("storyflow ", env!("CARGO_PKG_VERSION")))?;
+    builder.metadata(
+        "generator",
+        concat!("storyflow ", env!("CARGO_PKG_VERSION")),
+    )?;
     if let Ok(id) = uuid::Uuid::parse_str(story.id.as_str()) {
         builder.set_uuid(id);
     }
@@ -31,24 +35,41 @@ fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u
     builder.stylesheet(EPUB_STYLESHEET.as_bytes())?;
     let mut title_page = format!("<h1>{}</h1>\n", escape_xml(story.title.trim()));
     if !story.premise.trim().is_empty() {
-        title_page.push_str(&format!("<p class=\"premise\">{}</p>\n", escape_xml(story.premise.trim())));
+        title_page.push_str(&format!(
+            "<p class=\"premise\">{}</p>\n",
+            escape_xml(story.premise.trim())
+        ));
     }
     builder.add_content(
-        EpubContent::new("title.xhtml", xhtml(story.title.trim(), &title_page).as_bytes())
-            .title(story.title.trim())
-            .reftype(ReferenceType::TitlePage),
+        EpubContent::new(
+            "title.xhtml",
+            xhtml(story.title.trim(), &title_page).as_bytes(),
+        )
+        .title(story.title.trim())
+        .reftype(ReferenceType::TitlePage),
     )?;
     builder.inline_toc();
     for chapter in chapters {
         let heading = format!("Chapter {}: {}", chapter.number, chapter.title.trim());
         let mut body = format!("<h2>{}</h2>\n", escape_xml(&heading));
-        for paragraph in chapter.content.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
-            body.push_str(&format!("<p>{}</p>\n", escape_xml(&paragraph.replace('\n', " "))));
+        for paragraph in chapter
+            .content
+            .split("\n\n")
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            body.push_str(&format!(
+                "<p>{}</p>\n",
+                escape_xml(&paragraph.replace('\n', " "))
+            ));
         }
         builder.add_content(
-            EpubContent::new(format!("chapter_{:04}.xhtml", chapter.number), xhtml(&heading, &body).as_bytes())
-                .title(heading)
-                .reftype(ReferenceType::Text),
+            EpubContent::new(
+                format!("chapter_{:04}.xhtml", chapter.number),
+                xhtml(&heading, &body).as_bytes(),
+            )
+            .title(heading)
+            .reftype(ReferenceType::Text),
         )?;
     }
     let mut out = Vec::new();
@@ -135,7 +156,10 @@ mod tests {
 
     #[test]
     fn xml_text_is_escaped_and_control_characters_dropped() {
-        assert_eq!(escape_xml("<img src=x onerror=alert(1)> & \"q\" \u{1}"), "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot; ");
+        assert_eq!(
+            escape_xml("<img src=x onerror=alert(1)> & \"q\" \u{1}"),
+            "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot; "
+        );
     }
 
     #[test]

@@ -801,7 +801,12 @@ pub fn sweep(app: &App, integrity: &mut IntegrityMemo) -> Result<SweepReport> {
     }
     let orphans = app.store.orphan_counts()?;
     let (integrity_ok, integrity_checked_at) = integrity.check_if_due(app)?;
+    let mut runs_by_status = serde_json::Map::new();
+    for (status, count) in app.store.run_counts_by_status()? {
+        runs_by_status.insert(status.as_str().into(), json!(count));
+    }
     let findings = json!({
+        "runs_by_status": runs_by_status,
         "orphaned_runs": orphans.runs,
         "orphaned_chapters": orphans.chapters,
         "orphaned_events": orphans.events,
@@ -843,15 +848,24 @@ impl IntegrityMemo {
     /// Runs the quick check when none ran in the last [`INTEGRITY_INTERVAL`];
     /// returns the latest result and its time.
     fn check_if_due(&mut self, app: &App) -> Result<(bool, String)> {
-        let due = self.last.as_ref().is_none_or(|(at, _, _)| at.elapsed() >= INTEGRITY_INTERVAL);
+        let due = self
+            .last
+            .as_ref()
+            .is_none_or(|(at, _, _)| at.elapsed() >= INTEGRITY_INTERVAL);
         if due {
             let ok = app.store.integrity_problems(false)?.is_empty();
             if !ok {
-                log::error!("the database failed its quick integrity check; run `storyflow health-check --full` and restore a backup");
+                log::error!(
+                    "the database failed its quick integrity check; run `storyflow health-check --full` and restore a backup"
+                );
             }
             self.last = Some((Instant::now(), ok, app.store.now()));
         }
-        Ok(self.last.as_ref().map(|(_, ok, at)| (*ok, at.clone())).unwrap_or((true, String::new())))
+        Ok(self
+            .last
+            .as_ref()
+            .map(|(_, ok, at)| (*ok, at.clone()))
+            .unwrap_or((true, String::new())))
     }
 }
 
@@ -864,15 +878,25 @@ fn sweep_problems(findings: &Value) -> bool {
 }
 
 /// `GET /api/health`.
+///
+/// Polled by the status page, so it reads only what indexes answer at once:
+/// live counts of active and stuck runs, and the rest from the last sweep
+/// (the finished-run totals are as of that sweep).
 pub fn health_summary(app: &App) -> Result<Value> {
     let last = app.store.last_sweep()?;
-    let degraded = last.as_ref().is_some_and(|s| sweep_problems(&s.findings));
-    let mut runs = serde_json::Map::new();
-    for (status, count) in app.store.run_counts_by_status()? {
-        runs.insert(status.as_str().into(), json!(count));
-    }
+    let stuck = app.store.stuck_runs(&idle_since(app))?.len();
+    let degraded = stuck > 0 || last.as_ref().is_some_and(|s| sweep_problems(&s.findings));
+    let mut runs = match last.as_ref().map(|s| &s.findings["runs_by_status"]) {
+        Some(Value::Object(counts)) => counts.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let (pending, running) = app.store.active_run_counts()?;
+    runs.insert("pending".into(), json!(pending));
+    runs.insert("running".into(), json!(running));
     Ok(json!({
         "status": if degraded { "degraded" } else { "ok" },
+        "stuck_runs": stuck,
+        "orphaned_runs": last.as_ref().map_or(json!(null), |s| s.findings["orphaned_runs"].clone()),
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": app.started.elapsed().as_secs(),
         "database": {

@@ -293,11 +293,25 @@ fn the_epub_export_is_a_valid_epub_3() {
     );
     // The reference checker (scripts/test.sh installs it from apt).
     let jar = "/usr/share/java/epubcheck.jar";
-    assert!(std::path::Path::new(jar).exists(), "epubcheck is missing: run scripts/test.sh, which installs it");
-    let check = std::process::Command::new("java").args(["-jar", jar]).arg(&path).output().unwrap();
-    let report = format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(
+        std::path::Path::new(jar).exists(),
+        "epubcheck is missing: run scripts/test.sh, which installs it"
+    );
+    let check = std::process::Command::new("java")
+        .args(["-jar", jar])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
     assert!(check.status.success(), "epubcheck: {report}");
-    assert!(report.contains("No errors or warnings detected"), "epubcheck: {report}");
+    assert!(
+        report.contains("No errors or warnings detected"),
+        "epubcheck: {report}"
+    );
     // The same book from the command line.
     let out = dir.path().join("cli.epub");
     let db = server.db.clone();

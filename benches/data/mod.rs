@@ -45,7 +45,13 @@ pub fn generate(path: &Path, shape: Shape) -> rusqlite::Result<()> {
                 (false, 0) => ("1. One\n2. Two\n3. Three", None),
                 (false, _) => ("", Some(12)),
             };
-            insert.execute(params![story_id(i), format!("Story {i}"), outline, count, now])?;
+            insert.execute(params![
+                story_id(i),
+                format!("Story {i}"),
+                outline,
+                count,
+                now
+            ])?;
         }
         let mut insert = tx.prepare(
             "INSERT INTO workflow_runs (id, story_id, status, chapters_done, chapters_total, attempt, created_at, updated_at)
@@ -57,7 +63,13 @@ pub fn generate(path: &Path, shape: Shape) -> rusqlite::Result<()> {
                 (false, 0) => ("failed", 0),
                 (false, _) => ("completed", 0),
             };
-            insert.execute(params![run_id(i), story_id(i % shape.stories), status, total, now])?;
+            insert.execute(params![
+                run_id(i),
+                story_id(i % shape.stories),
+                status,
+                total,
+                now
+            ])?;
         }
     }
     tx.commit()?;

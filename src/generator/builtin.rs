@@ -206,7 +206,10 @@ impl Builtin {
 
     /// A closing paragraph for a chapter that was cut off.
     fn ending(&self, story: &StoryContext, chapter: &ChapterRequest) -> String {
-        let mut rng = fastrand::Rng::with_seed(seed(story.story_id.as_str(), 10_000 + u64::from(chapter.number)));
+        let mut rng = fastrand::Rng::with_seed(seed(
+            story.story_id.as_str(),
+            10_000 + u64::from(chapter.number),
+        ));
         let (hero, friend, _) = Builtin::cast(story);
         format!(
             "{} {hero} and {friend} said little after that. {}",
@@ -218,14 +221,23 @@ impl Builtin {
 
 /// The chapter's first and last sentences: enough to remind a reader.
 fn summary(chapter: &ChapterRequest, text: &str) -> String {
-    let sentences: Vec<&str> = text.split_inclusive(['.', '!', '?']).map(str::trim).filter(|s| !s.is_empty()).collect();
+    let sentences: Vec<&str> = text
+        .split_inclusive(['.', '!', '?'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
     let first = sentences.first().copied().unwrap_or("");
     let last = sentences.last().copied().unwrap_or("");
     let clip = |s: &str| s.split_whitespace().take(40).collect::<Vec<_>>().join(" ");
     if first == last {
         format!("In \"{}\": {}", chapter.title.trim(), clip(first))
     } else {
-        format!("In \"{}\": {} In the end: {}", chapter.title.trim(), clip(first), clip(last))
+        format!(
+            "In \"{}\": {} In the end: {}",
+            chapter.title.trim(),
+            clip(first),
+            clip(last)
+        )
     }
 }
 
@@ -263,7 +275,10 @@ mod tests {
         assert!(one.contains("beat 1"));
         assert!(crate::store::word_count(&one) > 120);
         let summary = summary(&ask(1), &one);
-        assert!(summary.starts_with("In \"Beat 1\": At first light") || summary.contains("Beat 1"), "{summary}");
+        assert!(
+            summary.starts_with("In \"Beat 1\": At first light") || summary.contains("Beat 1"),
+            "{summary}"
+        );
         assert!(summary.len() < one.len() / 2);
     }
 

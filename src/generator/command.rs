@@ -162,7 +162,8 @@ impl Generator for CommandGenerator {
     }
 
     fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
-        self.run(task.prompt.as_text(), &task.kind).map(Completion::finished)
+        self.run(task.prompt.as_text(), &task.kind)
+            .map(Completion::finished)
     }
 }
 
@@ -376,7 +377,9 @@ mod tests {
             kind: TaskKind::Chapter(&chapter),
             prompt: Prompt {
                 system: "You are a novelist.".into(),
-                user: format!("Title: The Salt Road\nWrite chapter 1 of 2, titled \"Low Tide\".\n{extra}"),
+                user: format!(
+                    "Title: The Salt Road\nWrite chapter 1 of 2, titled \"Low Tide\".\n{extra}"
+                ),
             },
             max_tokens: 1000,
         };
@@ -507,9 +510,6 @@ mod tests {
         let outline = "## Chapter 1: Low Tide\n".repeat(20_000);
         let generator =
             CommandGenerator::new("echo Chapter text here", Duration::from_secs(10)).unwrap();
-        assert_eq!(
-            ask(&generator, &outline).unwrap(),
-            "Chapter text here"
-        );
+        assert_eq!(ask(&generator, &outline).unwrap(), "Chapter text here");
     }
 }

@@ -66,9 +66,15 @@ pub enum TaskKind<'a> {
     /// The text of a chapter, without its heading.
     Chapter(&'a ChapterRequest),
     /// More of a chapter that was cut off after `so_far`.
-    Continue { chapter: &'a ChapterRequest, so_far: &'a str },
+    Continue {
+        chapter: &'a ChapterRequest,
+        so_far: &'a str,
+    },
     /// Two or three sentences on what happens in `text`.
-    Summary { chapter: &'a ChapterRequest, text: &'a str },
+    Summary {
+        chapter: &'a ChapterRequest,
+        text: &'a str,
+    },
 }
 
 impl TaskKind<'_> {
@@ -85,9 +91,9 @@ impl TaskKind<'_> {
     pub fn chapter(&self) -> Option<&ChapterRequest> {
         match *self {
             TaskKind::Outline { .. } => None,
-            TaskKind::Chapter(chapter) | TaskKind::Continue { chapter, .. } | TaskKind::Summary { chapter, .. } => {
-                Some(chapter)
-            }
+            TaskKind::Chapter(chapter)
+            | TaskKind::Continue { chapter, .. }
+            | TaskKind::Summary { chapter, .. } => Some(chapter),
         }
     }
 }
@@ -102,7 +108,10 @@ pub struct Completion {
 
 impl Completion {
     pub fn finished(text: impl Into<String>) -> Completion {
-        Completion { text: text.into(), truncated: false }
+        Completion {
+            text: text.into(),
+            truncated: false,
+        }
     }
 }
 
@@ -111,7 +120,10 @@ pub enum GenError {
     /// Worth trying again: timeouts, refused connections, HTTP 429/5xx, a
     /// command that exited non-zero.
     #[error("{message}")]
-    Transient { message: String, retry_after: Option<Duration> },
+    Transient {
+        message: String,
+        retry_after: Option<Duration>,
+    },
     /// Trying again will not help: bad credentials, wrong URL or model,
     /// malformed answers, bad configuration.
     #[error("{message}")]
@@ -120,11 +132,17 @@ pub enum GenError {
 
 impl GenError {
     pub fn transient(message: impl Into<String>) -> GenError {
-        GenError::Transient { message: message.into(), retry_after: None }
+        GenError::Transient {
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     pub fn permanent(code: &'static str, message: impl Into<String>) -> GenError {
-        GenError::Permanent { code, message: message.into() }
+        GenError::Permanent {
+            code,
+            message: message.into(),
+        }
     }
 }
 

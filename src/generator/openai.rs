@@ -544,7 +544,10 @@ mod tests {
     #[test]
     fn a_completion_yields_its_first_choices_text() {
         let body = r#"{"choices":[{"message":{"role":"assistant","content":"  It rained.\n"},"finish_reason":"stop"}]}"#;
-        assert_eq!(parse_completion(body).unwrap(), Completion::finished("It rained."));
+        assert_eq!(
+            parse_completion(body).unwrap(),
+            Completion::finished("It rained.")
+        );
         let thinking =
             r#"{"choices":[{"message":{"content":"<think>plan it</think>\n\nIt rained."}}]}"#;
         assert_eq!(parse_completion(thinking).unwrap().text, "It rained.");
@@ -552,10 +555,14 @@ mod tests {
 
     #[test]
     fn a_completion_cut_by_the_length_limit_says_so() {
-        let body = r#"{"choices":[{"message":{"content":"It rained and"},"finish_reason":"length"}]}"#;
+        let body =
+            r#"{"choices":[{"message":{"content":"It rained and"},"finish_reason":"length"}]}"#;
         assert_eq!(
             parse_completion(body).unwrap(),
-            Completion { text: "It rained and".into(), truncated: true }
+            Completion {
+                text: "It rained and".into(),
+                truncated: true
+            }
         );
     }
 

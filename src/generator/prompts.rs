@@ -110,7 +110,11 @@ impl Template {
         let mut text = String::new();
         let mut line = 1;
         let mut chars = source.chars().peekable();
-        let error = |line: usize, message: String| TemplateError { origin: origin.to_string(), line, message };
+        let error = |line: usize, message: String| TemplateError {
+            origin: origin.to_string(),
+            line,
+            message,
+        };
         while let Some(c) = chars.next() {
             match c {
                 '{' if chars.peek() == Some(&'{') => {
@@ -127,21 +131,39 @@ impl Template {
                         match chars.next() {
                             Some('}') => break,
                             Some('\n') | None => {
-                                return Err(error(line, format!("`{{{name}` is not closed; write `{{{{` for a literal brace")));
+                                return Err(error(
+                                    line,
+                                    format!(
+                                        "`{{{name}` is not closed; write `{{{{` for a literal brace"
+                                    ),
+                                ));
                             }
                             Some(c) => name.push(c),
                         }
                     }
-                    let Some((_, var)) = VARS.iter().find(|(known, _)| *known == name.trim()) else {
-                        let known: Vec<String> = VARS.iter().map(|(n, _)| format!("{{{n}}}")).collect();
-                        return Err(error(line, format!("unknown placeholder `{{{name}}}`; known: {}", known.join(", "))));
+                    let Some((_, var)) = VARS.iter().find(|(known, _)| *known == name.trim())
+                    else {
+                        let known: Vec<String> =
+                            VARS.iter().map(|(n, _)| format!("{{{n}}}")).collect();
+                        return Err(error(
+                            line,
+                            format!(
+                                "unknown placeholder `{{{name}}}`; known: {}",
+                                known.join(", ")
+                            ),
+                        ));
                     };
                     if !text.is_empty() {
                         parts.push(Part::Text(std::mem::take(&mut text)));
                     }
                     parts.push(Part::Var(*var));
                 }
-                '}' => return Err(error(line, "a lone `}`; write `}}` for a literal brace".into())),
+                '}' => {
+                    return Err(error(
+                        line,
+                        "a lone `}`; write `}}` for a literal brace".into(),
+                    ));
+                }
                 c => {
                     if c == '\n' {
                         line += 1;
@@ -187,7 +209,13 @@ struct Vars<'a> {
 
 impl Vars<'_> {
     fn get(&self, var: Var) -> String {
-        let or_none = |text: &str| if text.trim().is_empty() { "(none)".to_string() } else { text.trim().to_string() };
+        let or_none = |text: &str| {
+            if text.trim().is_empty() {
+                "(none)".to_string()
+            } else {
+                text.trim().to_string()
+            }
+        };
         match var {
             Var::Title => self.title.trim().to_string(),
             Var::Premise => or_none(&self.premise),
@@ -196,7 +224,11 @@ impl Vars<'_> {
             Var::ChapterTitle => self.chapter_title.trim().to_string(),
             Var::ChapterCount => self.chapter_count.to_string(),
             Var::StorySoFar => {
-                if self.story_so_far.is_empty() { "(this is the first chapter)".into() } else { self.story_so_far.clone() }
+                if self.story_so_far.is_empty() {
+                    "(this is the first chapter)".into()
+                } else {
+                    self.story_so_far.clone()
+                }
             }
             Var::PreviousTail => or_none(&self.previous_tail),
             Var::TextSoFar => self.text_so_far.trim().to_string(),
@@ -216,11 +248,26 @@ pub struct Templates {
 }
 
 const BUILTIN_TEMPLATES: [(&str, &str); 5] = [
-    ("system.txt", include_str!("../../static/prompts/system.txt")),
-    ("outline.txt", include_str!("../../static/prompts/outline.txt")),
-    ("chapter.txt", include_str!("../../static/prompts/chapter.txt")),
-    ("continue.txt", include_str!("../../static/prompts/continue.txt")),
-    ("summary.txt", include_str!("../../static/prompts/summary.txt")),
+    (
+        "system.txt",
+        include_str!("../../static/prompts/system.txt"),
+    ),
+    (
+        "outline.txt",
+        include_str!("../../static/prompts/outline.txt"),
+    ),
+    (
+        "chapter.txt",
+        include_str!("../../static/prompts/chapter.txt"),
+    ),
+    (
+        "continue.txt",
+        include_str!("../../static/prompts/continue.txt"),
+    ),
+    (
+        "summary.txt",
+        include_str!("../../static/prompts/summary.txt"),
+    ),
 ];
 
 impl Templates {
@@ -237,18 +284,25 @@ impl Templates {
             })?;
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".txt") && !BUILTIN_TEMPLATES.iter().any(|(known, _)| *known == name) {
+                if name.ends_with(".txt")
+                    && !BUILTIN_TEMPLATES.iter().any(|(known, _)| *known == name)
+                {
                     let known: Vec<&str> = BUILTIN_TEMPLATES.iter().map(|(n, _)| *n).collect();
                     return Err(TemplateError {
                         origin: entry.path().display().to_string(),
                         line: 0,
-                        message: format!("not a prompt template name; templates are {}", known.join(", ")),
+                        message: format!(
+                            "not a prompt template name; templates are {}",
+                            known.join(", ")
+                        ),
                     });
                 }
             }
         }
         for (name, builtin) in BUILTIN_TEMPLATES {
-            let file = overrides.map(|dir| dir.join(name)).filter(|path| path.is_file());
+            let file = overrides
+                .map(|dir| dir.join(name))
+                .filter(|path| path.is_file());
             let template = match file {
                 Some(path) => {
                     let origin = path.display().to_string();
@@ -265,7 +319,13 @@ impl Templates {
         }
         let mut parsed = parsed.into_iter();
         let mut next = || parsed.next().unwrap_or(Template { parts: Vec::new() });
-        Ok(Templates { system: next(), outline: next(), chapter: next(), continuation: next(), summary: next() })
+        Ok(Templates {
+            system: next(),
+            outline: next(),
+            chapter: next(),
+            continuation: next(),
+            summary: next(),
+        })
     }
 }
 
@@ -282,7 +342,10 @@ pub struct BuiltPrompt {
 impl BuiltPrompt {
     /// One line for the run's events.
     pub fn describe(&self, what: &str) -> String {
-        let mut text = format!("{what} prompt ≈ {} of {} tokens", self.estimated_tokens, self.budget);
+        let mut text = format!(
+            "{what} prompt ≈ {} of {} tokens",
+            self.estimated_tokens, self.budget
+        );
         if !self.trimmed.is_empty() {
             text.push_str("; ");
             text.push_str(&self.trimmed.join("; "));
@@ -300,7 +363,10 @@ pub struct PromptBuilder {
 
 impl PromptBuilder {
     pub fn new(templates: Templates, context_tokens: u32) -> PromptBuilder {
-        PromptBuilder { templates, context_tokens }
+        PromptBuilder {
+            templates,
+            context_tokens,
+        }
     }
 
     /// Tokens left for the model's answer (sent as `max_tokens`).
@@ -313,7 +379,11 @@ impl PromptBuilder {
         self.context_tokens.saturating_sub(self.completion_tokens())
     }
 
-    fn base_vars<'a>(story: &'a StoryContext, chapter: Option<&'a ChapterRequest>, chapter_count: u32) -> Vars<'a> {
+    fn base_vars<'a>(
+        story: &'a StoryContext,
+        chapter: Option<&'a ChapterRequest>,
+        chapter_count: u32,
+    ) -> Vars<'a> {
         Vars {
             title: &story.title,
             premise: story.premise.clone(),
@@ -331,34 +401,74 @@ impl PromptBuilder {
         self.fit(&self.templates.outline, vars, None, Flex::None)
     }
 
-    pub fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> Result<BuiltPrompt, GenError> {
+    pub fn chapter(
+        &self,
+        story: &StoryContext,
+        chapter: &ChapterRequest,
+    ) -> Result<BuiltPrompt, GenError> {
         let mut vars = Self::base_vars(story, Some(chapter), chapter.total);
         vars.previous_tail = story.previous_tail.clone();
-        self.fit(&self.templates.chapter, vars, Some(chapter.number), Flex::PreviousTail)
+        self.fit(
+            &self.templates.chapter,
+            vars,
+            Some(chapter.number),
+            Flex::PreviousTail,
+        )
     }
 
-    pub fn continuation(&self, story: &StoryContext, chapter: &ChapterRequest, so_far: &str) -> Result<BuiltPrompt, GenError> {
+    pub fn continuation(
+        &self,
+        story: &StoryContext,
+        chapter: &ChapterRequest,
+        so_far: &str,
+    ) -> Result<BuiltPrompt, GenError> {
         let mut vars = Self::base_vars(story, Some(chapter), chapter.total);
         vars.text_so_far = so_far.to_string();
-        self.fit(&self.templates.continuation, vars, Some(chapter.number), Flex::TextSoFar)
+        self.fit(
+            &self.templates.continuation,
+            vars,
+            Some(chapter.number),
+            Flex::TextSoFar,
+        )
     }
 
-    pub fn summary(&self, story: &StoryContext, chapter: &ChapterRequest, text: &str) -> Result<BuiltPrompt, GenError> {
+    pub fn summary(
+        &self,
+        story: &StoryContext,
+        chapter: &ChapterRequest,
+        text: &str,
+    ) -> Result<BuiltPrompt, GenError> {
         let mut vars = Self::base_vars(story, Some(chapter), chapter.total);
         vars.chapter_text = text.to_string();
-        self.fit(&self.templates.summary, vars, Some(chapter.number), Flex::ChapterText)
+        self.fit(
+            &self.templates.summary,
+            vars,
+            Some(chapter.number),
+            Flex::ChapterText,
+        )
     }
 
     fn render(&self, template: &Template, vars: &Vars<'_>) -> (Prompt, u32) {
-        let prompt = Prompt { system: self.templates.system.render(vars), user: template.render(vars) };
-        let tokens = estimate_tokens(&prompt.system) + estimate_tokens(&prompt.user) + 2 * MESSAGE_OVERHEAD_TOKENS;
+        let prompt = Prompt {
+            system: self.templates.system.render(vars),
+            user: template.render(vars),
+        };
+        let tokens = estimate_tokens(&prompt.system)
+            + estimate_tokens(&prompt.user)
+            + 2 * MESSAGE_OVERHEAD_TOKENS;
         (prompt, tokens)
     }
 
     /// Fills `template` within the budget: first without the flexible parts
     /// (trimming the outline, then the premise, if even that is too much),
     /// then the flexible text and the newest summaries that still fit.
-    fn fit(&self, template: &Template, mut vars: Vars<'_>, chapter: Option<u32>, flex: Flex) -> Result<BuiltPrompt, GenError> {
+    fn fit(
+        &self,
+        template: &Template,
+        mut vars: Vars<'_>,
+        chapter: Option<u32>,
+        flex: Flex,
+    ) -> Result<BuiltPrompt, GenError> {
         let budget = self.prompt_budget();
         let mut trimmed = Vec::new();
         let flexible = flex.take(&mut vars);
@@ -404,9 +514,17 @@ impl PromptBuilder {
             let text = flex.shorten(&flexible, cap);
             // The tail is always at most TAIL_CHARS by design; only a cut
             // below that, for lack of room, is worth reporting.
-            let designed = if flex == Flex::PreviousTail { wanted.min(TAIL_CHARS) } else { wanted };
+            let designed = if flex == Flex::PreviousTail {
+                wanted.min(TAIL_CHARS)
+            } else {
+                wanted
+            };
             if text.chars().count() + 2 < designed {
-                trimmed.push(format!("{} cut to {} of {wanted} characters", flex.name(), text.chars().count()));
+                trimmed.push(format!(
+                    "{} cut to {} of {wanted} characters",
+                    flex.name(),
+                    text.chars().count()
+                ));
             }
             flex.put(&mut vars, text);
         }
@@ -432,7 +550,12 @@ impl PromptBuilder {
             trimmed.push(format!("summaries of chapters {first}-{last} left out"));
         }
         let (prompt, estimated_tokens) = self.render(template, &vars);
-        Ok(BuiltPrompt { prompt, estimated_tokens, budget, trimmed })
+        Ok(BuiltPrompt {
+            prompt,
+            estimated_tokens,
+            budget,
+            trimmed,
+        })
     }
 }
 
@@ -447,7 +570,17 @@ fn story_so_far_lines(vars: &Vars<'_>, chapter: Option<u32>) -> Vec<(u32, String
         .iter()
         .rev()
         .filter(|gist| chapter.is_none_or(|n| gist.number < n))
-        .map(|gist| (gist.number, format!("- Chapter {} ({}): {}", gist.number, gist.title.trim(), gist.summary.trim())))
+        .map(|gist| {
+            (
+                gist.number,
+                format!(
+                    "- Chapter {} ({}): {}",
+                    gist.number,
+                    gist.title.trim(),
+                    gist.summary.trim()
+                ),
+            )
+        })
         .collect()
 }
 
@@ -503,7 +636,10 @@ impl Flex {
                 format!("{head} […] {tail}")
             }
             _ => {
-                let tail: String = text.chars().skip(count - max_chars.saturating_sub(2)).collect();
+                let tail: String = text
+                    .chars()
+                    .skip(count - max_chars.saturating_sub(2))
+                    .collect();
                 format!("…{}", tail.trim_start())
             }
         }
@@ -540,7 +676,9 @@ mod tests {
             story_id: StoryId::random(),
             title: "The Salt Road".into(),
             premise: "A courier crosses a drowned country.".into(),
-            outline: (1..=chapters + 1).map(|n| format!("## Chapter {n}: Beat {n}\n")).collect(),
+            outline: (1..=chapters + 1)
+                .map(|n| format!("## Chapter {n}: Beat {n}\n"))
+                .collect(),
             previous: (1..=chapters)
                 .map(|n| ChapterGist {
                     number: n,
@@ -560,19 +698,47 @@ mod tests {
     fn placeholders_are_checked_with_file_and_line() {
         let err = Template::parse("Title: {title}\nThen {titel} here", "my.txt").unwrap_err();
         assert_eq!((err.origin.as_str(), err.line), ("my.txt", 2));
-        assert!(err.message.contains("unknown placeholder `{titel}`"), "{err}");
-        assert!(Template::parse("a {title", "x").unwrap_err().message.contains("not closed"));
+        assert!(
+            err.message.contains("unknown placeholder `{titel}`"),
+            "{err}"
+        );
+        assert!(
+            Template::parse("a {title", "x")
+                .unwrap_err()
+                .message
+                .contains("not closed")
+        );
         assert!(Template::parse("a } b", "x").is_err());
         let literal = Template::parse("{{json}} {title}", "x").unwrap();
-        let vars = Vars { title: "T", ..Vars::default() };
+        let vars = Vars {
+            title: "T",
+            ..Vars::default()
+        };
         assert_eq!(literal.render(&vars), "{json} T");
     }
 
     #[test]
     fn a_short_book_fits_whole() {
-        let built = builder(8192).chapter(&story(3, 20), &ChapterRequest { number: 4, total: 4, title: "Beat 4".into() }).unwrap();
+        let built = builder(8192)
+            .chapter(
+                &story(3, 20),
+                &ChapterRequest {
+                    number: 4,
+                    total: 4,
+                    title: "Beat 4".into(),
+                },
+            )
+            .unwrap();
         assert!(built.trimmed.is_empty(), "{:?}", built.trimmed);
-        for needle in ["The Salt Road", "drowned country", "summary1", "summary3", "the tail of the last chapter", "chapter 4 of 4", "Beat 4"] {
+        for needle in [
+            "The Salt Road",
+            "drowned country",
+            "summary1",
+            "summary3",
+            "the tail of the last chapter",
+            "chapter 4 of 4",
+            "Beat 4",
+        ] {
             assert!(built.prompt.user.contains(needle), "missing {needle}");
         }
         assert!(built.estimated_tokens <= built.budget);
@@ -583,14 +749,39 @@ mod tests {
         for chapters in [10, 60, 400] {
             let builder = builder(4096);
             let built = builder
-                .chapter(&story(chapters, 60), &ChapterRequest { number: chapters + 1, total: chapters + 1, title: "Next".into() })
+                .chapter(
+                    &story(chapters, 60),
+                    &ChapterRequest {
+                        number: chapters + 1,
+                        total: chapters + 1,
+                        title: "Next".into(),
+                    },
+                )
                 .unwrap();
-            let real = estimate_tokens(&built.prompt.system) + estimate_tokens(&built.prompt.user) + 16;
-            assert!(real <= builder.prompt_budget(), "{chapters}: {real} > {}", builder.prompt_budget());
-            assert!(built.prompt.user.contains(&format!("summary{chapters} ")), "the newest summary is kept");
+            let real =
+                estimate_tokens(&built.prompt.system) + estimate_tokens(&built.prompt.user) + 16;
+            assert!(
+                real <= builder.prompt_budget(),
+                "{chapters}: {real} > {}",
+                builder.prompt_budget()
+            );
+            assert!(
+                built.prompt.user.contains(&format!("summary{chapters} ")),
+                "the newest summary is kept"
+            );
             if chapters >= 60 {
-                assert!(!built.prompt.user.contains("summary1 "), "the oldest summary is dropped");
-                assert!(built.trimmed.iter().any(|t| t.starts_with("summaries of chapters 1-")), "{:?}", built.trimmed);
+                assert!(
+                    !built.prompt.user.contains("summary1 "),
+                    "the oldest summary is dropped"
+                );
+                assert!(
+                    built
+                        .trimmed
+                        .iter()
+                        .any(|t| t.starts_with("summaries of chapters 1-")),
+                    "{:?}",
+                    built.trimmed
+                );
             }
         }
     }
@@ -598,8 +789,19 @@ mod tests {
     #[test]
     fn a_huge_outline_is_cut_around_the_current_chapter() {
         let mut story = story(2, 10);
-        story.outline = (1..=3000).map(|n| format!("## Chapter {n}: Beat {n}\n")).collect();
-        let built = builder(2048).chapter(&story, &ChapterRequest { number: 1500, total: 3000, title: "Beat 1500".into() }).unwrap();
+        story.outline = (1..=3000)
+            .map(|n| format!("## Chapter {n}: Beat {n}\n"))
+            .collect();
+        let built = builder(2048)
+            .chapter(
+                &story,
+                &ChapterRequest {
+                    number: 1500,
+                    total: 3000,
+                    title: "Beat 1500".into(),
+                },
+            )
+            .unwrap();
         assert!(built.prompt.user.contains("## Chapter 1500: Beat 1500"));
         assert!(!built.prompt.user.contains("## Chapter 3: Beat 3\n"));
         assert!(built.estimated_tokens <= built.budget);
@@ -609,23 +811,61 @@ mod tests {
     fn a_prompt_that_cannot_fit_is_a_clear_error() {
         let mut story = story(0, 0);
         story.title = "T".repeat(20_000);
-        let err = builder(1024).chapter(&story, &ChapterRequest { number: 1, total: 1, title: "x".into() }).unwrap_err();
-        assert!(matches!(err, GenError::Permanent { code: "CONTEXT_BUDGET", .. }), "{err:?}");
+        let err = builder(1024)
+            .chapter(
+                &story,
+                &ChapterRequest {
+                    number: 1,
+                    total: 1,
+                    title: "x".into(),
+                },
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                GenError::Permanent {
+                    code: "CONTEXT_BUDGET",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn overrides_replace_templates_and_misspelt_files_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("chapter.txt"), "CUSTOM {chapter_title} {story_so_far}").unwrap();
+        std::fs::write(
+            dir.path().join("chapter.txt"),
+            "CUSTOM {chapter_title} {story_so_far}",
+        )
+        .unwrap();
         let built = PromptBuilder::new(Templates::load(Some(dir.path())).unwrap(), 8192)
-            .chapter(&story(1, 5), &ChapterRequest { number: 2, total: 2, title: "Beat 2".into() })
+            .chapter(
+                &story(1, 5),
+                &ChapterRequest {
+                    number: 2,
+                    total: 2,
+                    title: "Beat 2".into(),
+                },
+            )
             .unwrap();
-        assert!(built.prompt.user.starts_with("CUSTOM Beat 2 - Chapter 1"), "{}", built.prompt.user);
+        assert!(
+            built.prompt.user.starts_with("CUSTOM Beat 2 - Chapter 1"),
+            "{}",
+            built.prompt.user
+        );
         std::fs::write(dir.path().join("chapter.txt"), "ok\n{chapter_titel}").unwrap();
         let err = Templates::load(Some(dir.path())).unwrap_err();
         assert!(err.to_string().ends_with("chapter.txt:2: unknown placeholder `{chapter_titel}`; known: {title}, {premise}, {outline}, {chapter_number}, {chapter_title}, {chapter_count}, {story_so_far}, {previous_tail}, {text_so_far}, {chapter_text}"), "{err}");
         std::fs::remove_file(dir.path().join("chapter.txt")).unwrap();
         std::fs::write(dir.path().join("chaptr.txt"), "x").unwrap();
-        assert!(Templates::load(Some(dir.path())).unwrap_err().message.contains("not a prompt template name"));
+        assert!(
+            Templates::load(Some(dir.path()))
+                .unwrap_err()
+                .message
+                .contains("not a prompt template name")
+        );
     }
 }

@@ -11,13 +11,13 @@ const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
 const OPENAPI_JSON: &str = include_str!("../../static/openapi.json");
 
 pub fn index() -> Reply {
-    Reply::bytes("text/html; charset=utf-8", INDEX_HTML)
+    Reply::bytes("text/html", INDEX_HTML)
 }
 
 pub fn asset(name: &str) -> Result<Reply> {
     match name {
-        "app.js" => Ok(Reply::bytes("text/javascript; charset=utf-8", APP_JS)),
-        "style.css" => Ok(Reply::bytes("text/css; charset=utf-8", STYLE_CSS)),
+        "app.js" => Ok(Reply::bytes("text/javascript", APP_JS)),
+        "style.css" => Ok(Reply::bytes("text/css", STYLE_CSS)),
         "favicon.svg" => Ok(Reply::bytes("image/svg+xml", FAVICON_SVG)),
         _ => Err(Error::NotFound {
             method: "GET".into(),

@@ -10,7 +10,9 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::progress::{ProgressOutcome, check_outline};
-use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId, StoryPatch};
+use crate::store::{
+    ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId, StoryPatch,
+};
 
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
@@ -143,17 +145,30 @@ pub fn export_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
         None | Some("" | "markdown" | "md") => ExportFormat::Markdown,
         Some("epub") => ExportFormat::Epub,
         Some(other) => {
-            return Err(Error::validation("format", format!("must be markdown or epub, got `{}`", shorten(other))));
+            return Err(Error::validation(
+                "format",
+                format!("must be markdown or epub, got `{}`", shorten(other)),
+            ));
         }
     };
     let story = app.store.story(&id)?;
     let chapters = app.store.chapters(&id)?;
     let stem = crate::export::file_stem(&story.title);
     Ok(match format {
-        ExportFormat::Markdown => Reply::bytes("text/markdown", crate::export::markdown(&story, &chapters))
-            .with_header("Content-Disposition", format!("inline; filename=\"{stem}.md\"")),
-        ExportFormat::Epub => Reply::bytes("application/epub+zip", crate::export::epub(&story, &chapters)?)
-            .with_header("Content-Disposition", format!("attachment; filename=\"{stem}.epub\"")),
+        ExportFormat::Markdown => {
+            Reply::bytes("text/markdown", crate::export::markdown(&story, &chapters)).with_header(
+                "Content-Disposition",
+                format!("inline; filename=\"{stem}.md\""),
+            )
+        }
+        ExportFormat::Epub => Reply::bytes(
+            "application/epub+zip",
+            crate::export::epub(&story, &chapters)?,
+        )
+        .with_header(
+            "Content-Disposition",
+            format!("attachment; filename=\"{stem}.epub\""),
+        ),
     })
 }
 
@@ -165,7 +180,10 @@ enum ExportFormat {
 fn chapter_number(text: &str) -> Result<u32> {
     match text.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(Error::BadRequest(format!("`{}` is not a chapter number (1, 2, 3, …)", shorten(text)))),
+        _ => Err(Error::BadRequest(format!(
+            "`{}` is not a chapter number (1, 2, 3, …)",
+            shorten(text)
+        ))),
     }
 }
 

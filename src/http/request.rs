@@ -226,7 +226,9 @@ impl Reply {
         };
         let content_type = match self.content_type {
             "application/json" => "application/json",
-            other if other.starts_with("text/") => &format!("{other}; charset=utf-8"),
+            other if other.starts_with("text/") && !other.contains("charset") => {
+                &format!("{other}; charset=utf-8")
+            }
             other => other,
         };
         add("Content-Type", content_type);

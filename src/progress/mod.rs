@@ -336,17 +336,10 @@ impl ProgressTracker {
             );
             return Ok(self.skipped(run, SkipReason::Stale));
         }
-        let written = self.store.conn().and_then(|conn| {
-            write_progress(
-                &conn,
-                run,
-                chapters_done,
-                total,
-                step,
-                &self.store.now(),
-                true,
-            )
-        });
+        let now = self.store.now();
+        let written = self
+            .store
+            .write_one(|conn| write_progress(conn, run, chapters_done, total, step, &now, true));
         self.leave(run);
         if written? {
             Metrics::inc(&self.metrics.progress_applied);

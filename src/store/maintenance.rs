@@ -340,6 +340,16 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// (pending, running): two short ranges of the status index.
+    pub fn active_run_counts(&self) -> Result<(u64, u64)> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT count(*) FROM workflow_runs WHERE status = ?1")?;
+        let pending: i64 = stmt.query_row([RunStatus::Pending], |row| row.get(0))?;
+        let running: i64 = stmt.query_row([RunStatus::Running], |row| row.get(0))?;
+        Ok((pending.max(0) as u64, running.max(0) as u64))
+    }
+
     pub fn failed_runs_by_code(&self) -> Result<Vec<(String, u64)>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
@@ -357,10 +367,11 @@ impl Store {
         findings: &Value,
         changes: &Value,
     ) -> Result<()> {
-        self.conn()?
-            .prepare_cached("INSERT INTO sweeps (started_at, duration_ms, findings, changes) VALUES (?1, ?2, ?3, ?4)")?
-            .execute(params![started_at, duration_ms as i64, findings.to_string(), changes.to_string()])?;
-        Ok(())
+        self.write_one(|conn| {
+            conn.prepare_cached("INSERT INTO sweeps (started_at, duration_ms, findings, changes) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![started_at, duration_ms as i64, findings.to_string(), changes.to_string()])?;
+            Ok(())
+        })
     }
 
     pub fn last_sweep(&self) -> Result<Option<SweepRecord>> {

@@ -11,7 +11,10 @@ use crate::error::{Error, Result};
 
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../schema/0001_init.sql")),
-    ("0002_chapter_control", include_str!("../../schema/0002_chapter_control.sql")),
+    (
+        "0002_chapter_control",
+        include_str!("../../schema/0002_chapter_control.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

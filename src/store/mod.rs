@@ -22,7 +22,7 @@ mod runs;
 mod stories;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
@@ -33,7 +33,10 @@ pub use ids::{InvalidId, RunId, StoryId};
 pub use maintenance::*;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
-pub use runs::{ChapterSave, RunScope, ProgressWrite, RunFilter, RunOutcome, explain_skipped_progress, write_progress};
+pub use runs::{
+    ChapterSave, ProgressWrite, RunFilter, RunOutcome, RunScope, explain_skipped_progress,
+    write_progress,
+};
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
 
 use crate::clock::{Clock, SystemClock, timestamp};
@@ -54,6 +57,14 @@ pub struct Store {
     pool: Pool<SqliteConnectionManager>,
     path: PathBuf,
     clock: Arc<dyn Clock>,
+    /// The one connection this process writes through; writers take turns
+    /// on its mutex. SQLite admits one writer at a time anyway: queueing on a
+    /// mutex instead of on SQLite's busy handler (which sleeps in growing
+    /// steps) keeps concurrent writes from stalling each other, and one
+    /// connection keeps its page cache valid from one write to the next
+    /// (a pool hands writes to connections whose caches another connection's
+    /// write just made stale). Other processes still meet the busy timeout.
+    writer: Arc<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -86,7 +97,8 @@ impl Store {
         // The pool retries a failing open until its connection timeout, so a
         // path that is not a usable database would hang for 10 s: open,
         // configure and migrate one connection directly first, failing at once.
-        {
+        // That connection stays: it is the writer.
+        let writer = {
             let mut conn = Connection::open_with_flags(path, flags)
                 .map_err(|e| unusable(describe_open_error(&e.to_string())))?;
             configure_connection(&mut conn)
@@ -96,7 +108,8 @@ impl Store {
                 Error::Internal(reason) => unusable(describe_open_error(&reason)),
                 other => other,
             })?;
-        }
+            conn
+        };
         let manager = SqliteConnectionManager::file(path)
             .with_flags(flags)
             .with_init(configure_connection);
@@ -114,6 +127,7 @@ impl Store {
             pool,
             path: path.to_path_buf(),
             clock: Arc::new(SystemClock),
+            writer: Arc::new(Mutex::new(writer)),
         })
     }
 
@@ -144,11 +158,25 @@ impl Store {
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committed only when
     /// `work` succeeds.
     pub fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.conn()?;
+        let mut conn = self.writer();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = work(&tx)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Runs `work`, a single-statement write (its own implicit
+    /// transaction), on the writer connection.
+    pub fn write_one<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        work(&self.writer())
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while writing drops its transaction (rolled back) before
+        // the lock is released, so a poisoned connection is still usable.
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A consistent online copy of the database at `target` (`VACUUM INTO`),

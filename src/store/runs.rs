@@ -77,13 +77,21 @@ fn conflict_active(story: &StoryId, active: &RunId) -> Error {
     Error::Conflict {
         message: format!("story {story} already has an active run {active}"),
         details: serde_json::json!({ "story_id": story, "run_id": active }),
+        hint: format!(
+            "wait for run {active} to finish, or cancel it (POST /api/runs/{active}/cancel)"
+        ),
     }
 }
 
 /// The monotonic progress write, shared by the engine's chapter saves and
-/// external progress reports: one statement that only ever raises
-/// `chapters_done`, and only on an active run. A first report on a pending run
-/// starts it. With `complete_at_total`, reaching the total completes the run.
+/// external progress reports: it only ever raises `chapters_done`, and only on
+/// an active run. A first report on a pending run starts it. With
+/// `complete_at_total`, reaching the total completes the run.
+///
+/// One statement in the common case (a running run moving forward): that
+/// statement sets no indexed column, which makes it twice as fast as one that
+/// does (`status` is indexed twice). Starting or completing a run, or a
+/// report that changes nothing, takes the second, general statement.
 pub fn write_progress(
     conn: &Connection,
     run: &RunId,
@@ -93,6 +101,18 @@ pub fn write_progress(
     now: &str,
     complete_at_total: bool,
 ) -> Result<bool> {
+    if !(complete_at_total && done >= total) {
+        let advanced = conn
+            .prepare_cached(
+                "UPDATE workflow_runs SET chapters_done = ?2, chapters_total = ?3, step = coalesce(?4, step),
+                     updated_at = ?5
+                 WHERE id = ?1 AND status = 'running' AND chapters_done < ?2",
+            )?
+            .execute(params![run, done, total, step, now])?;
+        if advanced == 1 {
+            return Ok(true);
+        }
+    }
     let changed = conn
         .prepare_cached(
             "UPDATE workflow_runs SET
@@ -210,6 +230,7 @@ impl Store {
                 return Err(Error::Conflict {
                     message: format!("run {id} is {}; only pending or running runs can be cancelled", run.status),
                     details: serde_json::json!({ "run_id": id, "status": run.status }),
+                    hint: "it has already stopped; start a new run or retry a failed one".into(),
                 });
             }
             let now = self.now();
@@ -233,6 +254,7 @@ impl Store {
                 return Err(Error::Conflict {
                     message: format!("run {id} is {}; only failed or cancelled runs can be retried", run.status),
                     details: serde_json::json!({ "run_id": id, "status": run.status }),
+                    hint: "a pending or running run resumes by itself; a completed one has nothing left to do".into(),
                 });
             }
             if !story_exists(tx, &run.story_id)? {
@@ -264,7 +286,7 @@ impl Store {
     }
 
     pub fn add_event(&self, id: &RunId, kind: &str, message: &str) -> Result<()> {
-        add_event(&*self.conn()?, id, &self.now(), kind, message)
+        self.write_one(|conn| add_event(conn, id, &self.now(), kind, message))
     }
 
     /// Claims the oldest pending run, or else a running one whose lease has
@@ -334,13 +356,14 @@ impl Store {
 
     /// Extends the lease; false when the worker no longer holds the run.
     pub fn heartbeat(&self, id: &RunId, owner: &str, lease_until: &str) -> Result<bool> {
-        let changed = self
-            .conn()?
-            .prepare_cached(
-                "UPDATE workflow_runs SET lease_expires_at = ?3, heartbeat_at = ?4
-                 WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
-            )?
-            .execute(params![id, owner, lease_until, self.now()])?;
+        let changed = self.write_one(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "UPDATE workflow_runs SET lease_expires_at = ?3, heartbeat_at = ?4
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                )?
+                .execute(params![id, owner, lease_until, self.now()])?)
+        })?;
         Ok(changed == 1)
     }
 

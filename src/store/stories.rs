@@ -82,7 +82,10 @@ impl ChapterEdit {
 }
 
 fn chapter_not_written(story: &StoryId, number: u32) -> Error {
-    Error::validation("number", format!("story {story} has no chapter {number} yet; write it with a run first"))
+    Error::validation(
+        "number",
+        format!("story {story} has no chapter {number} yet; write it with a run first"),
+    )
 }
 
 fn check_title(title: &str) -> Result<()> {
@@ -166,20 +169,22 @@ impl Store {
             created_at: now.clone(),
             updated_at: now,
         };
-        self.conn()?
-            .prepare_cached(
-                "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                story.id,
-                story.title,
-                story.premise,
-                story.outline,
-                story.chapter_count,
-                story.created_at,
-                story.updated_at
-            ])?;
+        self.write_one(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    story.id,
+                    story.title,
+                    story.premise,
+                    story.outline,
+                    story.chapter_count,
+                    story.created_at,
+                    story.updated_at
+                ])?)
+        })?;
         Ok(story)
     }
 
@@ -239,12 +244,11 @@ impl Store {
     /// Stores an outline written by the generator, unless the writer has
     /// given one meanwhile.
     pub fn set_generated_outline(&self, id: &StoryId, outline: &str) -> Result<bool> {
-        let changed = self
-            .conn()?
-            .prepare_cached(
-                "UPDATE stories SET outline = ?2, updated_at = ?3 WHERE id = ?1 AND outline = ''",
-            )?
-            .execute(params![id, outline, self.now()])?;
+        let changed = self.write_one(|conn| {
+            Ok(conn
+                .prepare_cached("UPDATE stories SET outline = ?2, updated_at = ?3 WHERE id = ?1 AND outline = ''")?
+                .execute(params![id, outline, self.now()])?)
+        })?;
         Ok(changed == 1)
     }
 
@@ -270,7 +274,8 @@ impl Store {
 
     pub fn chapters(&self, story: &StoryId) -> Result<Vec<Chapter>> {
         let conn = self.conn()?;
-        let sql = format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 ORDER BY number");
+        let sql =
+            format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 ORDER BY number");
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map([story], Chapter::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -282,7 +287,8 @@ impl Store {
         if !story_exists(&conn, story)? {
             return Err(Error::StoryNotFound(story.clone()));
         }
-        let sql = format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2");
+        let sql =
+            format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2");
         conn.prepare_cached(&sql)?
             .query_row(params![story, number], Chapter::from_row)
             .optional()?
@@ -291,7 +297,12 @@ impl Store {
 
     /// The writer's edit of a chapter. Its summary is cleared: it described
     /// the old text, and the engine writes a new one before it is needed.
-    pub fn update_chapter(&self, story: &StoryId, number: u32, edit: &ChapterEdit) -> Result<Chapter> {
+    pub fn update_chapter(
+        &self,
+        story: &StoryId,
+        number: u32,
+        edit: &ChapterEdit,
+    ) -> Result<Chapter> {
         edit.validate()?;
         self.write(|tx| {
             if !story_exists(tx, story)? {
@@ -319,17 +330,24 @@ impl Store {
             if changed == 0 {
                 return Err(chapter_not_written(story, number));
             }
-            let sql = format!("SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2");
-            Ok(tx.prepare_cached(&sql)?.query_row(params![story, number], Chapter::from_row)?)
+            let sql = format!(
+                "SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2"
+            );
+            Ok(tx
+                .prepare_cached(&sql)?
+                .query_row(params![story, number], Chapter::from_row)?)
         })
     }
 
     /// Stores a summary the engine wrote for an existing chapter.
     pub fn set_chapter_summary(&self, story: &StoryId, number: u32, summary: &str) -> Result<()> {
-        self.conn()?
-            .prepare_cached("UPDATE chapters SET summary = ?3 WHERE story_id = ?1 AND number = ?2")?
+        self.write_one(|conn| {
+            conn.prepare_cached(
+                "UPDATE chapters SET summary = ?3 WHERE story_id = ?1 AND number = ?2",
+            )?
             .execute(params![story, number, summary])?;
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn count_stories(&self) -> Result<u64> {
