@@ -16,7 +16,6 @@ const FAST_MS = 1000; // while a run is pending or running
 const SLOW_MS = 10000; // otherwise: notices runs started from the shell
 const HEALTH_MS = 5000;
 const STORIES_MS = 15000;
-const CHECK_MS = 60000; // GET /api/maintenance/health (stuck runs)
 const RUN_LIMIT = 100;
 const STORY_LIMIT = 500;
 
@@ -31,8 +30,6 @@ const state = {
   health: null,
   orphans: null,
   healthAt: 0,
-  check: null,
-  checkAt: 0,
   metrics: null,
   filter: 'all',
   view: { name: 'dashboard' },
@@ -448,11 +445,6 @@ async function loadHealth() {
   state.healthAt = Date.now();
 }
 
-async function loadCheck() {
-  state.checkAt = Date.now();
-  state.check = await api('GET', '/api/maintenance/health');
-}
-
 async function loadMetrics() {
   state.metrics = await api('GET', '/api/metrics');
 }
@@ -514,7 +506,6 @@ async function refresh() {
   jobs.push(loadRuns());
   if (now - state.healthAt > HEALTH_MS) jobs.push(loadHealth());
   jobs.push(loadMetrics());
-  if (now - state.checkAt > CHECK_MS) jobs.push(loadCheck());
   const results = await Promise.allSettled(jobs.map((job) => job.then(render)));
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
@@ -599,12 +590,12 @@ function renderHealth() {
   }
   const sweep = health.last_sweep;
   const orphans = state.orphans ? state.orphans.count : null;
-  const stuckProblem = state.check ? (state.check.problems || []).find((p) => p.code === 'STUCK_RUNS') : null;
-  const stuck = state.check ? (stuckProblem ? stuckProblem.count : 0) : null;
+  // A live count in GET /api/health: no full integrity check to poll.
+  const stuck = typeof health.stuck_runs === 'number' ? health.stuck_runs : null;
   const runs = health.runs || {};
   const active = (runs.running || 0) + (runs.pending || 0);
   const { uptime_s: _uptime, ...lasting } = health;
-  const sig = JSON.stringify([lasting, orphans, stuck, sweep && ago(sweep.started_at), ago(new Date(state.checkAt).toISOString())]);
+  const sig = JSON.stringify([lasting, orphans, sweep && ago(sweep.started_at)]);
   if (dl.sig === sig) return;
   dl.sig = sig;
   dl.replaceChildren(
@@ -625,7 +616,7 @@ function renderHealth() {
     stat('Stuck runs', stuck === null ? '—' : stuck.toLocaleString(), {
       name: 'stuck',
       tone: stuck ? 'warn' : null,
-      sub: state.check ? `checked ${ago(new Date(state.checkAt).toISOString())}` : 'not checked yet',
+      sub: stuck === null ? 'not reported' : stuck ? 'running with an expired lease' : 'none',
     }),
     stat('Database', bytes(health.database && health.database.size_bytes), {
       name: 'database',
@@ -764,13 +755,14 @@ function createStoryCard(story) {
   p.latest = h('div', { class: 'story-latest' });
   p.start = h('button', { type: 'button', class: 'btn small accent btn-start', onclick: () => startRun(p.story) });
   p.export = exportLink(story, 'btn small');
+  p.epub = exportLink(story, 'btn small', 'epub');
   p.del = h('button', { type: 'button', class: 'btn small ghost danger-text btn-delete', text: 'Delete', onclick: () => deleteStory(p.story) });
   const card = h(
     'article',
     { class: 'card story', dataset: { storyId: story.id } },
     h('div', { class: 'story-head' }, p.title, h('span', { class: 'story-count' }, p.count, p.source)),
     p.premise,
-    h('div', { class: 'story-foot' }, p.latest, h('div', { class: 'story-actions' }, p.start, p.export, p.del)),
+    h('div', { class: 'story-foot' }, p.latest, h('div', { class: 'story-actions' }, p.start, p.export, p.epub, p.del)),
   );
   card.parts = p;
   return card;
@@ -814,25 +806,31 @@ function updateStoryCard(card, story) {
   p.del.disabled = state.busy.has(`delete:${story.id}`);
 }
 
-function exportLink(story, cls) {
-  const href = `/api/stories/${encodeURIComponent(story.id)}/export`;
+const EXPORTS = {
+  md: { query: '', cls: 'btn-export', text: 'Export .md', title: 'Download the story as Markdown' },
+  epub: { query: '?format=epub', cls: 'btn-export-epub', text: 'EPUB', title: 'Download the story as an EPUB book' },
+};
+
+function exportLink(story, cls, format = 'md') {
+  const kind = EXPORTS[format];
+  const href = `/api/stories/${encodeURIComponent(story.id)}/export${kind.query}`;
   return h('a', {
-    class: `${cls} btn-export`,
+    class: `${cls} ${kind.cls}`,
     href,
     download: '',
-    title: 'Download the story as Markdown',
-    text: 'Export .md',
+    title: kind.title,
+    text: kind.text,
     onclick: (ev) => {
       // A download link cannot send the Authorization header: with a
       // token, fetch the file and hand the browser a blob instead.
       if (!token()) return;
       ev.preventDefault();
-      downloadWithToken(href, story.title);
+      downloadWithToken(href, story.title, format);
     },
   });
 }
 
-async function downloadWithToken(href, title) {
+async function downloadWithToken(href, title, format = 'md') {
   try {
     const resp = await fetch(href, { headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store' });
     if (!resp.ok) {
@@ -840,7 +838,7 @@ async function downloadWithToken(href, title) {
       throw new ApiError(data.error || { message: `the server answered ${resp.status}` }, resp.status);
     }
     const url = URL.createObjectURL(await resp.blob());
-    const a = h('a', { href: url, download: `${title.replace(/[^\w.-]+/g, '-').slice(0, 80) || 'story'}.md` });
+    const a = h('a', { href: url, download: `${title.replace(/[^\w.-]+/g, '-').slice(0, 80) || 'story'}.${format}` });
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -892,6 +890,7 @@ function createRunCard(run, compact) {
   p.bar = progressBar();
   p.pct = h('span', { class: 'run-pct' });
   p.step = h('span', { class: 'run-step' });
+  p.scope = h('span', { class: 'run-scope' });
   p.when = h('span', { class: 'run-when' });
   p.error = h('div', { class: 'run-error' });
   p.cancel = h('button', { type: 'button', class: 'btn small ghost btn-cancel', text: 'Cancel', onclick: () => cancelRun(p.run) });
@@ -902,7 +901,7 @@ function createRunCard(run, compact) {
     { class: `card run${compact === true ? ' compact' : ''}`, dataset: { runId: run.id } },
     h('div', { class: 'run-head' }, p.title, p.badge),
     p.bar,
-    h('div', { class: 'run-foot' }, h('div', { class: 'run-meta' }, p.pct, p.step, p.when), h('div', { class: 'run-actions' }, p.cancel, p.retry, p.details)),
+    h('div', { class: 'run-foot' }, h('div', { class: 'run-meta' }, p.pct, p.step, p.scope, p.when), h('div', { class: 'run-actions' }, p.cancel, p.retry, p.details)),
     p.error,
   );
   card.parts = p;
@@ -925,6 +924,8 @@ function updateRunCard(card, run) {
   setProgress(p.bar, run);
   p.pct.textContent = `${run.progress}%`;
   p.step.textContent = runStepText(run);
+  p.scope.textContent = runScope(run);
+  p.scope.hidden = !p.scope.textContent;
   p.when.replaceChildren(runWhen(run));
   if (run.error) {
     p.error.hidden = false;
@@ -937,6 +938,13 @@ function updateRunCard(card, run) {
   p.retry.hidden = !canRetry(run);
   p.cancel.disabled = state.busy.has(`cancel:${run.id}`);
   p.retry.disabled = state.busy.has(`retry:${run.id}`);
+}
+
+/** What a run writes, when it is not the whole story. */
+function runScope(run) {
+  if (run.regenerate_chapter) return `rewrite of chapter ${run.regenerate_chapter}`;
+  if (run.until_chapter) return `up to chapter ${run.until_chapter}`;
+  return '';
 }
 
 function runStepText(run) {
@@ -966,19 +974,36 @@ async function withBusy(key, fn) {
   }
 }
 
-function startRun(story) {
+/**
+ * Starts a run of `story`; with `untilInput` (the story view's "stop after
+ * chapter" field) filled, the run stops after that chapter. Empty: no body,
+ * every missing chapter.
+ */
+function startRun(story, untilInput) {
   return withBusy(`start:${story.id}`, async () => {
+    const until = untilInput ? untilInput.value.trim() : '';
+    const body = until === '' ? undefined : { until_chapter: Number(until) };
+    if (untilInput) untilInput.removeAttribute('aria-invalid');
     try {
-      const run = await api('POST', `/api/stories/${encodeURIComponent(story.id)}/runs`);
-      state.runs = [run, ...state.runs.filter((r) => r.id !== run.id)];
-      if (state.story && state.story.id === story.id && state.story.runs) state.story.runs = [run, ...state.story.runs];
-      toast(`Started writing “${story.title}”.`);
-      state.healthAt = 0;
+      const run = await api('POST', `/api/stories/${encodeURIComponent(story.id)}/runs`, body);
+      addRun(run);
+      toast(run.until_chapter ? `Started writing “${story.title}” up to chapter ${run.until_chapter}.` : `Started writing “${story.title}”.`);
+      if (untilInput) untilInput.value = '';
     } catch (err) {
       showError(err, `Could not start a run of “${story.title}”`);
+      if (untilInput && err.details && err.details.field === 'until_chapter') untilInput.setAttribute('aria-invalid', 'true');
     }
     refreshNow();
   });
+}
+
+/** A run this page just started: shown at once, before the next poll. */
+function addRun(run) {
+  state.runs = [run, ...state.runs.filter((r) => r.id !== run.id)];
+  if (state.story && state.story.id === run.story_id && state.story.runs) {
+    state.story.runs = [run, ...state.story.runs.filter((r) => r.id !== run.id)];
+  }
+  state.healthAt = 0;
 }
 
 function cancelRun(run) {
@@ -1091,10 +1116,9 @@ async function runHealthCheck() {
   showMaintenance(h('p', { class: 'muted' }, 'Checking the database…'), 'Health check');
   try {
     const report = await api('GET', '/api/maintenance/health');
-    state.check = report;
-    state.checkAt = Date.now();
     showMaintenance(healthReportView(report), 'Health check', 'health');
-    render();
+    state.healthAt = 0; // the summary catches up with what the check found
+    refreshNow();
   } catch (err) {
     showMaintenance(errorView(err, 'The health check failed'), 'Health check', 'health');
   } finally {
@@ -1249,7 +1273,18 @@ function renderStoryView() {
     const p = {};
     p.title = h('h1', { class: 'detail-title' });
     p.meta = h('p', { class: 'detail-meta' });
-    p.start = h('button', { type: 'button', class: 'btn primary btn-start', onclick: () => startRun(p.story) });
+    p.until = h('input', {
+      id: 'until-chapter',
+      class: 'until-input',
+      name: 'until_chapter',
+      type: 'number',
+      min: '1',
+      step: '1',
+      inputmode: 'numeric',
+      placeholder: 'all',
+      'aria-describedby': 'until-help',
+    });
+    p.start = h('button', { type: 'button', class: 'btn primary btn-start', onclick: () => startRun(p.story, p.until) });
     p.del = h('button', { type: 'button', class: 'btn ghost danger-text btn-delete', text: 'Delete', onclick: () => deleteStory(p.story) });
     p.premise = h('section', { class: 'prose-block' });
     p.outline = h('details', { class: 'outline' });
@@ -1264,7 +1299,19 @@ function renderStoryView() {
         'header',
         { class: 'detail-head' },
         h('div', {}, p.title, p.meta),
-        h('div', { class: 'detail-actions' }, p.start, exportLink(story, 'btn'), p.del),
+        h(
+          'div',
+          { class: 'detail-actions' },
+          h(
+            'div',
+            { class: 'start-group' },
+            p.start,
+            h('label', { class: 'until-field', for: 'until-chapter' }, h('span', { id: 'until-help' }, 'stop after chapter'), p.until),
+          ),
+          exportLink(story, 'btn'),
+          exportLink(story, 'btn', 'epub'),
+          p.del,
+        ),
       ),
       h(
         'div',
@@ -1300,6 +1347,8 @@ function renderStoryView() {
   const busy = state.busy.has(`start:${story.id}`);
   p.start.textContent = busy ? 'Starting…' : active ? 'Writing…' : 'Start run';
   p.start.disabled = busy || Boolean(active);
+  p.until.max = String(story.chapter_count);
+  p.until.disabled = p.start.disabled;
   // Once every chapter is written, writing is no longer the next step.
   p.start.classList.toggle('primary', chapters.length < story.chapter_count);
   p.premise.replaceChildren(h('h2', {}, 'Premise'), story.premise ? h('p', { class: 'pre' }, story.premise) : h('p', { class: 'muted' }, 'No premise.'));
@@ -1337,11 +1386,14 @@ function renderStoryView() {
     },
     () => h('li', { class: 'muted' }, 'Nothing written yet.'),
   );
+  const rewriting = new Set(runs.filter((r) => isActive(r) && r.regenerate_chapter).map((r) => r.regenerate_chapter));
   syncList(p.chapters, chapters, (c) => String(c.number), chapterView, (el, c) => {
-    const sig = `${c.title}|${c.word_count}|${c.created_at}`;
+    // A chapter being edited keeps its form, whatever the polls bring.
+    if (el.editing) return;
+    const sig = JSON.stringify([c.title, c.word_count, c.created_at, c.updated_at, String(c.content || '').length, rewriting.has(c.number)]);
     if (el.sig !== sig) {
       el.sig = sig;
-      el.replaceChildren(...chapterContent(c).flat());
+      el.replaceChildren(...chapterContent(c, story, el, rewriting.has(c.number)).flat());
     }
   }, () =>
     h(
@@ -1357,15 +1409,149 @@ function chapterView(chapter) {
   return h('article', { class: 'chapter', id: `chapter-${chapter.number}`, dataset: { number: String(chapter.number) } });
 }
 
-function chapterContent(c) {
+function chapterContent(c, story, el, rewriting) {
   const paragraphs = String(c.content || '')
     .split(/\n\s*\n/)
     .map((t) => t.trim())
     .filter(Boolean);
+  const rewrite = h('button', {
+    type: 'button',
+    class: 'btn small ghost btn-rewrite-chapter',
+    text: rewriting ? 'Rewriting…' : 'Rewrite',
+    title: 'Write this chapter again; the others stay as they are',
+    onclick: () => rewriteChapter(story, c, rewrite),
+  });
+  rewrite.disabled = Boolean(rewriting);
+  const meta = [plural(c.word_count, 'word')];
+  if (c.updated_at) meta.push(`changed ${ago(c.updated_at)}`);
+  if (rewriting) meta.push('being rewritten');
   return [
-    h('header', { class: 'chapter-head' }, h('p', { class: 'chapter-number' }, `Chapter ${c.number}`), h('h3', { class: 'chapter-title' }, c.title), h('p', { class: 'chapter-meta' }, plural(c.word_count, 'word'))),
+    h(
+      'header',
+      { class: 'chapter-head' },
+      h(
+        'div',
+        { class: 'chapter-bar' },
+        h('p', { class: 'chapter-number' }, `Chapter ${c.number}`),
+        h(
+          'div',
+          { class: 'chapter-actions' },
+          h('button', {
+            type: 'button',
+            class: 'btn small ghost btn-edit-chapter',
+            text: 'Edit',
+            disabled: Boolean(rewriting),
+            title: rewriting ? 'wait for the rewrite to finish' : null,
+            onclick: () => editChapter(el, c, story),
+          }),
+          rewrite,
+        ),
+      ),
+      h('h3', { class: 'chapter-title' }, c.title),
+      h('p', { class: 'chapter-meta' }, meta.join(' · ')),
+    ),
     paragraphs.map((t) => h('p', {}, t)),
   ];
+}
+
+/** Turns a chapter of the reader into a form: its title and its text. */
+function editChapter(el, c, story) {
+  el.editing = true;
+  const n = c.number;
+  const title = h('input', { class: 'chapter-title-input', name: 'title', type: 'text', maxlength: '500', autocomplete: 'off', id: `chapter-${n}-title` });
+  title.value = c.title;
+  const content = h('textarea', { class: 'chapter-content-input', name: 'content', rows: '16', id: `chapter-${n}-content` });
+  content.value = c.content;
+  const error = h('div', { class: 'form-error chapter-edit-error' });
+  const save = h('button', { type: 'submit', class: 'btn small primary btn-save-chapter', text: 'Save' });
+  const cancel = h('button', {
+    type: 'button',
+    class: 'btn small ghost btn-cancel-edit',
+    text: 'Cancel',
+    onclick: () => closeChapterEditor(el),
+  });
+  const form = h(
+    'form',
+    {
+      class: 'chapter-edit',
+      novalidate: true,
+      'aria-label': `Edit chapter ${n}`,
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        saveChapter({ el, c, story, title, content, error, save });
+      },
+    },
+    h('p', { class: 'chapter-number' }, `Chapter ${n}`),
+    h('label', { class: 'field' }, h('span', { class: 'label' }, 'Title'), title),
+    h('label', { class: 'field' }, h('span', { class: 'label' }, 'Text'), content),
+    h('p', { class: 'help' }, 'A blank line starts a new paragraph. Saving replaces the chapter’s text; its summary is written again on the next run.'),
+    error,
+    h('div', { class: 'form-actions' }, save, cancel),
+  );
+  el.replaceChildren(form);
+  title.focus();
+}
+
+function closeChapterEditor(el) {
+  el.editing = false;
+  el.sig = null; // drawn again from the chapter as it is now
+  render();
+}
+
+async function saveChapter({ el, c, story, title, content, error, save }) {
+  error.replaceChildren();
+  for (const field of [title, content]) field.removeAttribute('aria-invalid');
+  save.disabled = true;
+  save.textContent = 'Saving…';
+  try {
+    const chapter = await api('PATCH', `/api/stories/${encodeURIComponent(story.id)}/chapters/${c.number}`, {
+      title: title.value,
+      content: content.value,
+    });
+    const view = state.story;
+    if (view && view.id === story.id && view.chapters) {
+      view.chapters = view.chapters.map((x) => (x.number === chapter.number ? chapter : x));
+    }
+    closeChapterEditor(el);
+    toast(`Saved chapter ${chapter.number}: “${chapter.title}”.`);
+  } catch (err) {
+    error.replaceChildren(errorView(err, `Could not save chapter ${c.number}`));
+    const name = err.details && err.details.field;
+    const field = name === 'title' ? title : name === 'content' ? content : null;
+    if (field) {
+      field.setAttribute('aria-invalid', 'true');
+      field.focus();
+    }
+  } finally {
+    save.disabled = false;
+    save.textContent = 'Save';
+  }
+}
+
+/** Starts a run that writes one chapter again, after asking. */
+async function rewriteChapter(story, c, button) {
+  const ok = await confirmDialog({
+    title: `Rewrite chapter ${c.number}, “${c.title}”?`,
+    body: [
+      'A run writes this chapter again and replaces its text, edits included.',
+      'The other chapters stay exactly as they are.',
+      'Export the story first to keep this version.',
+    ],
+    confirmLabel: 'Rewrite chapter',
+  });
+  if (!ok) return;
+  button.disabled = true;
+  button.textContent = 'Starting…';
+  try {
+    const run = await api('POST', `/api/stories/${encodeURIComponent(story.id)}/chapters/${c.number}/regenerate`);
+    addRun(run);
+    toast(`Rewriting chapter ${c.number} of “${story.title}”.`);
+  } catch (err) {
+    showError(err, `Could not rewrite chapter ${c.number}`);
+    button.disabled = false;
+    button.textContent = 'Rewrite';
+  }
+  refreshNow();
 }
 
 function backLink() {
@@ -1484,6 +1670,7 @@ function renderRunView() {
   }
   p.facts.replaceChildren(
     fact('Step', run.step || '—'),
+    fact('Writes', runScope(run) || 'every missing chapter'),
     fact('Attempt', String(run.attempt)),
     fact('Queued', timeAgo(run.created_at)),
     fact('Started', run.started_at ? timeAgo(run.started_at) : '—'),

@@ -17,7 +17,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use util::{Server, create_story, outline};
+use util::{Server, TempDb, create_story, outline};
 
 /// How long any one thing may take to appear on the page.
 const WAIT: Duration = Duration::from_secs(20);
@@ -325,6 +325,14 @@ impl Browser {
                 if self.send("GET", &format!("/element/{id}/enabled"), None)? != true {
                     return Err("it is disabled".into());
                 }
+                // Into the middle of the window, as a user scrolls to what
+                // they click: not under the sticky top bar.
+                self.send(
+                    "POST",
+                    "/execute/sync",
+                    Some(json!({"script": "arguments[0].scrollIntoView({block: 'center'});",
+                                "args": [{ ELEMENT: id }]})),
+                )?;
                 self.send("POST", &format!("/element/{id}/click"), None)
             });
             match clicked {
@@ -881,6 +889,23 @@ fn the_page_fits_a_phone_and_is_readable_in_dark_mode() {
             "{path} scrolls sideways at phone width: {layout}"
         );
     }
+    // The chapter controls, and a chapter open for editing, fit too.
+    browser.goto(&format!("/#story/{id}"));
+    browser.wait_visible("#view-story #until-chapter");
+    browser.wait_visible("#view-story .btn-export-epub");
+    browser.click("#chapter-3 .btn-edit-chapter");
+    browser.wait_visible("#chapter-3 .chapter-content-input");
+    let layout = browser.js(
+        "const over = [...document.querySelectorAll('#view-story *')]
+           .filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+           .map((e) => e.className || e.tagName);
+         return {scroll: document.documentElement.scrollWidth, over};",
+        json!([]),
+    );
+    assert!(
+        layout["scroll"].as_u64() <= Some(390) && layout["over"] == json!([]),
+        "the story page with a chapter being edited overflows at phone width: {layout}"
+    );
     browser.goto("/");
     browser.wait_text(
         &format!("{} .story-title", story_card(id)),
@@ -982,4 +1007,255 @@ fn a_hidden_tab_stops_polling_and_catches_up_when_shown() {
         ) == "fast")
             .then_some(())
     });
+}
+
+/// The chapters of a story as the API has them.
+fn chapters_of(server: &Server, story_id: &str) -> Vec<Value> {
+    let resp = server.get(&format!("/api/stories/{story_id}/chapters"));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()["chapters"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_chapter_is_edited_from_the_reader() {
+    // Written by a server with workers, then read by one without: nothing
+    // moves while the page edits, and a run started later stays pending.
+    let db = TempDb::new();
+    let id = {
+        let writer = Server::start_on(&db.path, &[]);
+        let story = create_story(&writer, json!({"title": "Edited by hand", "outline": outline(3)}));
+        let id = story["id"].as_str().unwrap().to_string();
+        let run = start_run(&writer, &id);
+        writer.wait_for_run(&run, "completed", WAIT);
+        id
+    };
+    let server = Server::start_on(&db.path, &["--workers", "0"]);
+    let before = chapters_of(&server, &id);
+    assert_eq!(before.len(), 3);
+    let browser = Browser::open(&server);
+    browser.goto(&format!("/#story/{id}"));
+    let ch2 = "#chapter-2";
+    browser.wait_text(&format!("{ch2} .chapter-title"), "Beat 2");
+
+    // Edit: the title becomes an input, the text a textarea; Cancel leaves
+    // the chapter as it was.
+    browser.click(&format!("{ch2} .btn-edit-chapter"));
+    browser.wait_visible(&format!("{ch2} textarea.chapter-content-input"));
+    assert_eq!(
+        browser.js(
+            "return document.querySelector('#chapter-2 .chapter-content-input').value;",
+            json!([])
+        ),
+        before[1]["content"]
+    );
+    browser.click(&format!("{ch2} .btn-cancel-edit"));
+    browser.wait_gone(&format!("{ch2} .chapter-edit"));
+    browser.wait_text(&format!("{ch2} .chapter-title"), "Beat 2");
+
+    // An empty text: the server's 422 VALIDATION_FAILED, in its words.
+    browser.click(&format!("{ch2} .btn-edit-chapter"));
+    browser.type_into(&format!("{ch2} .chapter-content-input"), "   ");
+    let expected = server
+        .patch(
+            &format!("/api/stories/{id}/chapters/2"),
+            &json!({"title": "x", "content": "   "}),
+        )
+        .json()["error"]
+        .clone();
+    assert_eq!(expected["code"], "VALIDATION_FAILED");
+    browser.click(&format!("{ch2} .btn-save-chapter"));
+    let error = format!("{ch2} .chapter-edit-error .api-error");
+    browser.wait_text(&format!("{error} .error-code"), "VALIDATION_FAILED");
+    assert_eq!(
+        browser.text(&format!("{error} .error-message")),
+        expected["message"].as_str().map(str::to_string)
+    );
+    assert_eq!(chapters_of(&server, &id), before, "a refused edit changed nothing");
+
+    // A real edit: the API returns the new title and text, byte for byte.
+    let text = "The ferry left at dawn.\n\nNobody waved <b>goodbye</b>.";
+    browser.type_into(&format!("{ch2} .chapter-title-input"), "The Ferry, revised");
+    browser.type_into(&format!("{ch2} .chapter-content-input"), text);
+    browser.click(&format!("{ch2} .btn-save-chapter"));
+    browser.wait_gone(&format!("{ch2} .chapter-edit"));
+    browser.wait_text(&format!("{ch2} .chapter-title"), "The Ferry, revised");
+    browser.wait_text(ch2, "Nobody waved <b>goodbye</b>.");
+    let chapter = server.get(&format!("/api/stories/{id}/chapters/2")).json();
+    assert_eq!(chapter["title"], "The Ferry, revised");
+    assert_eq!(chapter["content"], text);
+    let after = chapters_of(&server, &id);
+    assert_eq!(after[0], before[0]);
+    assert_eq!(after[2], before[2]);
+    assert_eq!(
+        browser.js("return document.querySelectorAll('#chapter-2 > p').length;", json!([])),
+        2,
+        "the edited text is shown as its two paragraphs"
+    );
+    assert_eq!(browser.js("return document.querySelectorAll('#view-story b').length;", json!([])), 0);
+
+    // Rewriting while another run of the story is active: the 409 in words.
+    let pending = start_run(&server, &id);
+    browser.click("#chapter-1 .btn-rewrite-chapter");
+    browser.wait_visible("#confirm-dialog");
+    browser.click("#confirm-ok");
+    let notice = "#notices .notice-error .api-error";
+    browser.wait_text(&format!("{notice} .error-code"), "CONFLICT");
+    browser.wait_text(&format!("{notice} .error-message"), &pending);
+    assert!(
+        browser
+            .text(&format!("{notice} .error-hint"))
+            .is_some_and(|hint| !hint.is_empty()),
+        "the conflict comes with a hint"
+    );
+    assert_eq!(runs_of(&server, &id).len(), 2, "no rewrite run was queued");
+    assert_quiet_console_except_conflicts(&browser);
+}
+
+/// Like [`assert_quiet_console`], but a refused request (the 409 or 422 a
+/// test provokes on purpose) is expected.
+fn assert_quiet_console_except_conflicts(browser: &Browser) {
+    let problems: Vec<String> = browser
+        .console()
+        .into_iter()
+        .filter(|line| line.contains("SEVERE") || line.contains("Content Security Policy"))
+        .filter(|line| !line.contains("409") && !line.contains("422"))
+        .collect();
+    assert!(problems.is_empty(), "browser console: {problems:#?}");
+}
+
+#[test]
+fn one_chapter_is_rewritten_from_the_reader() {
+    let server = Server::start(&["--builtin-delay-ms", "100"]);
+    let story = create_story(&server, json!({"title": "Say it again", "outline": outline(3)}));
+    let id = story["id"].as_str().unwrap();
+    let first = start_run(&server, id);
+    server.wait_for_run(&first, "completed", WAIT);
+    let before = chapters_of(&server, id);
+    assert_eq!(before.len(), 3);
+
+    let browser = Browser::open(&server);
+    browser.goto(&format!("/#story/{id}"));
+    browser.wait_text("#chapter-2 .chapter-title", "Beat 2");
+    browser.click("#chapter-2 .btn-rewrite-chapter");
+    browser.wait_visible("#confirm-dialog");
+    browser.wait_text("#confirm-title", "Rewrite chapter 2");
+    browser.click("#confirm-ok");
+
+    let run = browser.wait("the rewrite run in GET /api/runs", |_| {
+        server.get("/api/runs").json()["runs"]
+            .as_array()?
+            .iter()
+            .find(|r| r["story_id"] == id && r["regenerate_chapter"] == 2)
+            .map(|r| r["id"].as_str().unwrap().to_string())
+    });
+    let done = server.wait_for_run(&run, "completed", WAIT);
+    assert_eq!(done["regenerate_chapter"], 2);
+    // Shown like any run, saying what it rewrote.
+    let card = format!("#view-story [data-run-id=\"{run}\"]");
+    browser.wait_text(&format!("{card} .badge"), "completed");
+    browser.wait_text(&format!("{card} .run-scope"), "rewrite of chapter 2");
+    browser.wait_text("#chapter-2 .chapter-meta", "changed");
+    browser.goto("/");
+    browser.wait_text(&format!("{} .run-scope", run_card(&run)), "rewrite of chapter 2");
+
+    let after = chapters_of(&server, id);
+    assert_eq!(after.len(), 3);
+    assert_eq!(after[0], before[0], "chapter 1 changed");
+    assert_eq!(after[2], before[2], "chapter 3 changed");
+    assert_eq!(after[1]["run_id"], run.as_str(), "chapter 2 comes from the rewrite");
+    assert!(!after[1]["updated_at"].is_null(), "{}", after[1]);
+    assert_quiet_console(&browser);
+}
+
+#[test]
+fn a_run_started_from_the_page_can_stop_after_a_chapter() {
+    let server = Server::start(&[]);
+    let story = create_story(&server, json!({"title": "Half told", "outline": outline(5)}));
+    let id = story["id"].as_str().unwrap();
+    let browser = Browser::open(&server);
+    browser.goto(&format!("/#story/{id}"));
+    browser.wait_text("#view-story .btn-start", "Start run");
+    browser.type_into("#until-chapter", "2");
+    browser.click("#view-story .btn-start");
+
+    let run = browser.wait("the run the click started", |_| {
+        runs_of(&server, id)
+            .first()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+    });
+    let done = server.wait_for_run(&run, "completed", WAIT);
+    assert_eq!(done["until_chapter"], 2, "{done}");
+    assert_eq!(done["chapters_done"], 2, "{done}");
+    let chapters = chapters_of(&server, id);
+    assert_eq!(
+        chapters.iter().map(|c| c["number"].clone()).collect::<Vec<_>>(),
+        vec![json!(1), json!(2)]
+    );
+    let card = format!("#view-story [data-run-id=\"{run}\"]");
+    browser.wait_text(&format!("{card} .badge"), "completed");
+    browser.wait_text(&format!("{card} .run-scope"), "up to chapter 2");
+    browser.wait_text("#view-story .story-main > h2", "2 chapters of 5");
+    browser.wait_gone("#chapter-3");
+
+    // Left empty, the next run writes the rest.
+    assert_eq!(
+        browser.js("return document.querySelector('#until-chapter').value;", json!([])),
+        ""
+    );
+    browser.click("#view-story .btn-start");
+    let rest = browser.wait("a second run", |_| {
+        let runs = runs_of(&server, id);
+        (runs.len() == 2).then(|| runs[0]["id"].as_str().unwrap().to_string())
+    });
+    let done = server.wait_for_run(&rest, "completed", WAIT);
+    assert!(done["until_chapter"].is_null(), "{done}");
+    assert_eq!(chapters_of(&server, id).len(), 5);
+    browser.wait_text("#view-story .story-main > h2", "5 chapters of 5");
+    assert_quiet_console(&browser);
+}
+
+#[test]
+fn the_epub_export_is_a_download_link() {
+    let server = Server::start(&[]);
+    let story = create_story(&server, json!({"title": "Bound", "outline": outline(2)}));
+    let id = story["id"].as_str().unwrap();
+    let run = start_run(&server, id);
+    server.wait_for_run(&run, "completed", WAIT);
+    let browser = Browser::open(&server);
+    let link = |b: &Browser, css: &str| {
+        b.js(
+            "const a = document.querySelector(arguments[0]);
+             return a && {href: a.getAttribute('href'), download: a.hasAttribute('download'),
+                          text: a.textContent, visible: a.getClientRects().length > 0};",
+            json!([css]),
+        )
+    };
+    browser.goto(&format!("/#story/{id}"));
+    browser.wait_visible("#view-story .btn-export-epub");
+    let epub = link(&browser, "#view-story .btn-export-epub");
+    assert_eq!(epub["href"], format!("/api/stories/{id}/export?format=epub"));
+    assert_eq!(epub["download"], true);
+    assert_eq!(epub["visible"], true);
+    // Next to the Markdown link, which is unchanged.
+    let md = link(&browser, "#view-story .btn-export");
+    assert_eq!(md["href"], format!("/api/stories/{id}/export"));
+    assert_eq!(
+        browser.js(
+            "return document.querySelector('#view-story .btn-export').nextElementSibling.classList.contains('btn-export-epub');",
+            json!([])
+        ),
+        true
+    );
+    // The story card on the dashboard has it too.
+    browser.goto("/");
+    let card = story_card(id);
+    browser.wait_visible(&format!("{card} .btn-export-epub"));
+    let epub = link(&browser, &format!("{card} .btn-export-epub"));
+    assert_eq!(epub["href"], format!("/api/stories/{id}/export?format=epub"));
+    assert_eq!(epub["download"], true);
+    // What the link points at is an EPUB.
+    let resp = server.get(&format!("/api/stories/{id}/export?format=epub"));
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("content-type"), Some("application/epub+zip"));
+    assert_quiet_console(&browser);
 }
