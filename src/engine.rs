@@ -411,7 +411,7 @@ impl Shared {
         run: &Run,
         owner: &str,
         story: &Story,
-        chapters: &mut Vec<Chapter>,
+        chapters: &mut [Chapter],
         number: u32,
     ) -> Result<(), Stop> {
         let store = &self.app.store;

@@ -27,22 +27,6 @@ fn start(server: &Server, story: Value, body: Option<Value>) -> (String, String)
     (story_id, run.json()["id"].as_str().unwrap().to_string())
 }
 
-fn chapters(server: &Server, story_id: &str) -> Vec<Value> {
-    server
-        .get(&format!("/api/stories/{story_id}/chapters"))
-        .json()["chapters"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn events(server: &Server, run_id: &str) -> Vec<Value> {
-    server.get(&format!("/api/runs/{run_id}/events")).json()["events"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 /// Chapter text of about `words` words that names its request.
 fn prose(number: usize, words: usize) -> String {
     let mut text = format!("Reply {number} begins.");
@@ -107,7 +91,7 @@ fn a_sixty_chapter_book_never_sends_a_prompt_over_the_budget() {
         .to_string();
     assert!(last.contains("Chapter 59 (Beat 59): Summary"), "{last}");
     assert!(!last.contains("Chapter 1 (Beat 1): Summary"), "{last}");
-    let timeline = events(&server, &run_id);
+    let timeline = server.events(&run_id);
     let prompts: Vec<&str> = timeline
         .iter()
         .filter(|e| e["kind"] == "prompt")
@@ -124,7 +108,7 @@ fn a_sixty_chapter_book_never_sends_a_prompt_over_the_budget() {
         "{}",
         prompts[59]
     );
-    assert_eq!(chapters(&server, &story_id).len(), 60);
+    assert_eq!(server.chapters(&story_id).len(), 60);
 }
 
 #[test]
@@ -142,7 +126,7 @@ fn chapters_cut_off_by_the_length_limit_are_continued_and_saved_whole() {
         None,
     );
     server.wait_for_run(&run_id, "completed", WAIT);
-    let saved = chapters(&server, &story_id);
+    let saved = server.chapters(&story_id);
     assert_eq!(
         saved[0]["content"],
         "The river rose in the night, and the ferryman woke to water at his door, cold and loud. He ran."
@@ -159,7 +143,8 @@ fn chapters_cut_off_by_the_length_limit_are_continued_and_saved_whole() {
         "{}",
         continuation.user_prompt()
     );
-    let continued = events(&server, &run_id)
+    let continued = server
+        .events(&run_id)
         .iter()
         .filter(|e| e["kind"] == "continued")
         .count();
@@ -191,7 +176,7 @@ fn a_chapter_that_never_completes_fails_the_run_chapter_truncated() {
         "{run}"
     );
     assert!(
-        chapters(&server, &story_id).is_empty(),
+        server.chapters(&story_id).is_empty(),
         "nothing cut off is saved"
     );
     assert_eq!(llm.seen().len(), 3, "the chapter and two continuations");
@@ -209,9 +194,10 @@ fn a_short_command_chapter_is_continued_until_long_enough() {
         None,
     );
     server.wait_for_run(&run_id, "completed", WAIT);
-    assert_eq!(chapters(&server, &story_id)[0]["word_count"], 60);
+    assert_eq!(server.chapters(&story_id)[0]["word_count"], 60);
     assert_eq!(
-        events(&server, &run_id)
+        server
+            .events(&run_id)
             .iter()
             .filter(|e| e["kind"] == "continued")
             .count(),
@@ -394,7 +380,7 @@ fn a_chapter_can_be_edited_and_one_chapter_regenerated_alone() {
         None,
     );
     server.wait_for_run(&run_id, "completed", WAIT);
-    let before = chapters(&server, &story_id);
+    let before = server.chapters(&story_id);
 
     // Edit chapter 2: new text, word count, no stale summary.
     let path = format!("/api/stories/{story_id}/chapters/2");
@@ -446,7 +432,7 @@ fn a_chapter_can_be_edited_and_one_chapter_regenerated_alone() {
     );
     let done = server.wait_for_run(regen["id"].as_str().unwrap(), "completed", WAIT);
     assert_eq!(done["progress"], 100);
-    let after = chapters(&server, &story_id);
+    let after = server.chapters(&story_id);
     assert_eq!(after.len(), 4);
     assert_eq!(after[0], before[0]);
     assert_eq!(after[1]["content"], "My own words for this chapter.");
@@ -501,7 +487,7 @@ fn a_chapter_can_be_edited_and_one_chapter_regenerated_alone() {
     assert!(out.status.success(), "{}", util::stderr(&out));
     server.wait_for_run(util::stdout(&out).trim(), "completed", WAIT);
     assert_eq!(
-        chapters(&server, &story_id)[0]["content"],
+        server.chapters(&story_id)[0]["content"],
         "The writer's chapter one."
     );
 }
@@ -530,8 +516,8 @@ fn until_chapter_stops_early_and_a_later_run_continues() {
         ),
         (Some(2), Some(2), Some(2))
     );
-    assert_eq!(chapters(&server, &story_id).len(), 2);
-    let first_two = chapters(&server, &story_id);
+    assert_eq!(server.chapters(&story_id).len(), 2);
+    let first_two = server.chapters(&story_id);
 
     let db = server.db.clone();
     let out = util::cli(&db, &["run", "start", &story_id, "--until-chapter", "4"]);
@@ -550,7 +536,7 @@ fn until_chapter_stops_early_and_a_later_run_continues() {
         .json();
     let third = server.wait_for_run(rest["id"].as_str().unwrap(), "completed", WAIT);
     assert_eq!(third["chapters_done"], 6);
-    let all = chapters(&server, &story_id);
+    let all = server.chapters(&story_id);
     let numbers: Vec<u64> = all.iter().map(|c| c["number"].as_u64().unwrap()).collect();
     assert_eq!(numbers, [1, 2, 3, 4, 5, 6]);
     assert_eq!(&all[..2], &first_two[..], "earlier chapters untouched");

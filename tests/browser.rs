@@ -330,8 +330,10 @@ impl Browser {
                 self.send(
                     "POST",
                     "/execute/sync",
-                    Some(json!({"script": "arguments[0].scrollIntoView({block: 'center'});",
-                                "args": [{ ELEMENT: id }]})),
+                    Some(
+                        json!({"script": "arguments[0].scrollIntoView({block: 'center'});",
+                                "args": [{ ELEMENT: id }]}),
+                    ),
                 )?;
                 self.send("POST", &format!("/element/{id}/click"), None)
             });
@@ -1013,7 +1015,10 @@ fn a_hidden_tab_stops_polling_and_catches_up_when_shown() {
 fn chapters_of(server: &Server, story_id: &str) -> Vec<Value> {
     let resp = server.get(&format!("/api/stories/{story_id}/chapters"));
     assert_eq!(resp.status, 200, "{}", resp.text());
-    resp.json()["chapters"].as_array().cloned().unwrap_or_default()
+    resp.json()["chapters"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]
@@ -1023,7 +1028,10 @@ fn a_chapter_is_edited_from_the_reader() {
     let db = TempDb::new();
     let id = {
         let writer = Server::start_on(&db.path, &[]);
-        let story = create_story(&writer, json!({"title": "Edited by hand", "outline": outline(3)}));
+        let story = create_story(
+            &writer,
+            json!({"title": "Edited by hand", "outline": outline(3)}),
+        );
         let id = story["id"].as_str().unwrap().to_string();
         let run = start_run(&writer, &id);
         writer.wait_for_run(&run, "completed", WAIT);
@@ -1070,7 +1078,11 @@ fn a_chapter_is_edited_from_the_reader() {
         browser.text(&format!("{error} .error-message")),
         expected["message"].as_str().map(str::to_string)
     );
-    assert_eq!(chapters_of(&server, &id), before, "a refused edit changed nothing");
+    assert_eq!(
+        chapters_of(&server, &id),
+        before,
+        "a refused edit changed nothing"
+    );
 
     // A real edit: the API returns the new title and text, byte for byte.
     let text = "The ferry left at dawn.\n\nNobody waved <b>goodbye</b>.";
@@ -1087,11 +1099,20 @@ fn a_chapter_is_edited_from_the_reader() {
     assert_eq!(after[0], before[0]);
     assert_eq!(after[2], before[2]);
     assert_eq!(
-        browser.js("return document.querySelectorAll('#chapter-2 > p').length;", json!([])),
+        browser.js(
+            "return document.querySelectorAll('#chapter-2 > p').length;",
+            json!([])
+        ),
         2,
         "the edited text is shown as its two paragraphs"
     );
-    assert_eq!(browser.js("return document.querySelectorAll('#view-story b').length;", json!([])), 0);
+    assert_eq!(
+        browser.js(
+            "return document.querySelectorAll('#view-story b').length;",
+            json!([])
+        ),
+        0
+    );
 
     // Rewriting while another run of the story is active: the 409 in words.
     let pending = start_run(&server, &id);
@@ -1126,7 +1147,10 @@ fn assert_quiet_console_except_conflicts(browser: &Browser) {
 #[test]
 fn one_chapter_is_rewritten_from_the_reader() {
     let server = Server::start(&["--builtin-delay-ms", "100"]);
-    let story = create_story(&server, json!({"title": "Say it again", "outline": outline(3)}));
+    let story = create_story(
+        &server,
+        json!({"title": "Say it again", "outline": outline(3)}),
+    );
     let id = story["id"].as_str().unwrap();
     let first = start_run(&server, id);
     server.wait_for_run(&first, "completed", WAIT);
@@ -1156,13 +1180,20 @@ fn one_chapter_is_rewritten_from_the_reader() {
     browser.wait_text(&format!("{card} .run-scope"), "rewrite of chapter 2");
     browser.wait_text("#chapter-2 .chapter-meta", "changed");
     browser.goto("/");
-    browser.wait_text(&format!("{} .run-scope", run_card(&run)), "rewrite of chapter 2");
+    browser.wait_text(
+        &format!("{} .run-scope", run_card(&run)),
+        "rewrite of chapter 2",
+    );
 
     let after = chapters_of(&server, id);
     assert_eq!(after.len(), 3);
     assert_eq!(after[0], before[0], "chapter 1 changed");
     assert_eq!(after[2], before[2], "chapter 3 changed");
-    assert_eq!(after[1]["run_id"], run.as_str(), "chapter 2 comes from the rewrite");
+    assert_eq!(
+        after[1]["run_id"],
+        run.as_str(),
+        "chapter 2 comes from the rewrite"
+    );
     assert!(!after[1]["updated_at"].is_null(), "{}", after[1]);
     assert_quiet_console(&browser);
 }
@@ -1170,7 +1201,10 @@ fn one_chapter_is_rewritten_from_the_reader() {
 #[test]
 fn a_run_started_from_the_page_can_stop_after_a_chapter() {
     let server = Server::start(&[]);
-    let story = create_story(&server, json!({"title": "Half told", "outline": outline(5)}));
+    let story = create_story(
+        &server,
+        json!({"title": "Half told", "outline": outline(5)}),
+    );
     let id = story["id"].as_str().unwrap();
     let browser = Browser::open(&server);
     browser.goto(&format!("/#story/{id}"));
@@ -1188,7 +1222,10 @@ fn a_run_started_from_the_page_can_stop_after_a_chapter() {
     assert_eq!(done["chapters_done"], 2, "{done}");
     let chapters = chapters_of(&server, id);
     assert_eq!(
-        chapters.iter().map(|c| c["number"].clone()).collect::<Vec<_>>(),
+        chapters
+            .iter()
+            .map(|c| c["number"].clone())
+            .collect::<Vec<_>>(),
         vec![json!(1), json!(2)]
     );
     let card = format!("#view-story [data-run-id=\"{run}\"]");
@@ -1199,7 +1236,10 @@ fn a_run_started_from_the_page_can_stop_after_a_chapter() {
 
     // Left empty, the next run writes the rest.
     assert_eq!(
-        browser.js("return document.querySelector('#until-chapter').value;", json!([])),
+        browser.js(
+            "return document.querySelector('#until-chapter').value;",
+            json!([])
+        ),
         ""
     );
     browser.click("#view-story .btn-start");
@@ -1233,7 +1273,10 @@ fn the_epub_export_is_a_download_link() {
     browser.goto(&format!("/#story/{id}"));
     browser.wait_visible("#view-story .btn-export-epub");
     let epub = link(&browser, "#view-story .btn-export-epub");
-    assert_eq!(epub["href"], format!("/api/stories/{id}/export?format=epub"));
+    assert_eq!(
+        epub["href"],
+        format!("/api/stories/{id}/export?format=epub")
+    );
     assert_eq!(epub["download"], true);
     assert_eq!(epub["visible"], true);
     // Next to the Markdown link, which is unchanged.
@@ -1251,7 +1294,10 @@ fn the_epub_export_is_a_download_link() {
     let card = story_card(id);
     browser.wait_visible(&format!("{card} .btn-export-epub"));
     let epub = link(&browser, &format!("{card} .btn-export-epub"));
-    assert_eq!(epub["href"], format!("/api/stories/{id}/export?format=epub"));
+    assert_eq!(
+        epub["href"],
+        format!("/api/stories/{id}/export?format=epub")
+    );
     assert_eq!(epub["download"], true);
     // What the link points at is an EPUB.
     let resp = server.get(&format!("/api/stories/{id}/export?format=epub"));

@@ -30,22 +30,6 @@ fn salt_road(chapters: u32) -> Value {
     })
 }
 
-fn chapters(server: &Server, story_id: &str) -> Vec<Value> {
-    server
-        .get(&format!("/api/stories/{story_id}/chapters"))
-        .json()["chapters"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn events(server: &Server, run_id: &str) -> Vec<Value> {
-    server.get(&format!("/api/runs/{run_id}/events")).json()["events"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 fn error_of(run: &Value) -> (String, String) {
     (
         run["error"]["code"]
@@ -100,7 +84,7 @@ fn requests_carry_the_model_the_story_and_the_story_so_far() {
     );
     assert!(second.contains("Fog over the marsh, reply 1."), "{second}");
 
-    let saved = chapters(&server, &story_id);
+    let saved = server.chapters(&story_id);
     assert_eq!(saved[0]["content"], "Fog over the marsh, reply 1.");
     assert_eq!(saved[0]["summary"], "Summary 2.");
     assert_eq!(saved[1]["content"], "Fog over the marsh, reply 3.");
@@ -122,7 +106,8 @@ fn a_story_without_an_outline_gets_one_from_the_server() {
             .user_prompt()
             .contains("outline of exactly 2 chapters")
     );
-    let titles: Vec<Value> = chapters(&server, &story_id)
+    let titles: Vec<Value> = server
+        .chapters(&story_id)
         .iter()
         .map(|c| c["title"].clone())
         .collect();
@@ -143,8 +128,9 @@ fn a_server_error_is_retried_and_the_run_completes() {
         3,
         "one failure, then two chapters"
     );
-    assert_eq!(chapters(&server, &story_id).len(), 2);
-    let retries: Vec<Value> = events(&server, &run_id)
+    assert_eq!(server.chapters(&story_id).len(), 2);
+    let retries: Vec<Value> = server
+        .events(&run_id)
         .into_iter()
         .filter(|e| e["kind"] == "retry")
         .collect();
@@ -184,11 +170,7 @@ fn unauthorized_fails_the_run_at_once() {
     assert!(message.contains("http 401: Invalid API key"), "{message}");
     assert!(message.contains("STORYFLOW_LLM_API_KEY"), "{message}");
     assert_eq!(llm.seen().len(), 1);
-    assert!(
-        !events(&server, &run_id)
-            .iter()
-            .any(|e| e["kind"] == "retry")
-    );
+    assert!(!server.events(&run_id).iter().any(|e| e["kind"] == "retry"));
 }
 
 #[test]
@@ -216,7 +198,7 @@ fn a_garbage_body_fails_the_run_cleanly() {
     assert!(message.contains("not json"), "{message}");
     assert!(message.contains("proxy says hello"), "{message}");
     assert_eq!(llm.seen().len(), 1);
-    assert!(chapters(&server, &story_id).is_empty());
+    assert!(server.chapters(&story_id).is_empty());
 }
 
 #[test]
@@ -241,7 +223,7 @@ fn the_api_key_is_sent_as_a_bearer_token_and_never_shown() {
             Some("Bearer sk-storyflow-test-4242")
         );
     }
-    let timeline = serde_json::to_string(&events(&server, &run_id)).unwrap();
+    let timeline = serde_json::to_string(&server.events(&run_id)).unwrap();
     assert!(
         timeline.contains("overloaded for key [redacted]"),
         "{timeline}"
@@ -269,7 +251,7 @@ fn a_shell_one_liner_writes_the_story() {
     ]);
     let (story_id, run_id) = start_run(&server, salt_road(2));
     server.wait_for_run(&run_id, "completed", WAIT);
-    let saved = chapters(&server, &story_id);
+    let saved = server.chapters(&story_id);
     assert_eq!(saved.len(), 2);
     for chapter in saved {
         assert_eq!(chapter["content"], "Chapter text here");
@@ -307,7 +289,8 @@ echo "Chapter $STORYFLOW_CHAPTER of $STORYFLOW_CHAPTERS, call $((n + 1))."
         "5",
         "one failure, then two chapters and their summaries"
     );
-    let contents: Vec<Value> = chapters(&server, &story_id)
+    let contents: Vec<Value> = server
+        .chapters(&story_id)
         .iter()
         .map(|c| c["content"].clone())
         .collect();
@@ -318,7 +301,7 @@ echo "Chapter $STORYFLOW_CHAPTER of $STORYFLOW_CHAPTERS, call $((n + 1))."
             json!("Chapter 2 of 2, call 4.")
         ]
     );
-    let timeline = serde_json::to_string(&events(&server, &run_id)).unwrap();
+    let timeline = serde_json::to_string(&server.events(&run_id)).unwrap();
     assert!(timeline.contains("model still loading"), "{timeline}");
 }
 

@@ -560,7 +560,7 @@ impl PromptBuilder {
 }
 
 fn template_uses(template: &Template, var: Var) -> bool {
-    template.parts.iter().any(|part| *part == Part::Var(var))
+    template.parts.contains(&Part::Var(var))
 }
 
 /// The story-so-far lines for the chapters before `chapter`, newest first,

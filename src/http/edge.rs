@@ -51,25 +51,24 @@ impl EdgePolicy {
                 ),
             });
         }
-        if matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
-            if let Some(origin) = req.header("origin") {
-                if !self.same_origin(origin, host) {
-                    return Err(Error::Forbidden {
-                        message: format!(
-                            "cross-origin {} from `{}` refused",
-                            req.method,
-                            shorten(origin)
-                        ),
-                        hint: "state-changing requests are accepted only from storyflow's own page"
-                            .into(),
-                    });
-                }
-            }
+        if matches!(req.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE")
+            && let Some(origin) = req.header("origin")
+            && !self.same_origin(origin, host)
+        {
+            return Err(Error::Forbidden {
+                message: format!(
+                    "cross-origin {} from `{}` refused",
+                    req.method,
+                    shorten(origin)
+                ),
+                hint: "state-changing requests are accepted only from storyflow's own page".into(),
+            });
         }
-        if let Some(token) = &self.token {
-            if needs_token(&req.path) && !bearer_matches(req.header("authorization"), token) {
-                return Err(Error::Unauthorized("this server requires a token".into()));
-            }
+        if let Some(token) = &self.token
+            && needs_token(&req.path)
+            && !bearer_matches(req.header("authorization"), token)
+        {
+            return Err(Error::Unauthorized("this server requires a token".into()));
         }
         Ok(())
     }

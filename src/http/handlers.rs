@@ -296,13 +296,13 @@ pub fn report_progress(req: &Req, app: &App, id: &str) -> Result<Reply> {
     }
     let id = run_id(id)?;
     let progress: Progress = req.json()?;
-    if let Some(step) = &progress.step {
-        if step.chars().count() > 200 {
-            return Err(Error::validation(
-                "step",
-                "is longer than the limit of 200 characters",
-            ));
-        }
+    if let Some(step) = &progress.step
+        && step.chars().count() > 200
+    {
+        return Err(Error::validation(
+            "step",
+            "is longer than the limit of 200 characters",
+        ));
     }
     let body = match app
         .tracker

@@ -30,14 +30,14 @@ pub fn outline_entries(outline: &str) -> Vec<OutlineEntry> {
                 title,
                 line: index + 1,
             });
-        } else if named.is_empty() {
-            if let Some((number, title)) = numbered_item(line) {
-                numbered.push(OutlineEntry {
-                    number,
-                    title,
-                    line: index + 1,
-                });
-            }
+        } else if named.is_empty()
+            && let Some((number, title)) = numbered_item(line)
+        {
+            numbered.push(OutlineEntry {
+                number,
+                title,
+                line: index + 1,
+            });
         }
     }
     if named.is_empty() { numbered } else { named }
@@ -83,13 +83,13 @@ pub fn check_outline(outline: &str, explicit_count: Option<u32>) -> Vec<String> 
         }
         previous = Some(previous.map_or(entry.number, |p| p.max(entry.number)));
     }
-    if let (Some(explicit), false) = (explicit_count, seen.is_empty()) {
-        if explicit as usize != seen.len() {
-            warnings.push(format!(
-                "the chapter count is {explicit} but the outline names {} chapters",
-                seen.len()
-            ));
-        }
+    if let (Some(explicit), false) = (explicit_count, seen.is_empty())
+        && explicit as usize != seen.len()
+    {
+        warnings.push(format!(
+            "the chapter count is {explicit} but the outline names {} chapters",
+            seen.len()
+        ));
     }
     warnings
 }

@@ -231,10 +231,10 @@ fn configure_connection(conn: &mut Connection) -> rusqlite::Result<()> {
 fn count_statement(event: rusqlite::trace::TraceEvent<'_>) {
     // Statements run by triggers are reported with a leading "--"; they are
     // part of the statement that fired them, not statements of their own.
-    if let rusqlite::trace::TraceEvent::Stmt(_, sql) = event {
-        if !sql.starts_with("--") {
-            crate::metrics::count_sql_statement();
-        }
+    if let rusqlite::trace::TraceEvent::Stmt(_, sql) = event
+        && !sql.starts_with("--")
+    {
+        crate::metrics::count_sql_statement();
     }
 }
 

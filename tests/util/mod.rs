@@ -220,6 +220,26 @@ impl Server {
         last
     }
 
+    /// A story's chapters, in order.
+    pub fn chapters(&self, story_id: &str) -> Vec<Value> {
+        let resp = self.get(&format!("/api/stories/{story_id}/chapters"));
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        resp.json()["chapters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// A run's events, oldest first.
+    pub fn events(&self, run_id: &str) -> Vec<Value> {
+        let resp = self.get(&format!("/api/runs/{run_id}/events"));
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        resp.json()["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -328,10 +348,7 @@ impl Resp {
 
 fn dechunk(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(end) = body.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(end) = body.windows(2).position(|w| w == b"\r\n") {
         let size =
             usize::from_str_radix(String::from_utf8_lossy(&body[..end]).trim(), 16).unwrap_or(0);
         if size == 0 {
