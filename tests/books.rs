@@ -486,6 +486,9 @@ fn a_chapter_can_be_edited_and_one_chapter_regenerated_alone() {
     let out = util::cli(&db, &["chapter", "regenerate", &story_id, "4"]);
     assert!(out.status.success(), "{}", util::stderr(&out));
     server.wait_for_run(util::stdout(&out).trim(), "completed", WAIT);
+    // Rewrite runs count their one chapter: no totals disagree afterwards.
+    let check = util::cli(&db, &["health-check", "--json"]);
+    assert_eq!(check.status.code(), Some(0), "{}", util::stdout(&check));
     assert_eq!(
         server.chapters(&story_id)[0]["content"],
         "The writer's chapter one."

@@ -256,7 +256,8 @@ impl Store {
     /// disagrees when it claims more chapters than are saved, or when it
     /// completed and does not account for exactly the chapters saved. A
     /// failed or cancelled run that a later run continued has fewer done than
-    /// saved: that is history, not damage.
+    /// saved: that is history, not damage. A rewrite of one chapter counts
+    /// that chapter only, and is left out.
     pub fn runs_with_wrong_totals_of(
         &self,
         story: Option<&StoryId>,
@@ -268,6 +269,7 @@ impl Store {
                         (SELECT count(*) FROM chapters c WHERE c.story_id = r.story_id AND c.number <= r.chapters_total) AS saved
                  FROM workflow_runs r
                  WHERE r.status IN ('completed', 'failed', 'cancelled')
+                   AND r.regenerate_chapter IS NULL
                    AND (?1 IS NULL OR r.story_id = ?1)
                    AND EXISTS (SELECT 1 FROM stories s WHERE s.id = r.story_id)
              ) AS r WHERE r.chapters_done > saved OR (r.status = 'completed' AND r.chapters_done != saved)",
@@ -283,7 +285,7 @@ impl Store {
                 "UPDATE workflow_runs SET chapters_done =
                      (SELECT count(*) FROM chapters c WHERE c.story_id = workflow_runs.story_id
                          AND c.number <= workflow_runs.chapters_total)
-                 WHERE id = ?1 AND status IN ('completed', 'failed', 'cancelled')",
+                 WHERE id = ?1 AND status IN ('completed', 'failed', 'cancelled') AND regenerate_chapter IS NULL",
             )?;
             let mut changed = 0;
             for run in runs {
