@@ -325,13 +325,9 @@ impl Shared {
                         message: &message,
                     },
                 );
-                // The story may be gone with the lease check's run row; fail it unowned.
-                match failed {
-                    Ok(false) if code == "STORY_NOT_FOUND" => {
-                        store.fail_run(&run.id, code, &message).map(|_| ())
-                    }
-                    other => other.map(|_| ()),
-                }
+                // Nothing changes when the run is no longer ours (cancelled,
+                // deleted, taken over): its new owner decides its fate.
+                failed.map(|_| ())
             }
         };
         if let Err(e) = outcome {
@@ -640,7 +636,8 @@ impl Shared {
             Some("outline"),
         )?;
         let outline = self.generate(run, &task)?.text;
-        if parse_outline(&outline).is_empty() {
+        let chapters = parse_outline(&outline).len();
+        if chapters == 0 {
             return Err(Stop::Failed {
                 code: codes::BAD_RESPONSE,
                 message: "the generated outline names no chapters".into(),
@@ -651,10 +648,7 @@ impl Shared {
         store.add_event(
             &run.id,
             "outline",
-            &format!(
-                "outline written: {} chapters",
-                parse_outline(&outline).len()
-            ),
+            &format!("outline written: {chapters} chapters"),
         )?;
         Ok(store
             .find_story(&story.id)?

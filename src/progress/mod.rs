@@ -20,13 +20,12 @@ use std::time::{Duration, SystemTime};
 use lru::LruCache;
 use serde::Serialize;
 
+pub use crate::store::SkipReason;
 pub use outline::{check_outline, parse_outline};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::store::{
-    ProgressWrite, RunId, Store, Story, StoryId, explain_skipped_progress, write_progress,
-};
+use crate::store::{RunId, Store, Story, StoryId, explain_skipped_progress, write_progress};
 
 pub const DEFAULT_CHAPTER_COUNT: u32 = 10;
 pub const DEFAULT_TTL: Duration = Duration::from_secs(5 * 60);
@@ -255,27 +254,6 @@ pub enum ProgressOutcome {
     Skipped(SkipReason),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SkipReason {
-    /// The run failed; it must be retried, not advanced.
-    RunFailed,
-    /// The run is completed or cancelled.
-    RunFinished,
-    /// The run already reports as much or more.
-    Stale,
-}
-
-impl SkipReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SkipReason::RunFailed => "run_failed",
-            SkipReason::RunFinished => "run_finished",
-            SkipReason::Stale => "stale",
-        }
-    }
-}
-
 /// Reports being written right now, per run: the highest value in flight and
 /// how many writers carry one.
 #[derive(Debug, Clone, Copy)]
@@ -345,11 +323,7 @@ impl ProgressTracker {
             Metrics::inc(&self.metrics.progress_applied);
             return Ok(ProgressOutcome::Applied);
         }
-        let reason = match explain_skipped_progress(&*self.store.conn()?, run)? {
-            ProgressWrite::RunFailed => SkipReason::RunFailed,
-            ProgressWrite::RunFinished => SkipReason::RunFinished,
-            ProgressWrite::Stale | ProgressWrite::Applied => SkipReason::Stale,
-        };
+        let reason = explain_skipped_progress(&*self.store.conn()?, run)?;
         Ok(self.skipped(run, reason))
     }
 

@@ -34,7 +34,7 @@ pub use maintenance::*;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
 pub use runs::{
-    ChapterSave, ProgressWrite, RunFilter, RunOutcome, RunScope, explain_skipped_progress,
+    ChapterSave, RunFilter, RunOutcome, RunScope, SkipReason, explain_skipped_progress,
     write_progress,
 };
 pub use stories::{ChapterEdit, NewStory, StoryPatch};

@@ -30,16 +30,26 @@ pub struct ClaimedRun {
     pub recovered: bool,
 }
 
-/// The outcome of one progress write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressWrite {
-    Applied,
-    /// Not applied: the run is failed.
+/// Why a progress report was not applied (the contract's `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The run failed; it must be retried, not advanced.
     RunFailed,
-    /// Not applied: the run is completed or cancelled.
+    /// The run is completed or cancelled.
     RunFinished,
-    /// Not applied: the run already reports as much or more.
+    /// The run already reports as much or more.
     Stale,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::RunFailed => "run_failed",
+            SkipReason::RunFinished => "run_finished",
+            SkipReason::Stale => "stale",
+        }
+    }
 }
 
 pub(super) fn get_run(conn: &Connection, id: &RunId) -> Result<Option<Run>> {
@@ -133,16 +143,16 @@ pub fn write_progress(
 
 /// Why [`write_progress`] changed nothing. A second statement, but only on
 /// the skip path.
-pub fn explain_skipped_progress(conn: &Connection, run: &RunId) -> Result<ProgressWrite> {
+pub fn explain_skipped_progress(conn: &Connection, run: &RunId) -> Result<SkipReason> {
     let status: Option<RunStatus> = conn
         .prepare_cached("SELECT status FROM workflow_runs WHERE id = ?1")?
         .query_row([run], |row| row.get(0))
         .optional()?;
     match status {
         None => Err(Error::RunNotFound(run.clone())),
-        Some(RunStatus::Failed) => Ok(ProgressWrite::RunFailed),
-        Some(RunStatus::Completed | RunStatus::Cancelled) => Ok(ProgressWrite::RunFinished),
-        Some(RunStatus::Pending | RunStatus::Running) => Ok(ProgressWrite::Stale),
+        Some(RunStatus::Failed) => Ok(SkipReason::RunFailed),
+        Some(RunStatus::Completed | RunStatus::Cancelled) => Ok(SkipReason::RunFinished),
+        Some(RunStatus::Pending | RunStatus::Running) => Ok(SkipReason::Stale),
     }
 }
 

@@ -349,14 +349,6 @@ impl Store {
             Ok(())
         })
     }
-
-    pub fn count_stories(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn()?
-            .prepare_cached("SELECT count(*) FROM stories")?
-            .query_row([], |r| r.get(0))?;
-        Ok(n as u64)
-    }
 }
 
 #[cfg(test)]
