@@ -13,6 +13,9 @@
 //! - a chapter is written once: it is saved in the same transaction as the
 //!   progress, and a resumed run starts after the last saved chapter;
 //! - cancel, delete and shutdown take effect at the next step boundary;
+//! - a full disk pauses a run instead of failing it: the failed write was
+//!   rolled back whole, and the worker tries the same write again until it
+//!   succeeds (see [`Shared::persist`]);
 //! - a run whose story is gone fails at once with `STORY_NOT_FOUND` (at
 //!   context loading, or at its next save if the story vanishes mid-run) and
 //!   is never retried. Workers start after the start-up sweep, which marks
@@ -34,6 +37,11 @@ use crate::generator::{
 use crate::metrics::Metrics;
 use crate::progress::parse_outline;
 use crate::store::{Chapter, ChapterSave, NewChapter, Run, RunId, RunOutcome, Story};
+
+/// How often a worker tries a write again while the disk is full. A failed
+/// write costs little (SQLite rolls it back), and a short wait means a run
+/// resumes soon after space is freed.
+const DISK_FULL_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -298,11 +306,14 @@ impl Shared {
 
     fn process(&self, run: &Run, owner: &str) {
         let store = &self.app.store;
-        let result = self.write_story(run, owner);
+        let result = self.write_story(run, owner).and_then(|()| {
+            self.persist(&run.id, "the run's completion", || {
+                store.finish_run(&run.id, owner, RunOutcome::Completed)
+            })
+            .map(|_| ())
+        });
         let outcome = match result {
-            Ok(()) => store
-                .finish_run(&run.id, owner, RunOutcome::Completed)
-                .map(|_| ()),
+            Ok(()) => Ok(()),
             Err(Stop::Lost) => {
                 log::info!(
                     "run {} was cancelled, deleted or taken over; worker {owner} stops",
@@ -310,6 +321,8 @@ impl Shared {
                 );
                 Ok(())
             }
+            // When the release cannot be written (a full disk), the lease
+            // runs out and the next worker takes the run over.
             Err(Stop::Shutdown) => store.release_run(&run.id, owner).map(|_| ()),
             Err(Stop::Failed { code, message }) => {
                 log::error!(
@@ -317,17 +330,18 @@ impl Shared {
                     run.id,
                     run.story_id
                 );
-                let failed = store.finish_run(
-                    &run.id,
-                    owner,
-                    RunOutcome::Failed {
-                        code,
-                        message: &message,
-                    },
-                );
                 // Nothing changes when the run is no longer ours (cancelled,
                 // deleted, taken over): its new owner decides its fate.
-                failed.map(|_| ())
+                store
+                    .finish_run(
+                        &run.id,
+                        owner,
+                        RunOutcome::Failed {
+                            code,
+                            message: &message,
+                        },
+                    )
+                    .map(|_| ())
             }
         };
         if let Err(e) = outcome {
@@ -366,7 +380,10 @@ impl Shared {
                 continue;
             }
             self.check_stop()?;
-            if !store.set_step(&run.id, owner, &format!("chapter {number}/{last}"), last)? {
+            let step = format!("chapter {number}/{last}");
+            if !self.persist(&run.id, "the step", || {
+                store.set_step(&run.id, owner, &step, last)
+            })? {
                 return Err(Stop::Lost);
             }
             let title = titles
@@ -379,15 +396,17 @@ impl Shared {
             };
             let chapter = self.compose_chapter(run, &story, &mut chapters, &request)?;
             done += 1;
-            if !store.save_chapter(
-                &run.id,
-                owner,
-                &story.id,
-                &chapter,
-                ChapterSave::New,
-                done,
-                last,
-            )? {
+            if !self.persist(&run.id, &format!("chapter {number}"), || {
+                store.save_chapter(
+                    &run.id,
+                    owner,
+                    &story.id,
+                    &chapter,
+                    ChapterSave::New,
+                    done,
+                    last,
+                )
+            })? {
                 return Err(Stop::Lost);
             }
             Metrics::inc(&self.app.metrics.chapters_written);
@@ -395,7 +414,9 @@ impl Shared {
             remember(&mut chapters, chapter, &run.id);
         }
         self.check_stop()?;
-        if !store.set_step(&run.id, owner, "finalize", last)? {
+        if !self.persist(&run.id, "the step", || {
+            store.set_step(&run.id, owner, "finalize", last)
+        })? {
             return Err(Stop::Lost);
         }
         Ok(())
@@ -423,25 +444,32 @@ impl Shared {
             total: count,
             title: existing.title.clone(),
         };
-        if !store.set_step(&run.id, owner, &format!("chapter {number} (rewrite)"), 1)? {
+        let step = format!("chapter {number} (rewrite)");
+        if !self.persist(&run.id, "the step", || {
+            store.set_step(&run.id, owner, &step, 1)
+        })? {
             return Err(Stop::Lost);
         }
         let chapter = self.compose_chapter(run, story, chapters, &request)?;
         self.check_stop()?;
-        if !store.save_chapter(
-            &run.id,
-            owner,
-            &story.id,
-            &chapter,
-            ChapterSave::Rewrite,
-            1,
-            1,
-        )? {
+        if !self.persist(&run.id, &format!("chapter {number}"), || {
+            store.save_chapter(
+                &run.id,
+                owner,
+                &story.id,
+                &chapter,
+                ChapterSave::Rewrite,
+                1,
+                1,
+            )
+        })? {
             return Err(Stop::Lost);
         }
         Metrics::inc(&self.app.metrics.chapters_written);
         Metrics::inc(&self.app.metrics.progress_applied);
-        if !store.set_step(&run.id, owner, "finalize", 1)? {
+        if !self.persist(&run.id, "the step", || {
+            store.set_step(&run.id, owner, "finalize", 1)
+        })? {
             return Err(Stop::Lost);
         }
         Ok(())
@@ -490,14 +518,12 @@ impl Shared {
             };
             let context = context_of(story, chapters, chapter.number);
             let summary = self.summarize(run, &context, &request, &chapters[index].content)?;
-            self.app
-                .store
-                .set_chapter_summary(&story.id, request.number, &summary)?;
-            self.app.store.add_event(
-                &run.id,
-                "summary",
-                &format!("chapter {} had no summary; wrote one", request.number),
-            )?;
+            let store = &self.app.store;
+            self.persist(&run.id, "a summary", || {
+                store.set_chapter_summary(&story.id, request.number, &summary)
+            })?;
+            let note = format!("chapter {} had no summary; wrote one", request.number);
+            self.record(&run.id, "summary", &note)?;
             chapters[index].summary = summary;
         }
         Ok(())
@@ -558,7 +584,7 @@ impl Shared {
                 crate::store::word_count(&text),
                 self.settings.max_continuations
             );
-            self.app.store.add_event(&run.id, "continued", &note)?;
+            self.record(&run.id, "continued", &note)?;
             let task = self.task(
                 run,
                 context,
@@ -612,9 +638,7 @@ impl Shared {
         .map_err(Stop::from_generator)?;
         if label.is_some() || !built.trimmed.is_empty() {
             let what = label.map_or_else(|| kind.name().to_string(), str::to_string);
-            self.app
-                .store
-                .add_event(&run.id, "prompt", &built.describe(&what))?;
+            self.record(&run.id, "prompt", &built.describe(&what))?;
         }
         task.prompt = built.prompt;
         Ok(task)
@@ -625,7 +649,9 @@ impl Shared {
         let count = story
             .chapter_count
             .unwrap_or(self.app.counts.default_count());
-        if !store.set_step(&run.id, owner, "outline", count)? {
+        if !self.persist(&run.id, "the step", || {
+            store.set_step(&run.id, owner, "outline", count)
+        })? {
             return Err(Stop::Lost);
         }
         let context = context_of(&story, &[], 1);
@@ -643,9 +669,11 @@ impl Shared {
                 message: "the generated outline names no chapters".into(),
             });
         }
-        store.set_generated_outline(&story.id, &outline)?;
+        self.persist(&run.id, "the outline", || {
+            store.set_generated_outline(&story.id, &outline)
+        })?;
         self.app.counts.invalidate(&story.id);
-        store.add_event(
+        self.record(
             &run.id,
             "outline",
             &format!("outline written: {chapters} chapters"),
@@ -653,6 +681,49 @@ impl Shared {
         Ok(store
             .find_story(&story.id)?
             .ok_or_else(|| Error::StoryNotFound(story.id.clone()))?)
+    }
+
+    /// Runs one store write, waiting out a full disk: SQLite rolled the
+    /// failed transaction back whole, so the same write, tried again once
+    /// space is freed, saves exactly what it would have saved. Waits until
+    /// it succeeds or the process stops; other errors end the run as before.
+    fn persist<T>(
+        &self,
+        run: &RunId,
+        what: &str,
+        mut write: impl FnMut() -> crate::error::Result<T>,
+    ) -> Result<T, Stop> {
+        let mut attempts = 0u64;
+        loop {
+            match write() {
+                Err(Error::DatabaseFull) => {
+                    attempts += 1;
+                    if attempts == 1 {
+                        Metrics::inc(&self.app.metrics.disk_full_waits);
+                        log::warn!(
+                            "run {run}: the disk is full, so {what} was not saved; trying again every {DISK_FULL_RETRY:?} until space is freed"
+                        );
+                    }
+                    self.sleep_unless_stopping(DISK_FULL_RETRY)?;
+                }
+                Ok(value) => {
+                    if attempts > 0 {
+                        log::info!(
+                            "run {run}: saved {what} after {attempts} attempts on a full disk; continuing"
+                        );
+                    }
+                    return Ok(value);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+
+    /// Adds an event to the run's timeline.
+    fn record(&self, run: &RunId, kind: &str, note: &str) -> Result<(), Stop> {
+        self.persist(run, &format!("its {kind} event"), || {
+            self.app.store.add_event(run, kind, note)
+        })
     }
 
     fn check_stop(&self) -> Result<(), Stop> {

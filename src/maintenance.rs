@@ -885,7 +885,10 @@ fn sweep_problems(findings: &Value) -> bool {
 pub fn health_summary(app: &App) -> Result<Value> {
     let last = app.store.last_sweep()?;
     let stuck = app.store.stuck_runs(&idle_since(app))?.len();
-    let degraded = stuck > 0 || last.as_ref().is_some_and(|s| sweep_problems(&s.findings));
+    let disk_full_since = app.store.disk_full_since();
+    let degraded = stuck > 0
+        || disk_full_since.is_some()
+        || last.as_ref().is_some_and(|s| sweep_problems(&s.findings));
     let mut runs = match last.as_ref().map(|s| &s.findings["runs_by_status"]) {
         Some(Value::Object(counts)) => counts.clone(),
         _ => serde_json::Map::new(),
@@ -897,6 +900,7 @@ pub fn health_summary(app: &App) -> Result<Value> {
         "status": if degraded { "degraded" } else { "ok" },
         "stuck_runs": stuck,
         "orphaned_runs": last.as_ref().map_or(json!(null), |s| s.findings["orphaned_runs"].clone()),
+        "disk_full_since": disk_full_since,
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_s": app.started.elapsed().as_secs(),
         "database": {

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub sweeps: AtomicU64,
     pub chapters_written: AtomicU64,
     pub generator_retries: AtomicU64,
+    /// Writes by workers that met a full disk (each then waits for space).
+    pub disk_full_waits: AtomicU64,
     pub http_requests: AtomicU64,
     pub http_errors: AtomicU64,
 }
@@ -80,6 +82,7 @@ impl Metrics {
             sweeps: self.sweeps.load(Relaxed),
             chapters_written: self.chapters_written.load(Relaxed),
             generator_retries: self.generator_retries.load(Relaxed),
+            disk_full_waits: self.disk_full_waits.load(Relaxed),
             sql_statements: sql_statements(),
             http_requests: self.http_requests.load(Relaxed),
             http_errors: self.http_errors.load(Relaxed),
@@ -97,6 +100,7 @@ pub struct Snapshot {
     pub sweeps: u64,
     pub chapters_written: u64,
     pub generator_retries: u64,
+    pub disk_full_waits: u64,
     pub sql_statements: u64,
     pub http_requests: u64,
     pub http_errors: u64,
@@ -226,6 +230,12 @@ impl Snapshot {
             "counter",
             "Transient generator failures retried.",
             &[("", self.generator_retries as f64)],
+        );
+        metric(
+            "disk_full_waits_total",
+            "counter",
+            "Worker writes that met a full disk and waited for space.",
+            &[("", self.disk_full_waits as f64)],
         );
         metric(
             "sql_statements_total",

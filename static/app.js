@@ -581,6 +581,12 @@ function stat(label, value, options = {}) {
   );
 }
 
+function degradedReason(health) {
+  if (health.disk_full_since) return `disk full since ${ago(health.disk_full_since)}: writes wait until space is freed`;
+  if (health.stuck_runs) return 'runs are stuck';
+  return 'the last sweep found problems';
+}
+
 function renderHealth() {
   const health = state.health;
   const dl = $('#health-stats');
@@ -602,7 +608,7 @@ function renderHealth() {
     stat('Status', health.status === 'ok' ? 'Healthy' : 'Degraded', {
       name: 'status',
       tone: health.status === 'ok' ? 'good' : 'warn',
-      sub: health.status === 'ok' ? `${health.generator} · ${plural(health.workers, 'worker')}` : 'the last sweep found problems',
+      sub: health.status === 'ok' ? `${health.generator} · ${plural(health.workers, 'worker')}` : degradedReason(health),
     }),
     stat('Last sweep', sweep ? timeAgo(sweep.started_at) : 'not yet', {
       name: 'last-sweep',

@@ -22,6 +22,7 @@ mod runs;
 mod stories;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -65,6 +66,17 @@ pub struct Store {
     /// (a pool hands writes to connections whose caches another connection's
     /// write just made stale). Other processes still meet the busy timeout.
     writer: Arc<Mutex<Connection>>,
+    disk_full: Arc<DiskFull>,
+}
+
+/// Whether this process's writes are failing for want of disk space: set by
+/// a write that fails with `SQLITE_FULL`, cleared by the next one that
+/// succeeds. Reads keep working meanwhile; `/api/health` reports it.
+#[derive(Debug, Default)]
+struct DiskFull {
+    /// Checked on every successful write; the lock is only taken on a change.
+    flagged: AtomicBool,
+    since: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -128,6 +140,7 @@ impl Store {
             path: path.to_path_buf(),
             clock: Arc::new(SystemClock),
             writer: Arc::new(Mutex::new(writer)),
+            disk_full: Arc::default(),
         })
     }
 
@@ -157,18 +170,66 @@ impl Store {
 
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committed only when
     /// `work` succeeds.
+    /// A transaction that fails for want of disk space is rolled back whole
+    /// by SQLite (`DATABASE_FULL`): trying it again later saves all of it.
     pub fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.writer();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = work(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = work(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })();
+        self.note_disk_space(&result);
+        result
     }
 
     /// Runs `work`, a single-statement write (its own implicit
     /// transaction), on the writer connection.
     pub fn write_one<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        work(&self.writer())
+        let conn = self.writer();
+        let result = work(&conn);
+        self.note_disk_space(&result);
+        result
+    }
+
+    /// Since when writes have been failing because the disk is full (as the
+    /// database writes time), or `None` while they succeed.
+    pub fn disk_full_since(&self) -> Option<String> {
+        if !self.disk_full.flagged.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.disk_full
+            .since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Called with the writer lock held, so changes do not race.
+    fn note_disk_space<T>(&self, result: &Result<T>) {
+        let full = match result {
+            Ok(_) => false,
+            Err(Error::DatabaseFull) => true,
+            // Other failures say nothing about the disk.
+            Err(_) => return,
+        };
+        if self.disk_full.flagged.load(Ordering::Relaxed) == full {
+            return;
+        }
+        let mut since = self
+            .disk_full
+            .since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if full {
+            log::warn!("the disk is full: writes fail and nothing partial is saved; reads go on");
+            *since = Some(self.now());
+        } else {
+            log::info!("writes succeed again: the disk has space");
+            *since = None;
+        }
+        self.disk_full.flagged.store(full, Ordering::Relaxed);
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, Connection> {
