@@ -2,13 +2,17 @@
 //! from the same crates and nothing else:
 //!
 //! - `baseline serve DB ADDR`: tiny_http answering `GET /runs/{id}` with one
-//!   r2d2 + rusqlite point SELECT by primary key, as JSON; any other path
-//!   gets a fixed 200-byte JSON body (the bare server figure);
+//!   r2d2 + rusqlite point SELECT by primary key, as JSON, and
+//!   `POST /runs/{id}/progress` with one UPDATE by primary key of the JSON
+//!   body's `chapters_done` on one writer connection behind a mutex (the
+//!   bare progress figure); any other path gets a fixed 200-byte JSON body
+//!   (the bare server figure);
 //! - `baseline update DB SECONDS`: single-row UPDATEs by primary key in WAL
 //!   mode with synchronous=NORMAL, as fast as one connection goes;
 //! - `baseline antijoin DB`: the bare anti-join that counts runs whose story
 //!   is missing, timed.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use r2d2_sqlite::SqliteConnectionManager;
@@ -42,16 +46,26 @@ fn serve(db: &str, addr: &str) -> Result<(), Failure> {
         .max_size(8)
         .test_on_check_out(false)
         .build(manager)?;
-    let server = std::sync::Arc::new(tiny_http::Server::http(addr).map_err(|e| e.to_string())?);
+    let writer = Arc::new(Mutex::new(Connection::open(db)?));
+    writer
+        .lock()
+        .map_err(|_| "poisoned")?
+        .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    let server = Arc::new(tiny_http::Server::http(addr).map_err(|e| e.to_string())?);
     let fixed = format!("{{\"status\":\"ok\",\"padding\":\"{}\"}}", "x".repeat(170));
     let threads: Vec<_> = (0..8)
         .map(|_| {
-            let (server, pool, fixed) = (server.clone(), pool.clone(), fixed.clone());
+            let (server, pool, writer, fixed) =
+                (server.clone(), pool.clone(), writer.clone(), fixed.clone());
             std::thread::spawn(move || {
-                while let Ok(request) = server.recv() {
-                    let body = match request.url().strip_prefix("/runs/") {
-                        Some(id) => point_select(&pool, id)
-                            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
+                while let Ok(mut request) = server.recv() {
+                    let url = request.url().to_string();
+                    let body = match url.strip_prefix("/runs/") {
+                        Some(rest) => match rest.strip_suffix("/progress") {
+                            Some(id) => progress(&writer, id, &mut request),
+                            None => point_select(&pool, rest),
+                        }
+                        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")),
                         None => fixed.clone(),
                     };
                     let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
@@ -88,6 +102,26 @@ fn point_select(pool: &r2d2::Pool<SqliteConnectionManager>, id: &str) -> Result<
         || "{\"error\":\"not found\"}".to_string(),
         |v| v.to_string(),
     ))
+}
+
+fn progress(
+    writer: &Mutex<Connection>,
+    id: &str,
+    request: &mut tiny_http::Request,
+) -> Result<String, Failure> {
+    #[derive(serde::Deserialize)]
+    struct Report {
+        chapters_done: i64,
+    }
+    let mut body = Vec::new();
+    request.as_reader().read_to_end(&mut body)?;
+    let report: Report = serde_json::from_slice(&body)?;
+    let changed = writer
+        .lock()
+        .map_err(|_| "poisoned")?
+        .prepare_cached("UPDATE workflow_runs SET chapters_done = ?2 WHERE id = ?1")?
+        .execute(rusqlite::params![id, report.chapters_done])?;
+    Ok(serde_json::json!({ "applied": changed == 1 }).to_string())
 }
 
 fn update(db: &str, seconds: u64) -> Result<(), Failure> {
