@@ -62,6 +62,33 @@ pub enum Error {
     DatabaseUnusable { path: String, reason: String },
     #[error("internal error: {0}")]
     Internal(String),
+    /// Answered by the HTTP layer before a request is routed.
+    #[error("{}", .0.message())]
+    Protocol(ProtocolError),
+}
+
+/// What the HTTP layer refuses before routing (a malformed head is a plain
+/// `BadRequest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// The request did not arrive within `--http-timeout-s`.
+    Timeout,
+    /// An `Expect` header other than `100-continue`.
+    Expectation,
+    /// An HTTP version past 1.1.
+    Version,
+}
+
+impl ProtocolError {
+    fn message(self) -> &'static str {
+        match self {
+            ProtocolError::Timeout => "the request did not arrive in time",
+            ProtocolError::Expectation => {
+                "the Expect header asks for something this server does not do"
+            }
+            ProtocolError::Version => "only HTTP/1.0 and HTTP/1.1 are served",
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -91,6 +118,9 @@ impl Error {
             Error::DatabaseBusy => "DATABASE_BUSY",
             Error::DatabaseFull => "DATABASE_FULL",
             Error::DatabaseUnusable { .. } | Error::Internal(_) => "INTERNAL",
+            Error::Protocol(ProtocolError::Timeout) => "REQUEST_TIMEOUT",
+            Error::Protocol(ProtocolError::Expectation) => "EXPECTATION_FAILED",
+            Error::Protocol(ProtocolError::Version) => "HTTP_VERSION_NOT_SUPPORTED",
         }
     }
 
@@ -108,6 +138,9 @@ impl Error {
             Error::DatabaseBusy => 503,
             Error::DatabaseFull => 507,
             Error::DatabaseUnusable { .. } | Error::Internal(_) => 500,
+            Error::Protocol(ProtocolError::Timeout) => 408,
+            Error::Protocol(ProtocolError::Expectation) => 417,
+            Error::Protocol(ProtocolError::Version) => 505,
         }
     }
 
@@ -142,6 +175,13 @@ impl Error {
                 "check the path given with --db or STORYFLOW_DB; it must be a storyflow SQLite file or not exist yet".into()
             }
             Error::Internal(_) => "the server log has the details under this request id".into(),
+            Error::Protocol(ProtocolError::Timeout) => {
+                "send the whole request within the server's --http-timeout-s".into()
+            }
+            Error::Protocol(ProtocolError::Expectation) => {
+                "leave the Expect header out, or send Expect: 100-continue".into()
+            }
+            Error::Protocol(ProtocolError::Version) => "use HTTP/1.1".into(),
             Error::BadRequest(_) => return None,
         })
     }

@@ -607,11 +607,9 @@ fn a_slowloris_connection_is_closed_within_the_timeout() {
         closed_after < Duration::from_secs(6),
         "a trickling request was held {closed_after:?}"
     );
-    assert!(
-        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&answer)
-    );
+    let timed_out = Resp::parse(&answer);
+    assert_error(&timed_out, 408, "REQUEST_TIMEOUT");
+    assert_safety_headers(&timed_out, "request timeout");
     let _ = stream.shutdown(std::net::Shutdown::Both);
     let _ = trickle.join();
 
@@ -762,6 +760,20 @@ fn assert_safety_headers(resp: &Resp, what: &str) {
     assert!(!csp.contains("unsafe"), "{what}: {csp}");
 }
 
+/// Sends `bytes`, ends the sending half (so a server waiting for the next
+/// request on the connection sees it end), and reads the answer.
+fn send_and_stop_writing(addr: SocketAddr, bytes: &[u8]) -> Resp {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    stream.write_all(bytes).expect("send");
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    Resp::parse(&raw)
+}
+
 #[test]
 fn every_response_carries_the_safety_headers() {
     let server = Server::start(&["--workers", "0"]);
@@ -811,6 +823,35 @@ fn every_response_carries_the_safety_headers() {
         ),
         ("validation", server.get("/api/stories?limit=100000")),
     ];
+    // Answers the HTTP layer writes before a request is routed.
+    let refused_early = [
+        (
+            "malformed head",
+            "GARBAGE\r\n\r\n".to_string(),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "http version",
+            format!("GET /api/health HTTP/2.0\r\nHost: {}\r\n\r\n", server.addr),
+            505,
+            "HTTP_VERSION_NOT_SUPPORTED",
+        ),
+        (
+            "expectation",
+            format!(
+                "POST /api/stories HTTP/1.1\r\nHost: {}\r\nExpect: a-pony\r\nContent-Length: 2\r\n\r\n{{}}",
+                server.addr
+            ),
+            417,
+            "EXPECTATION_FAILED",
+        ),
+    ];
+    for (what, head, status, code) in refused_early {
+        let resp = send_and_stop_writing(server.addr, head.as_bytes());
+        assert_error(&resp, status, code);
+        responses.push((what, resp));
+    }
     responses.push(("deleted", server.delete(&format!("/api/stories/{id}"))));
     assert_eq!(responses.last().unwrap().1.status, 204);
     for (what, resp) in &responses {

@@ -21,7 +21,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::app::App;
-use crate::error::Error;
+use crate::error::{Error, ProtocolError};
 use crate::metrics::Metrics;
 
 pub use edge::EdgePolicy;
@@ -67,19 +67,20 @@ impl HttpServer {
         limits: HttpLimits,
     ) -> std::io::Result<HttpServer> {
         let listener = std::net::TcpListener::bind(addr)?;
+        let policy = Arc::new(policy.with_port(listener.local_addr()?.port()));
         let server = tiny_http::Server::from_listener_with_limits(
             listener,
             None,
             tiny_http::ConnectionLimits {
                 max_connections: limits.max_connections.max(1),
                 timeout: Some(limits.timeout),
+                own_responses: Some(own_responses(policy.clone())),
             },
         )
         .map_err(|e| std::io::Error::other(e.to_string()))?;
         let addr = server.server_addr().to_ip().unwrap_or(addr);
         let threads = limits.threads;
         let server = Arc::new(server);
-        let policy = Arc::new(policy.with_port(addr.port()));
         let stopping = Arc::new(AtomicBool::new(false));
         let threads = (0..threads.max(1))
             .map(|n| {
@@ -116,6 +117,25 @@ impl HttpServer {
             let _ = thread.join();
         }
     }
+}
+
+/// The answers tiny_http writes by itself, in the contract's shape and with
+/// the same safety headers as every other response.
+fn own_responses(policy: Arc<EdgePolicy>) -> tiny_http::OwnResponses {
+    Arc::new(move |status| {
+        let err = match status {
+            408 => Error::Protocol(ProtocolError::Timeout),
+            417 => Error::Protocol(ProtocolError::Expectation),
+            505 => Error::Protocol(ProtocolError::Version),
+            _ => Error::BadRequest(
+                "the request line or a header is malformed, longer than 16 KiB, or one of more than 100 headers".into(),
+            ),
+        };
+        let request_id = format!("{:016x}", fastrand::u64(..));
+        Reply::error(&err, &request_id)
+            .into_response(&policy)
+            .boxed()
+    })
 }
 
 fn serve_requests(

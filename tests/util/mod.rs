@@ -290,7 +290,8 @@ pub struct Resp {
 }
 
 impl Resp {
-    fn parse(raw: &[u8]) -> Resp {
+    /// A raw HTTP/1.1 response: status, headers, (de-chunked) body.
+    pub fn parse(raw: &[u8]) -> Resp {
         let split = raw
             .windows(4)
             .position(|w| w == b"\r\n\r\n")

@@ -2,7 +2,7 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -38,6 +38,9 @@ pub struct ClientConnection {
 
     // storyflow patch: restarted before each request is read, when set
     deadline: Option<RequestDeadline>,
+
+    // storyflow patch: the answers this connection writes by itself
+    own_responses: Option<crate::OwnResponses>,
 }
 
 /// storyflow patch: a line timed out before its first byte.
@@ -79,6 +82,28 @@ impl ClientConnection {
             no_more_requests: false,
             secure,
             deadline,
+            own_responses: None,
+        }
+    }
+
+    /// storyflow patch: answers written by the connection itself come from
+    /// `own_responses` when set.
+    pub fn with_own_responses(mut self, own_responses: Option<crate::OwnResponses>) -> Self {
+        self.own_responses = own_responses;
+        self
+    }
+
+    /// storyflow patch: the connection's own answer with this status.
+    fn own_response(&self, status: u16) -> crate::ResponseBox {
+        use crate::{Response, StatusCode};
+        match &self.own_responses {
+            Some(build) => build(status),
+            None if status == 505 => Response::from_string(
+                "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
+            )
+            .with_status_code(StatusCode(505))
+            .boxed(),
+            None => Response::new_empty(StatusCode(status)).boxed(),
         }
     }
 
@@ -223,8 +248,6 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
         if self.no_more_requests {
@@ -235,7 +258,7 @@ impl Iterator for ClientConnection {
             let rq = match self.read() {
                 Err(ReadError::WrongRequestLine) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = self.own_response(400);
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -245,7 +268,7 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::WrongHeader(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = self.own_response(400);
                     response.raw_print(writer, ver, &[], false, None).ok();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
@@ -254,7 +277,7 @@ impl Iterator for ClientConnection {
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
                     // request timeout
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
+                    let response = self.own_response(408);
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -263,8 +286,9 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::ExpectationFailed(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
-                    response.raw_print(writer, ver, &[], true, None).ok();
+                    let response = self.own_response(417);
+                    // storyflow patch: with its body, which says why.
+                    response.raw_print(writer, ver, &[], false, None).ok();
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
 
@@ -274,16 +298,18 @@ impl Iterator for ClientConnection {
             };
 
             // checking HTTP version
+            // storyflow patch: answered through the request's own writer and
+            // the connection closed. Upstream took the next writer in the
+            // sequence, which waits for this request's writer to be done:
+            // the connection thread hung for good, without an answer.
             if *rq.http_version() > (1, 1) {
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505));
+                let response = self.own_response(505);
+                let mut writer = rq.into_writer();
                 response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .raw_print(&mut writer, HTTPVersion(1, 1), &[], false, None)
                     .ok();
-                continue;
+                writer.flush().ok();
+                return None;
             }
 
             // updating the status of the connection

@@ -179,8 +179,14 @@ pub struct ServerConfig {
     pub ssl: Option<SslConfig>,
 }
 
+/// storyflow patch: builds the answers tiny_http writes by itself, before a
+/// request reaches the application (400 for a malformed head, 408 when a
+/// request times out, 417 for an unknown `Expect`, 505 for an HTTP version
+/// past 1.1), from their status code; `None` keeps upstream's bare answers.
+pub type OwnResponses = Arc<dyn Fn(u16) -> ResponseBox + Send + Sync>;
+
 /// storyflow patch: bounds on the connections a server serves.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConnectionLimits {
     /// Connections served at once (each holds a thread); `0` is unlimited.
     pub max_connections: usize,
@@ -189,6 +195,18 @@ pub struct ConnectionLimits {
     /// is closed after it), and how long a response write may stall.
     /// `None` waits forever.
     pub timeout: Option<Duration>,
+    /// The answers tiny_http writes by itself (see [`OwnResponses`]).
+    pub own_responses: Option<OwnResponses>,
+}
+
+impl std::fmt::Debug for ConnectionLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionLimits")
+            .field("max_connections", &self.max_connections)
+            .field("timeout", &self.timeout)
+            .field("own_responses", &self.own_responses.is_some())
+            .finish()
+    }
 }
 
 /// storyflow patch: counts the open connections against the limit.
@@ -400,7 +418,8 @@ impl Server {
                         if let Some(timeout) = limits.timeout {
                             read_closable.set_request_timeout(timeout);
                         }
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        Ok(ClientConnection::new(write_closable, read_closable)
+                            .with_own_responses(limits.own_responses.clone()))
                     }
                     Err(e) => Err(e),
                 };
