@@ -4,7 +4,7 @@ use std::time::UNIX_EPOCH;
 use super::*;
 use crate::clock::ManualClock;
 use crate::store::testing::temp_store;
-use crate::store::{NewStory, RunScope, RunStatus, StoryPatch};
+use crate::store::{NewStory, RunOutcome, RunScope, RunStatus, StoryPatch};
 
 struct Fixture {
     store: Store,
@@ -161,8 +161,14 @@ fn failed_runs_are_never_advanced_and_the_skip_is_counted() {
     let s = story(&f.store, "", Some(4));
     let run = f.store.create_run(&s.id, 4, RunScope::Book).unwrap();
     f.store
-        .fail_run(&run.id, "TEST", "failed on purpose")
-        .unwrap();
+        .claim_next_run("worker", "9999-12-31T00:00:00.000Z", 5)
+        .unwrap()
+        .expect("the run is claimed");
+    let failed = RunOutcome::Failed {
+        code: "TEST",
+        message: "failed on purpose",
+    };
+    assert!(f.store.finish_run(&run.id, "worker", failed).unwrap());
     assert_eq!(
         f.tracker.report(&run.id, 3, None).unwrap(),
         ProgressOutcome::Skipped(SkipReason::RunFailed)

@@ -489,19 +489,6 @@ impl Store {
         })
     }
 
-    /// Fails a run whatever holds it (no lease check): for runs that can
-    /// never succeed, such as one whose story is gone.
-    pub fn fail_run(&self, id: &RunId, code: &str, message: &str) -> Result<bool> {
-        self.write(|tx| {
-            let now = self.now();
-            let changed = fail_active(tx, id, code, message, &now)?;
-            if changed {
-                add_event(tx, id, &now, "failed", &format!("{code}: {message}"))?;
-            }
-            Ok(changed)
-        })
-    }
-
     /// Hands a run back to the queue (graceful shutdown); it resumes later
     /// after its last saved chapter.
     pub fn release_run(&self, id: &RunId, owner: &str) -> Result<bool> {
