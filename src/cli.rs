@@ -127,6 +127,10 @@ pub struct ServeArgs {
     /// Bearer token required on /api and /metrics.
     #[arg(long, env = "STORYFLOW_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Seconds a shutdown waits for generator calls in progress; runs still
+    /// waiting on one are then handed back and resume after a restart.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_s: u64,
     /// Seconds between background sweeps.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval_s: u64,
@@ -422,7 +426,7 @@ fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
     let _ = stop_rx.recv();
     log::info!("shutting down: finishing requests, releasing runs in hand");
     http.shutdown();
-    engine.shutdown();
+    engine.shutdown(Duration::from_secs(args.shutdown_grace_s));
     sweeper.shutdown();
     log::info!("stopped");
     Ok(exit::OK)

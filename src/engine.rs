@@ -156,7 +156,11 @@ pub struct Engine {
     stopping: Arc<AtomicBool>,
     app: Arc<App>,
     threads: Vec<JoinHandle<()>>,
+    held: HeldRuns,
 }
+
+/// Runs held by this process's workers, with their owner names.
+type HeldRuns = Arc<Mutex<HashMap<RunId, String>>>;
 
 /// What the workers share.
 struct Shared {
@@ -164,8 +168,8 @@ struct Shared {
     generator: Arc<dyn Generator>,
     settings: EngineSettings,
     stopping: Arc<AtomicBool>,
-    /// Runs held by this process, with their owner names, for the heartbeat.
-    held: Mutex<HashMap<RunId, String>>,
+    /// For the heartbeat, and for a shutdown that cannot wait.
+    held: HeldRuns,
 }
 
 impl Engine {
@@ -177,6 +181,7 @@ impl Engine {
         settings: EngineSettings,
     ) -> std::io::Result<Engine> {
         let stopping = Arc::new(AtomicBool::new(false));
+        let held = HeldRuns::default();
         let mut threads = Vec::new();
         if settings.workers > 0 {
             let shared = Arc::new(Shared {
@@ -184,7 +189,7 @@ impl Engine {
                 generator,
                 settings: settings.clone(),
                 stopping: stopping.clone(),
-                held: Mutex::new(HashMap::new()),
+                held: held.clone(),
             });
             let process = format!(
                 "{}-{}",
@@ -211,16 +216,42 @@ impl Engine {
             stopping,
             app,
             threads,
+            held,
         })
     }
 
     /// Stops the workers: each finishes its current step, then releases its
-    /// run back to the queue.
-    pub fn shutdown(self) {
+    /// run back to the queue. A worker still inside a generator call after
+    /// `grace` (an LLM request may take minutes) is not waited for: its run
+    /// is released here, so its worker's later writes change nothing (they
+    /// check the lease), and the run resumes after its last saved chapter
+    /// when storyflow starts again.
+    pub fn shutdown(self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
         self.app.work_queued.ring();
-        for thread in self.threads {
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline && self.threads.iter().any(|t| !t.is_finished()) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (finished, busy): (Vec<_>, Vec<_>) =
+            self.threads.into_iter().partition(JoinHandle::is_finished);
+        for thread in finished {
             let _ = thread.join();
+        }
+        if busy.is_empty() {
+            return;
+        }
+        let held = std::mem::take(&mut *self.held.lock().unwrap_or_else(|e| e.into_inner()));
+        for (run, owner) in held {
+            match self.app.store.release_run(&run, &owner) {
+                Ok(true) => log::warn!(
+                    "run {run} released while its generator call was still going after {grace:?}; it resumes from its last saved chapter when storyflow starts again"
+                ),
+                Ok(false) => {}
+                Err(e) => log::warn!(
+                    "run {run} could not be released ({e}); its lease runs out and the next start takes it over"
+                ),
+            }
         }
     }
 }

@@ -473,3 +473,42 @@ fn a_pending_run_whose_story_vanished_fails_at_once_with_story_not_found() {
     let retry = server.post_empty(&format!("/api/runs/{orphan_run}/retry"));
     assert_eq!(retry.error_code(), "STORY_NOT_FOUND", "{}", retry.text());
 }
+
+#[test]
+fn sigterm_does_not_wait_out_a_long_generator_call() {
+    let temp = TempDb::new();
+    // Ten minutes per chapter: a generator call that shutdown cannot wait for.
+    let mut server = Server::start_on(
+        &temp.path,
+        &[
+            "--builtin-delay-ms",
+            "600000",
+            "--shutdown-grace-s",
+            "1",
+            "--workers",
+            "1",
+        ],
+    );
+    let (_, run_id) = story_with_run(&server, "A Slow Muse", 3);
+    server.wait_for_run(&run_id, "running", WAIT);
+    let started = std::time::Instant::now();
+    let status = server.terminate();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(0), "serve exited with {status}");
+    assert!(took < Duration::from_secs(10), "shutdown took {took:?}");
+    let log = server.log_text();
+    assert!(
+        log.contains(&format!(
+            "run {run_id} released while its generator call was still going"
+        )),
+        "{log}"
+    );
+    let (status, owner, done) = run_row(&temp.path, &run_id);
+    assert_eq!((status.as_str(), owner, done), ("pending", None, 0));
+
+    let server = serve(&temp.path, 0, 1);
+    let run = server.wait_for_run(&run_id, "completed", WAIT);
+    assert_eq!(run["chapters_done"], 3);
+    let kinds = event_kinds(&server, &run_id);
+    assert!(kinds.contains(&"released".to_string()), "{kinds:?}");
+}
