@@ -411,12 +411,7 @@ impl Shared {
                 continue;
             }
             self.check_stop()?;
-            let step = format!("chapter {number}/{last}");
-            if !self.persist(&run.id, "the step", || {
-                store.set_step(&run.id, owner, &step, last)
-            })? {
-                return Err(Stop::Lost);
-            }
+            self.enter_step(&run.id, owner, &format!("chapter {number}/{last}"), last)?;
             let title = titles
                 .get(number as usize - 1)
                 .map_or_else(|| format!("Chapter {number}"), |entry| entry.title.clone());
@@ -445,11 +440,7 @@ impl Shared {
             remember(&mut chapters, chapter, &run.id);
         }
         self.check_stop()?;
-        if !self.persist(&run.id, "the step", || {
-            store.set_step(&run.id, owner, "finalize", last)
-        })? {
-            return Err(Stop::Lost);
-        }
+        self.enter_step(&run.id, owner, "finalize", last)?;
         Ok(())
     }
 
@@ -475,12 +466,7 @@ impl Shared {
             total: count,
             title: existing.title.clone(),
         };
-        let step = format!("chapter {number} (rewrite)");
-        if !self.persist(&run.id, "the step", || {
-            store.set_step(&run.id, owner, &step, 1)
-        })? {
-            return Err(Stop::Lost);
-        }
+        self.enter_step(&run.id, owner, &format!("chapter {number} (rewrite)"), 1)?;
         let chapter = self.compose_chapter(run, story, chapters, &request)?;
         self.check_stop()?;
         if !self.persist(&run.id, &format!("chapter {number}"), || {
@@ -498,11 +484,7 @@ impl Shared {
         }
         Metrics::inc(&self.app.metrics.chapters_written);
         Metrics::inc(&self.app.metrics.progress_applied);
-        if !self.persist(&run.id, "the step", || {
-            store.set_step(&run.id, owner, "finalize", 1)
-        })? {
-            return Err(Stop::Lost);
-        }
+        self.enter_step(&run.id, owner, "finalize", 1)?;
         Ok(())
     }
 
@@ -680,11 +662,7 @@ impl Shared {
         let count = story
             .chapter_count
             .unwrap_or(self.app.counts.default_count());
-        if !self.persist(&run.id, "the step", || {
-            store.set_step(&run.id, owner, "outline", count)
-        })? {
-            return Err(Stop::Lost);
-        }
+        self.enter_step(&run.id, owner, "outline", count)?;
         let context = context_of(&story, &[], 1);
         let task = self.task(
             run,
@@ -747,6 +725,16 @@ impl Shared {
                 }
                 Err(other) => return Err(other.into()),
             }
+        }
+    }
+
+    /// Records the step the run is on; `Lost` when the run is no longer ours.
+    fn enter_step(&self, run: &RunId, owner: &str, step: &str, total: u32) -> Result<(), Stop> {
+        let store = &self.app.store;
+        if self.persist(run, "the step", || store.set_step(run, owner, step, total))? {
+            Ok(())
+        } else {
+            Err(Stop::Lost)
         }
     }
 
