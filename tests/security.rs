@@ -671,6 +671,49 @@ fn many_idle_connections_do_not_stop_a_new_request() {
     drop(idle);
 }
 
+#[test]
+fn a_client_that_pipelines_without_reading_ties_up_no_more_than_two_request_threads() {
+    const PIPELINED: usize = 400_000;
+    let server = Server::start(&["--workers", "0", "--http-timeout-s", "30"]);
+    // Thousands of requests in one go, each with a large answer, and never a
+    // byte read back: the answers fill the socket buffers and their writes
+    // stall. Upstream queued every request, so all request threads ended
+    // up waiting on this one connection until the write timeout.
+    let mut greedy = TcpStream::connect(server.addr).expect("connect");
+    let request = format!(
+        "GET /api/openapi.json HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.addr
+    );
+    greedy
+        .set_write_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut sent = 0;
+    for _ in 0..PIPELINED {
+        if greedy.write_all(request.as_bytes()).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    assert!(sent < PIPELINED, "the server read every pipelined request");
+    // Everyone else is still served at once.
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(server.get("/api/health").status, 200);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "other clients waited {:?} behind a pipelining client",
+        started.elapsed()
+    );
+    // And the greedy client gets its answers, in order, once it reads.
+    greedy
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut head = [0u8; 12];
+    greedy.read_exact(&mut head).expect("the first answer");
+    assert_eq!(&head, b"HTTP/1.1 200");
+}
+
 #[cfg(target_os = "linux")]
 fn thread_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))

@@ -185,6 +185,10 @@ pub struct ServerConfig {
 /// past 1.1), from their status code; `None` keeps upstream's bare answers.
 pub type OwnResponses = Arc<dyn Fn(u16) -> ResponseBox + Send + Sync>;
 
+/// storyflow patch: requests of one connection read and queued before the
+/// first of them is answered.
+const MAX_PIPELINED: usize = 2;
+
 /// storyflow patch: bounds on the connections a server serves.
 #[derive(Clone, Default)]
 pub struct ConnectionLimits {
@@ -441,8 +445,22 @@ impl Server {
                                         receiver.recv().unwrap();
                                     }
                                 } else {
+                                    // storyflow patch: at most MAX_PIPELINED
+                                    // requests of one connection wait for
+                                    // their answers at once; upstream read
+                                    // and queued a client's pipelined
+                                    // requests without limit.
+                                    let (sender, answered) = mpsc::channel();
+                                    let mut waiting = 0usize;
                                     for rq in client {
-                                        messages.push(rq.into());
+                                        messages.push(rq.with_notify_sender(sender.clone()).into());
+                                        waiting += 1;
+                                        while answered.try_recv().is_ok() {
+                                            waiting -= 1;
+                                        }
+                                        while waiting >= MAX_PIPELINED && answered.recv().is_ok() {
+                                            waiting -= 1;
+                                        }
                                     }
                                 }
                             }
