@@ -20,7 +20,7 @@ use crate::clock::{age_seconds, timestamp};
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::progress::{CountSource, parse_outline, resolve_count};
-use crate::store::{OrphanCounts, OrphanRun, RunEvent, RunId, RunStatus, StoryId};
+use crate::store::{OrphanCounts, OrphanRun, Run, RunEvent, RunId, RunStatus, StoryId};
 
 /// Runs held by external workers (no lease) count as stuck after this long
 /// without a report.
@@ -548,9 +548,47 @@ pub struct HealthReport {
     pub remaining: Vec<Problem>,
 }
 
+/// What the health check learns from indexes (and the schema), apart from
+/// the integrity check.
+struct IndexedFindings {
+    orphans: OrphanCounts,
+    foreign_keys: Vec<String>,
+    stuck: Vec<Run>,
+    defaults: Vec<StoryId>,
+    wrong_totals: Vec<(RunId, u32, u32)>,
+}
+
+fn indexed_findings(app: &App) -> Result<IndexedFindings> {
+    let store = &app.store;
+    Ok(IndexedFindings {
+        orphans: store.orphan_counts()?,
+        foreign_keys: store.uncounted_foreign_key_violations()?,
+        stuck: store.stuck_runs(&idle_since(app))?,
+        defaults: stories_with_default_count(app)?,
+        wrong_totals: store.runs_with_wrong_totals()?,
+    })
+}
+
 pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
     let store = &app.store;
-    let integrity = store.integrity_problems(options.full)?;
+    // The integrity check reads the whole file and takes longer than all the
+    // indexed checks together, so they run beside it on a second read
+    // connection. Their result waits for its verdict: nothing is reported
+    // from, or fixed in, a damaged file (where they may well fail).
+    let (integrity, indexed) = if store.concurrent_reads() {
+        std::thread::scope(|scope| {
+            let integrity = scope.spawn(|| store.integrity_problems(options.full));
+            let indexed = indexed_findings(app);
+            let integrity = integrity
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (integrity, Some(indexed))
+        })
+    } else {
+        // With one reader they would only queue for its connection.
+        (store.integrity_problems(options.full), None)
+    };
+    let integrity = integrity?;
     let schema_version = store.schema_version()?;
     let mut problems = Vec::new();
     if !integrity.is_empty() {
@@ -578,6 +616,16 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
             fixed: vec!["nothing: the integrity check failed, so the database was left untouched; restore a backup".into()],
         });
     }
+    let IndexedFindings {
+        orphans,
+        foreign_keys,
+        stuck,
+        defaults,
+        wrong_totals,
+    } = match indexed {
+        Some(found) => found?,
+        None => indexed_findings(app)?,
+    };
     if schema_version != crate::store::SCHEMA_VERSION {
         problems.push(Problem {
             code: "SCHEMA_VERSION",
@@ -589,23 +637,24 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
             fixable: false,
         });
     }
-    let orphans = store.orphan_counts()?;
-    let fk = store.foreign_key_violations()?;
-    let foreign_only =
-        (fk.len() as u64).saturating_sub(orphans.runs + orphans.chapters + orphans.events);
-    if foreign_only > 0 {
+    if !foreign_keys.is_empty() {
         problems.push(Problem {
             code: "FOREIGN_KEYS",
             message: format!(
-                "{foreign_only} rows break a foreign key: {}",
-                fk.iter().take(3).cloned().collect::<Vec<_>>().join("; ")
+                "{} rows break a foreign key: {}",
+                foreign_keys.len(),
+                foreign_keys
+                    .iter()
+                    .take(3)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
-            count: foreign_only,
+            count: foreign_keys.len() as u64,
             fixable: false,
         });
     }
     push_orphan_problems(&mut problems, &orphans);
-    let stuck = store.stuck_runs(&idle_since(app))?;
     if !stuck.is_empty() {
         problems.push(Problem {
             code: "STUCK_RUNS",
@@ -614,7 +663,6 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
             fixable: true,
         });
     }
-    let defaults = stories_with_default_count(app)?;
     if !defaults.is_empty() {
         problems.push(Problem {
             code: "DEFAULT_CHAPTER_COUNT",
@@ -626,7 +674,6 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
             fixable: true,
         });
     }
-    let wrong_totals = store.runs_with_wrong_totals()?;
     if !wrong_totals.is_empty() {
         problems.push(Problem {
             code: "WRONG_TOTALS",
@@ -968,6 +1015,56 @@ impl Sweeper {
         self.stopping.store(true, Ordering::SeqCst);
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::AppSettings;
+    use crate::store::Store;
+
+    /// A database with an orphaned run and a broken foreign key that the
+    /// orphan counts do not cover, written with foreign keys off.
+    fn damaged_keys(path: &std::path::Path) {
+        drop(Store::open(path, 1).expect("create"));
+        let conn = rusqlite::Connection::open(path).expect("open");
+        conn.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE TABLE notes (id INTEGER PRIMARY KEY, story_id TEXT REFERENCES stories (id));
+             INSERT INTO notes (id, story_id) VALUES (1, '00000000-0000-4000-8000-000000000009');
+             INSERT INTO workflow_runs (id, story_id, status, created_at, updated_at)
+                 VALUES ('10000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000009',
+                         'failed', 't', 't');",
+        )
+        .expect("damage");
+    }
+
+    #[test]
+    fn the_health_check_finds_the_same_with_one_reader_as_with_two() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("test.db");
+        damaged_keys(&path);
+        for readers in [1, 2] {
+            let app = App::new(
+                Store::open(&path, readers).expect("open"),
+                AppSettings::default(),
+            );
+            let report = health_check(&app, HealthOptions::default()).expect("health");
+            assert!(report.integrity_ok);
+            let problems: Vec<(&str, u64)> =
+                report.problems.iter().map(|p| (p.code, p.count)).collect();
+            assert_eq!(
+                problems,
+                [("FOREIGN_KEYS", 1), ("ORPHANED_RUNS", 1)],
+                "{readers} readers: {:?}",
+                report.problems
+            );
+            assert_eq!(
+                report.problems[0].message,
+                "1 rows break a foreign key: notes row 1 -> stories"
+            );
         }
     }
 }
