@@ -170,6 +170,7 @@ impl Store {
 
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committed only when
     /// `work` succeeds.
+    ///
     /// A transaction that fails for want of disk space is rolled back whole
     /// by SQLite (`DATABASE_FULL`): trying it again later saves all of it.
     pub fn write<T>(&self, work: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
