@@ -422,21 +422,7 @@ impl Shared {
             };
             let chapter = self.compose_chapter(run, &story, &mut chapters, &request)?;
             done += 1;
-            if !self.persist(&run.id, &format!("chapter {number}"), || {
-                store.save_chapter(
-                    &run.id,
-                    owner,
-                    &story.id,
-                    &chapter,
-                    ChapterSave::New,
-                    done,
-                    last,
-                )
-            })? {
-                return Err(Stop::Lost);
-            }
-            Metrics::inc(&self.app.metrics.chapters_written);
-            Metrics::inc(&self.app.metrics.progress_applied);
+            self.save(run, owner, &chapter, ChapterSave::New, (done, last))?;
             remember(&mut chapters, chapter, &run.id);
         }
         self.check_stop()?;
@@ -453,7 +439,6 @@ impl Shared {
         chapters: &mut [Chapter],
         number: u32,
     ) -> Result<(), Stop> {
-        let store = &self.app.store;
         let count = self.app.counts.get(&story.id)?.count.max(number);
         let Some(existing) = chapters.iter().find(|c| c.number == number) else {
             return Err(Stop::Failed {
@@ -469,21 +454,7 @@ impl Shared {
         self.enter_step(&run.id, owner, &format!("chapter {number} (rewrite)"), 1)?;
         let chapter = self.compose_chapter(run, story, chapters, &request)?;
         self.check_stop()?;
-        if !self.persist(&run.id, &format!("chapter {number}"), || {
-            store.save_chapter(
-                &run.id,
-                owner,
-                &story.id,
-                &chapter,
-                ChapterSave::Rewrite,
-                1,
-                1,
-            )
-        })? {
-            return Err(Stop::Lost);
-        }
-        Metrics::inc(&self.app.metrics.chapters_written);
-        Metrics::inc(&self.app.metrics.progress_applied);
+        self.save(run, owner, &chapter, ChapterSave::Rewrite, (1, 1))?;
         self.enter_step(&run.id, owner, "finalize", 1)?;
         Ok(())
     }
@@ -736,6 +707,28 @@ impl Shared {
         } else {
             Err(Stop::Lost)
         }
+    }
+
+    /// Saves a chapter with the run's progress (`done` of `total`) in one
+    /// transaction; `Lost` when the run is no longer ours.
+    fn save(
+        &self,
+        run: &Run,
+        owner: &str,
+        chapter: &NewChapter,
+        kind: ChapterSave,
+        (done, total): (u32, u32),
+    ) -> Result<(), Stop> {
+        let store = &self.app.store;
+        let saved = self.persist(&run.id, &format!("chapter {}", chapter.number), || {
+            store.save_chapter(&run.id, owner, &run.story_id, chapter, kind, done, total)
+        })?;
+        if !saved {
+            return Err(Stop::Lost);
+        }
+        Metrics::inc(&self.app.metrics.chapters_written);
+        Metrics::inc(&self.app.metrics.progress_applied);
+        Ok(())
     }
 
     /// Adds an event to the run's timeline.
