@@ -558,6 +558,16 @@ struct IndexedFindings {
     wrong_totals: Vec<(RunId, u32, u32)>,
 }
 
+/// The first `n` lines of a finding, for a one-line problem message.
+fn first_few(lines: &[String], n: usize) -> String {
+    lines
+        .iter()
+        .take(n)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn indexed_findings(app: &App) -> Result<IndexedFindings> {
     let store = &app.store;
     Ok(IndexedFindings {
@@ -594,15 +604,7 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
     if !integrity.is_empty() {
         problems.push(Problem {
             code: "INTEGRITY",
-            message: format!(
-                "the database file is damaged: {}",
-                integrity
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
+            message: format!("the database file is damaged: {}", first_few(&integrity, 5)),
             count: integrity.len() as u64,
             fixable: false,
         });
@@ -643,12 +645,7 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
             message: format!(
                 "{} rows break a foreign key: {}",
                 foreign_keys.len(),
-                foreign_keys
-                    .iter()
-                    .take(3)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                first_few(&foreign_keys, 3)
             ),
             count: foreign_keys.len() as u64,
             fixable: false,
