@@ -7,8 +7,9 @@
 #   apply         rebuild vendor/tiny_http from upstream + patch
 #   regenerate    rewrite vendor/tiny_http.patch from vendor/tiny_http (after
 #                 editing the vendored tree, PATCHES.md included)
-#   self-test     show that check passes on an unchanged copy and fails on a
-#                 copy with one byte changed outside the patch
+#   self-test     show that check passes on an unchanged copy and fails on
+#                 copies with one byte changed outside the patch, in a patched
+#                 file, a removed file put back, a hunk PATCHES.md leaves out
 #
 # Upstream comes from cargo itself (crates.io, or whatever registry source
 # cargo is configured with), never from a git host: the .crate file in cargo's
@@ -174,14 +175,59 @@ compare_with_expected() {
     return "$differing"
 }
 
+# Checks that NOTES (PATCHES.md) lists what PATCH holds: every file in
+# backticks, and for each changed file a "### `path`" section naming each of
+# its hunks as `@@ -N` (N: the upstream line in the hunk's header), with no
+# hunk named that the patch does not have. Prints each gap, returns 1 if any.
+check_notes_cover_patch() {
+    local notes=$1
+    [ -f "$notes" ] || {
+        echo "  missing: PATCHES.md" >&2
+        return 1
+    }
+    awk '
+        FNR == NR {
+            if ($0 ~ /^diff --git /) { file = substr($3, 3); files[file] = 1; changed[file] = 1; next }
+            if ($0 ~ /^(new|deleted) file mode/) { delete changed[file]; next }
+            if ($0 ~ /^@@ /) { split($2, range, ","); hunks[file, range[1]] = 1 }
+            next
+        }
+        /^### `[^`]*`/ { section = $0; sub(/^### `/, "", section); sub(/`.*/, "", section); headed[section] = 1 }
+        {
+            line = $0
+            while (match(line, /`[^`]+`/)) {
+                token = substr(line, RSTART + 1, RLENGTH - 2)
+                mentioned[token] = 1
+                if (token ~ /^@@ -[0-9]+$/) {
+                    start = substr(token, 4)
+                    named[section, start] = 1
+                    if (!((section, start) in hunks)) { print "  PATCHES.md names a hunk the patch does not have: " section " @@ " start; bad = 1 }
+                }
+                line = substr(line, RSTART + RLENGTH)
+            }
+        }
+        END {
+            for (file in files) if (!(file in mentioned)) { print "  PATCHES.md does not mention " file; bad = 1 }
+            for (file in changed) if (!(file in headed)) { print "  PATCHES.md has no section for " file; bad = 1 }
+            for (key in hunks) {
+                split(key, part, SUBSEP)
+                if ((part[1] in changed) && !(key in named)) { print "  PATCHES.md does not explain " part[1] " @@ " part[2]; bad = 1 }
+            }
+            exit bad
+        }
+    ' "$PATCH" "$notes" >&2
+}
+
 cmd_check() {
     local tree=${1:-$VENDORED}
     [ -d "$tree" ] || die "$tree is not a directory"
     tree=$(cd "$tree" && pwd)
-    if compare_with_expected "$tree"; then
+    local notes_ok=0
+    check_notes_cover_patch "$tree/PATCHES.md" || notes_ok=1
+    if compare_with_expected "$tree" && [ "$notes_ok" -eq 0 ]; then
         echo "$tree is $CRATE $VERSION from crates.io + $PATCH"
     else
-        echo "$tree differs from $CRATE $VERSION + $PATCH in the files listed above;" \
+        echo "$tree differs from $CRATE $VERSION + $PATCH or PATCHES.md misses part of the patch (listed above);" \
             "run scripts/vendor-tiny-http.sh regenerate after an intended change" >&2
         return 1
     fi
@@ -259,6 +305,13 @@ cmd_self_test() {
     rm -rf "$copy" && cp -R "$VENDORED" "$copy"
     echo '# brought back' >"$copy/CHANGELOG.md"
     expect_check_fails_naming "$copy" CHANGELOG.md
+
+    echo "self-test: PATCHES.md without the entry for a hunk of $patched"
+    rm -rf "$copy" && cp -R "$VENDORED" "$copy"
+    local hunk
+    hunk=$(awk -v f="a/$patched" '$1 == "diff" { on = ($3 == f) } on && /^@@ / { split($2, r, ","); print r[1]; exit }' "$PATCH")
+    grep -v "\`@@ $hunk\`" "$VENDORED/PATCHES.md" >"$copy/PATCHES.md"
+    expect_check_fails_naming "$copy" "$patched @@ $hunk"
 
     echo "self-test: ok"
 }
