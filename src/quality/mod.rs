@@ -125,9 +125,19 @@ pub fn repetition(words: &[String]) -> f64 {
     if words.len() < 4 {
         return 0.0;
     }
-    let grams: Vec<&[String]> = words.windows(4).collect();
-    let distinct: std::collections::HashSet<&[String]> = grams.iter().copied().collect();
-    (grams.len() - distinct.len()) as f64 / grams.len() as f64
+    // Words as small ids first: hashing four integers per 4-gram is far
+    // cheaper than hashing four strings.
+    let mut vocabulary: HashMap<&str, u32> = HashMap::new();
+    let ids: Vec<u32> = words
+        .iter()
+        .map(|word| {
+            let next = count(vocabulary.len());
+            *vocabulary.entry(word.as_str()).or_insert(next)
+        })
+        .collect();
+    let grams = ids.len() - 3;
+    let distinct: std::collections::HashSet<&[u32]> = ids.windows(4).collect();
+    (grams - distinct.len()) as f64 / grams as f64
 }
 
 /// Sentences end at `.`, `!`, `?`, `…` and at line breaks; two sentences are

@@ -101,21 +101,29 @@ pub(super) fn variants(text: &str, known: &[String]) -> Vec<NameVariant> {
         .filter(|word| word.chars().count() >= 3)
         .map(|word| (word.to_lowercase(), word))
         .collect();
-    let mut found: HashMap<String, (usize, String, u32)> = HashMap::new();
-    for (order, name) in candidates(text).enumerate() {
+    let closest_known = |name: &str| {
         let lower = name.to_lowercase();
         if known_words.iter().any(|(known, _)| *known == lower) {
-            continue;
+            return None;
         }
         let letters = lower.chars().count();
-        let closest = known_words
+        known_words
             .iter()
             .map(|(known, original)| (strsim::levenshtein(&lower, known), original))
             .filter(|(distance, original)| {
                 *distance <= max_distance(letters.min(original.chars().count()))
             })
-            .min_by_key(|(distance, _)| *distance);
-        if let Some((_, like)) = closest {
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, original)| original.clone())
+    };
+    // A chapter names the same few people many times: judge each name once.
+    let mut judged: HashMap<String, Option<String>> = HashMap::new();
+    let mut found: HashMap<String, (usize, String, u32)> = HashMap::new();
+    for (order, name) in candidates(text).enumerate() {
+        let like = judged
+            .entry(name.clone())
+            .or_insert_with(|| closest_known(&name));
+        if let Some(like) = like {
             found
                 .entry(name)
                 .or_insert_with(|| (order, like.clone(), 0))

@@ -3,6 +3,7 @@
 //! whole word sequences, so case, line breaks and punctuation between words
 //! do not hide a phrase and "tapestry" never matches inside "tapestries".
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -96,13 +97,20 @@ impl StockPhrases {
     /// [`super::words`]), each with its count: the most frequent first, then
     /// in the list's order.
     pub fn find_in(&self, text_words: &[String]) -> Vec<StockPhrase> {
+        // Only the places where a phrase's first word stands are compared.
+        let mut starts: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (at, word) in text_words.iter().enumerate() {
+            starts.entry(word.as_str()).or_default().push(at);
+        }
         let mut found: Vec<StockPhrase> = self
             .phrases
             .iter()
             .filter_map(|(phrase, phrase_words)| {
-                let count = text_words
-                    .windows(phrase_words.len())
-                    .filter(|window| window == phrase_words)
+                let first = phrase_words.first()?;
+                let count = starts
+                    .get(first.as_str())?
+                    .iter()
+                    .filter(|&&at| text_words[at..].starts_with(phrase_words))
                     .count();
                 (count > 0).then(|| StockPhrase {
                     phrase: phrase.clone(),
