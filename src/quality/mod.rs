@@ -146,10 +146,7 @@ pub fn repetition(words: &[String]) -> f64 {
 /// then in order of first appearance; at most [`MAX_LISTED_SENTENCES`].
 pub fn repeated_sentences(text: &str) -> Vec<RepeatedSentence> {
     let mut seen: HashMap<String, (usize, &str, u32)> = HashMap::new();
-    let sentences = text
-        .split(['.', '!', '?', '…', '\n'])
-        .map(|s| s.trim_matches(|c: char| c.is_whitespace() || c == '"' || c == '”'));
-    for (order, sentence) in sentences.enumerate() {
+    for (order, sentence) in sentences(text).enumerate() {
         let key = words(sentence);
         if key.len() < MIN_SENTENCE_WORDS {
             continue;
@@ -167,6 +164,13 @@ pub fn repeated_sentences(text: &str) -> Vec<RepeatedSentence> {
             count,
         })
         .collect()
+}
+
+/// The text's sentences as [`repeated_sentences`] cuts them, trimmed of
+/// spaces and quotes.
+pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    text.split(['.', '!', '?', '…', '\n'])
+        .map(|s| s.trim_matches(|c: char| c.is_whitespace() || c == '"' || c == '”'))
 }
 
 fn clip(text: &str, max_chars: usize) -> String {

@@ -129,49 +129,37 @@ const MANNERS: &[&str] = &[
     " in the half-dark",
     " as quietly as possible",
 ];
-const SUBJECTS: &[&str] = &[
-    "The wind",
-    "A gull",
-    "The lamps along the quay",
-    "Somewhere below, a dog",
-    "The old clock",
-    "Rain",
-    "The kettle",
-    "A cart",
-    "The fire",
-    "Far off, thunder",
-    "The tide",
-    "A loose shutter",
-    "The floorboards",
-    "The stove",
-    "Smoke from the chimneys",
-    "The river",
-];
-const SUBJECT_DOINGS: &[&str] = &[
-    "rattled against the glass",
-    "went quiet all at once",
-    "complained to nobody in particular",
-    "kept its own slow time",
-    "hissed and settled",
-    "rolled past without stopping",
-    "drifted low over the roofs",
-    "muttered in the distance",
-    "crept higher by the hour",
-    "banged twice and was still",
-    "ticked as it cooled",
-    "leaned toward the east",
-    "smelled faintly of tar",
-    "refused to let anyone rest",
-    "made the silence worse",
-    "carried voices from the street",
-    "shook loose a little snow",
-    "sighed in the chimney",
-    "went on and on",
-    "stopped, then started again",
-    "threw shadows up the wall",
-    "grew louder near the docks",
-    "swallowed every other sound",
-    "filled the room with its noise",
+const SETTINGS: &[&str] = &[
+    "A thin wind came off the water",
+    "The air smelled of iron and wet stone",
+    "Snow had begun to settle on the roofs",
+    "The heat pressed down like a hand",
+    "Fog erased everything beyond the nearest wall",
+    "Rain drummed on the shutters",
+    "The kettle hissed and settled",
+    "The old clock kept its own slow time",
+    "A gull complained to nobody in particular",
+    "Far off, thunder muttered over the hills",
+    "The tide crept higher by the hour",
+    "A loose shutter banged twice and was still",
+    "The stove ticked as it cooled",
+    "Smoke from the chimneys drifted low over the roofs",
+    "The river ran high and brown",
+    "The lamps along the quay went out one by one",
+    "Somewhere below, a dog barked at nothing",
+    "The fire had burned down to a red eye",
+    "Frost furred the inside of the window",
+    "The floorboards creaked under every step",
+    "A cart rattled past without stopping",
+    "The wind carried voices from the street",
+    "The sky had gone the colour of slate",
+    "Cold came up through the floor",
+    "The candle flame leaned toward the door",
+    "The house settled and groaned around them",
+    "Water dripped somewhere in the dark",
+    "The moon showed for a moment and was gone",
+    "Bells rang across the water, faint and slow",
+    "The room smelled of tallow and wet wool",
 ];
 const SIGHTS: &[&str] = &[
     "a shutter banged in the wind",
@@ -275,6 +263,15 @@ const MEMORIES: &[&str] = &[
     "the church bells on a wedding day",
     "running barefoot on the dunes",
 ];
+const RECALLS: &[&str] = &[
+    "remembered",
+    "thought of",
+    "could not forget",
+    "found themselves thinking of",
+    "dreamed that night of",
+    "was reminded of",
+    "tried not to think of",
+];
 const OPENERS: &[&str] = &[
     "For a moment",
     "Without warning",
@@ -377,8 +374,8 @@ struct Decks {
     feelings: Deck,
     actions: Deck,
     manners: Deck,
-    subjects: Deck,
-    doings: Deck,
+    settings: Deck,
+    recalls: Deck,
     sights: Deck,
     wheres: Deck,
     lines: Deck,
@@ -396,8 +393,8 @@ impl Decks {
             feelings: Deck::new(FEELINGS),
             actions: Deck::new(ACTIONS),
             manners: Deck::new(MANNERS),
-            subjects: Deck::new(SUBJECTS),
-            doings: Deck::new(SUBJECT_DOINGS),
+            settings: Deck::new(SETTINGS),
+            recalls: Deck::new(RECALLS),
             sights: Deck::new(SIGHTS),
             wheres: Deck::new(WHERES),
             lines: Deck::new(LINES),
@@ -422,6 +419,9 @@ pub(super) fn chapter(rng: &mut fastrand::Rng, scene: &Scene<'_>, target_words: 
     };
     let mut paragraphs = vec![writer.opening(), writer.recap()];
     let closing = writer.closing();
+    for fixed in paragraphs.iter().chain([&closing]) {
+        writer.is_new(fixed);
+    }
     let target = target_words as usize;
     let words = |paragraphs: &[String]| {
         paragraphs
@@ -461,11 +461,10 @@ impl Writer<'_, '_> {
             ..
         } = *self.scene;
         format!(
-            "{}, {hero} stood in {place} and thought about {}. {} {}. Everything that had happened so far came back to one thing: {premise}.",
+            "{}, {hero} stood in {place} and thought about {}. {}. Everything that had happened so far came back to one thing: {premise}.",
             pick(self.rng, TIMES),
             title.to_lowercase(),
-            self.decks.subjects.draw(self.rng),
-            self.decks.doings.draw(self.rng),
+            self.decks.settings.draw(self.rng),
         )
     }
 
@@ -516,13 +515,26 @@ impl Writer<'_, '_> {
                 break;
             }
             let sentence = self.sentence();
-            let key = crate::quality::words(&sentence).join(" ");
-            if self.written.insert(key) {
+            if self.is_new(&sentence) {
                 words += sentence.split_whitespace().count();
                 sentences.push(sentence);
             }
         }
         sentences.join(" ")
+    }
+
+    /// Whether none of `text`'s sentences was written before; they count as
+    /// written from now on when so.
+    fn is_new(&mut self, text: &str) -> bool {
+        let keys: Vec<String> = crate::quality::sentences(text)
+            .map(|sentence| crate::quality::words(sentence).join(" "))
+            .filter(|key| !key.is_empty())
+            .collect();
+        if keys.iter().any(|key| self.written.contains(key)) {
+            return false;
+        }
+        self.written.extend(keys);
+        true
     }
 
     fn sentence(&mut self) -> String {
@@ -540,17 +552,46 @@ impl Writer<'_, '_> {
                 d.actions.draw(rng),
                 d.actions.draw(rng)
             ),
-            2 => format!("{} {}.", d.subjects.draw(rng), d.doings.draw(rng)),
+            2 => format!("{}.", d.settings.draw(rng)),
             3 => format!(
                 "{}, {who} felt {}.",
                 d.openers.draw(rng),
                 d.feelings.draw(rng)
             ),
             4 => format!("\"{},\" {who} {}.", d.lines.draw(rng), d.says.draw(rng)),
-            5 => format!("{who} remembered {}.", d.memories.draw(rng)),
+            5 => format!("{who} {} {}.", d.recalls.draw(rng), d.memories.draw(rng)),
             6 => format!("{}, {}.", d.wheres.draw(rng), d.sights.draw(rng)),
             7 => format!("{who} {} {}.", d.notices.draw(rng), d.thoughts.draw(rng)),
             _ => d.turns.draw(rng).to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chapters_land_near_their_target_and_never_repeat_a_sentence() {
+        let scene = Scene {
+            hero: "Mara",
+            friend: "Ilya",
+            place: "the salt marshes",
+            premise: "a courier must cross a drowned country",
+            title: "The Long Night",
+            previous_title: None,
+            number: 1,
+            total: 1,
+        };
+        for target in [400, 1500, 3000] {
+            let text = chapter(&mut fastrand::Rng::with_seed(7), &scene, target);
+            let words = crate::store::word_count(&text);
+            assert!(
+                words.abs_diff(target) <= target / 10,
+                "{words} words for {target}"
+            );
+            let repeated = crate::quality::repeated_sentences(&text);
+            assert!(repeated.is_empty(), "{repeated:?}");
         }
     }
 }
