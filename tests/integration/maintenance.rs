@@ -4,15 +4,15 @@
 //! `sqlite3` shell would, and the maintenance commands must find exactly the
 //! damage, repair what is safe, and change nothing when asked not to.
 
-mod util;
+use crate::util;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::util::{Server, TempDb, create_story, outline};
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use util::{Server, TempDb, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(60);
 const UNKNOWN_ID: &str = "3251c7d5-0000-4000-8000-000000000000";

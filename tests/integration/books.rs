@@ -3,14 +3,14 @@
 //! chapter-level control. Against the real server, with the fake LLM where a
 //! model is needed.
 
-mod util;
+use crate::util;
 
 use std::io::Read;
 use std::time::Duration;
 
+use crate::util::fake_llm::{FakeLlm, Reply, Seen, default_reply};
+use crate::util::{Server, TempDb, create_story, outline};
 use serde_json::{Value, json};
-use util::fake_llm::{FakeLlm, Reply, Seen, default_reply};
-use util::{Server, TempDb, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -7,8 +7,6 @@
 //! Mounting needs root (CI runs as root). Without it the test fails and says
 //! so; `STORYFLOW_SKIP_TMPFS=1` skips it on a developer machine.
 
-mod util;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use crate::util::fake_llm::{FakeLlm, Reply};
+use crate::util::{Server, create_story, outline};
 use serde_json::json;
-use util::fake_llm::{FakeLlm, Reply};
-use util::{Server, create_story, outline};
 
 const CHAPTERS: usize = 12;
 /// Chapter text this long makes every save grow the write-ahead log, so a

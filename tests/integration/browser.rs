@@ -8,16 +8,14 @@
 //! packages `chromium` and `chromium-driver`: `scripts/test.sh` installs
 //! them, and without them these tests fail saying so rather than skip.
 
-mod util;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::util::{Server, TempDb, create_story, outline};
 use serde_json::{Value, json};
-use util::{Server, TempDb, create_story, outline};
 
 /// How long any one thing may take to appear on the page.
 const WAIT: Duration = Duration::from_secs(20);

@@ -2,14 +2,14 @@
 //! a fake OpenAI-compatible server on 127.0.0.1 scripted per request, and
 //! shell one-liners as generator programs.
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::util::fake_llm::{FakeLlm, Reply, status, writing};
+use crate::util::{Server, TempDb, create_story, outline};
 use serde_json::{Value, json};
-use util::fake_llm::{FakeLlm, Reply, status, writing};
-use util::{Server, TempDb, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(30);
 

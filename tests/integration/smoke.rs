@@ -1,11 +1,9 @@
 //! The shortest path through storyflow: serve, create, generate, export.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{Server, create_story, outline};
 use serde_json::json;
-use util::{Server, create_story, outline};
 
 #[test]
 fn a_twelve_chapter_outline_is_written_end_to_end_by_builtin() {

@@ -3,12 +3,10 @@
 //! progress reports, health and metrics, and every error code of the
 //! contract produced by a real request.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{Resp, Server, create_story, outline, send_raw};
 use serde_json::{Value, json};
-use util::{Resp, Server, create_story, outline, send_raw};
 
 const WAIT: Duration = Duration::from_secs(30);
 const MIB: usize = 1024 * 1024;

@@ -3,14 +3,12 @@
 //! written exactly once; SIGTERM hands the run back; cancel and delete stop
 //! a worker at the next step boundary.
 
-mod util;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::util::{Server, TempDb, create_story, outline};
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use util::{Server, TempDb, create_story, outline};
 
 const CHAPTERS: u32 = 20;
 const WAIT: Duration = Duration::from_secs(60);

@@ -5,7 +5,7 @@
 //! limits, timeouts for slow and idle connections, the bound on connection
 //! threads, the headers on every response, and validation at the edge.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::util::{Resp, Server, TempDb, create_story, send_raw};
 use serde_json::{Value, json};
-use util::{Resp, Server, TempDb, create_story, send_raw};
 
 const MIB: usize = 1024 * 1024;
 
