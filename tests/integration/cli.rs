@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::util::{Server, TempDb, bin, cli, outline, stderr, stdout};
+use crate::util::{Api, Server, TempDb, bin, cli, outline, stderr, stdout};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::util::fake_llm::{FakeLlm, Reply};
-use crate::util::{Server, create_story, outline};
+use crate::util::{Api, Server, create_story, outline};
 use serde_json::json;
 
 const CHAPTERS: usize = 12;
