@@ -17,7 +17,7 @@ use storyflow::store::Store;
 use super::{Api, Resp};
 
 /// The port the in-process server pretends to listen on; `Host` must name it.
-const PORT: u16 = 7878;
+pub const PORT: u16 = 7878;
 
 pub struct InProcess {
     pub app: App,

@@ -9,7 +9,7 @@
 pub mod fake_llm;
 mod in_process;
 
-pub use in_process::InProcess;
+pub use in_process::{InProcess, PORT as IN_PROCESS_PORT};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
