@@ -131,12 +131,11 @@ pub struct Engine {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// A run a worker of this process holds.
-struct Held {
-    owner: String,
-    /// Cancelled when the run leaves the worker's hands or at shutdown.
-    cancel: CancelToken,
-}
+/// The runs this process's workers hold, by run and owner (two workers of
+/// one process hold the same run when one stalled past its lease and the
+/// other took it over), each with the token cancelled when the run leaves
+/// that worker's hands or at shutdown.
+type Held = HashMap<(RunId, String), CancelToken>;
 
 /// What the workers and the watcher share.
 struct Shared {
@@ -144,7 +143,7 @@ struct Shared {
     generator: Arc<dyn Generator>,
     settings: EngineSettings,
     shutdown: CancelToken,
-    held: Mutex<HashMap<RunId, Held>>,
+    held: Mutex<Held>,
 }
 
 impl Engine {
@@ -226,7 +225,7 @@ impl Shared {
         timestamp(self.clock().now() + self.settings.lease)
     }
 
-    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Held>> {
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -238,25 +237,19 @@ impl Shared {
         if self.shutdown.is_cancelled() {
             cancel.cancel();
         }
-        held.insert(
-            run.clone(),
-            Held {
-                owner: owner.to_string(),
-                cancel: cancel.clone(),
-            },
-        );
+        held.insert((run.clone(), owner.to_string()), cancel.clone());
         cancel
     }
 
-    fn unhold(&self, run: &RunId) {
-        self.held().remove(run);
+    fn unhold(&self, run: &RunId, owner: &str) {
+        self.held().remove(&(run.clone(), owner.to_string()));
     }
 
     fn begin_shutdown(&self) {
         let held = self.held();
         self.shutdown.cancel();
-        for run in held.values() {
-            run.cancel.cancel();
+        for cancel in held.values() {
+            cancel.cancel();
         }
         drop(held);
         self.app.work_queued.ring();
@@ -265,7 +258,7 @@ impl Shared {
     /// Hands back the runs of workers that did not stop within `grace`.
     fn release_all(&self, grace: Duration) {
         let held = std::mem::take(&mut *self.held());
-        for (run, Held { owner, .. }) in held {
+        for (run, owner) in held.into_keys() {
             match self.app.store.release_run(&run, &owner) {
                 Ok(true) => log::warn!(
                     "run {run} released while its generator call was still going after {grace:?}; it resumes from its last saved chapter when storyflow starts again"
@@ -301,8 +294,8 @@ impl Shared {
         let runs: Vec<(RunId, String, CancelToken)> = self
             .held()
             .iter()
-            .filter(|(_, held)| !held.cancel.is_cancelled())
-            .map(|(run, held)| (run.clone(), held.owner.clone(), held.cancel.clone()))
+            .filter(|(_, cancel)| !cancel.is_cancelled())
+            .map(|((run, owner), cancel)| (run.clone(), owner.clone(), cancel.clone()))
             .collect();
         let mut cancelled = 0;
         for (run, owner, cancel) in runs {
@@ -325,11 +318,7 @@ impl Shared {
     }
 
     fn renew_leases(&self) {
-        let held: Vec<(RunId, String)> = self
-            .held()
-            .iter()
-            .map(|(run, held)| (run.clone(), held.owner.clone()))
-            .collect();
+        let held: Vec<(RunId, String)> = self.held().keys().cloned().collect();
         for (run, owner) in held {
             match self.app.store.heartbeat(&run, &owner, &self.lease_until()) {
                 Ok(true) => {}

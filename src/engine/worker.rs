@@ -128,7 +128,7 @@ impl Worker {
             cancel,
         };
         job.execute();
-        shared.unhold(&claimed.run.id);
+        shared.unhold(&claimed.run.id, &self.owner);
         Some(claimed.run.id)
     }
 }
