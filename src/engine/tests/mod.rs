@@ -15,7 +15,7 @@ use super::{EngineSettings, Shared, Worker};
 use crate::app::{App, AppSettings};
 use crate::clock::ManualClock;
 use crate::generator::{Completion, GenError, Generator, Task, TaskKind};
-use crate::store::{NewStory, Run, RunId, RunScope, Story, testing::temp_store};
+use crate::store::{NewStory, Run, RunId, RunScope, Story, Store};
 
 type Answer = Box<dyn FnOnce(&Task<'_>) -> Result<Completion, GenError> + Send>;
 
@@ -101,6 +101,20 @@ struct Harness {
     _dir: tempfile::TempDir,
 }
 
+/// A real SQLite file, on tmpfs when there is one: these tests are about the
+/// state machine, and a busy disk's fsyncs at open would cost more than all
+/// of them together.
+fn memory_backed_store() -> (Store, tempfile::TempDir) {
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap_or_else(|_| tempfile::tempdir().unwrap())
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let store = Store::open(&dir.path().join("engine.db"), 4).unwrap();
+    (store, dir)
+}
+
 fn settings() -> EngineSettings {
     EngineSettings {
         workers: 0,
@@ -124,7 +138,7 @@ impl Harness {
         let clock = Arc::new(ManualClock::new(
             SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
         ));
-        let (store, dir) = temp_store();
+        let (store, dir) = memory_backed_store();
         let store = store.with_clock(clock.clone());
         let app = Arc::new(App::new(store, AppSettings::default()));
         let generator = Arc::new(generator);
@@ -181,4 +195,5 @@ impl Harness {
             .any(|(k, message)| k == kind && message.contains(containing))
     }
 }
+
 
