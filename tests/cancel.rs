@@ -46,8 +46,6 @@ fn cancel_interrupts(slow: fn() -> Reply, settled: fn(&Server, &str) -> bool) {
     let server = Server::start(&llm.args(&[
         "--workers",
         "1",
-        "--min-chapter-words",
-        "1",
         "--llm-timeout-s",
         "120",
     ]));

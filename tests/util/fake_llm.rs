@@ -159,7 +159,8 @@ impl FakeLlm {
         self.seen.lock().unwrap().clone()
     }
 
-    /// `serve` arguments for this server.
+    /// `serve` arguments for this server. The default answers are a few
+    /// words long, so `--min-chapter-words` is 1 unless `extra` sets it.
     pub fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "--generator",
@@ -171,6 +172,9 @@ impl FakeLlm {
             "--retry-base-ms",
             "10",
         ];
+        if !extra.contains(&"--min-chapter-words") {
+            args.extend_from_slice(&["--min-chapter-words", "1"]);
+        }
         args.extend_from_slice(extra);
         args
     }
