@@ -154,6 +154,10 @@ impl Job<'_> {
         let outcome = match result {
             Ok(()) => Ok(()),
             Err(Stop::Lost) => {
+                log::info!(
+                    "run {} was cancelled, deleted or taken over; worker {owner} stops",
+                    run.id
+                );
                 self.record_lost();
                 Ok(())
             }
@@ -195,10 +199,7 @@ impl Job<'_> {
         let store = &self.shared.app.store;
         let (id, owner) = (&self.run.id, self.owner);
         let why = match store.find_run(id) {
-            Ok(None) => {
-                log::info!("run {id} was deleted; worker {owner} stops");
-                return;
-            }
+            Ok(None) => return,
             Ok(Some(run)) if run.status == RunStatus::Cancelled => "the run was cancelled".into(),
             Ok(Some(run)) => match run.lease_owner {
                 Some(other) if other != owner => format!("{other} holds the run now"),
@@ -206,7 +207,6 @@ impl Job<'_> {
             },
             Err(e) => format!("the run is no longer its own ({e})"),
         };
-        log::info!("run {id}: {why}; worker {owner} stops");
         let note = format!(
             "{owner} stopped: {why}; its generator call, if any, was abandoned and nothing more is sent for this run"
         );
