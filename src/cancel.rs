@@ -99,6 +99,9 @@ mod tests {
         assert!(start.elapsed() < Duration::from_secs(5));
         thread.join().unwrap();
         assert!(token.is_cancelled());
-        assert!(token.wait(Duration::from_secs(30)), "a cancelled token waits no more");
+        assert!(
+            token.wait(Duration::from_secs(30)),
+            "a cancelled token waits no more"
+        );
     }
 }

@@ -179,13 +179,16 @@ mod tests {
         });
         let start = std::time::Instant::now();
         assert!(!clock.sleep(Duration::from_secs(40), &token));
-        assert!(clock.sleep(Duration::from_secs(2), &token), "the hook cancelled it");
-        assert!(clock.sleep(Duration::from_secs(7), &token), "already cancelled");
-        assert!(start.elapsed() < Duration::from_secs(1));
-        assert_eq!(
-            clock.sleeps(),
-            [40, 2, 7].map(Duration::from_secs).to_vec()
+        assert!(
+            clock.sleep(Duration::from_secs(2), &token),
+            "the hook cancelled it"
         );
+        assert!(
+            clock.sleep(Duration::from_secs(7), &token),
+            "already cancelled"
+        );
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert_eq!(clock.sleeps(), [40, 2, 7].map(Duration::from_secs).to_vec());
         // The cancelled third sleep took no time.
         assert_eq!(
             clock.now(),

@@ -43,12 +43,7 @@ fn cancel_interrupts(slow: fn() -> Reply, settled: fn(&Server, &str) -> bool) {
             default_reply(seen, number)
         }
     });
-    let server = Server::start(&llm.args(&[
-        "--workers",
-        "1",
-        "--llm-timeout-s",
-        "120",
-    ]));
+    let server = Server::start(&llm.args(&["--workers", "1", "--llm-timeout-s", "120"]));
     let slow_run = start_run(&server, SLOW);
     let quick_run = start_run(&server, QUICK);
     let slow_requests = || llm.seen().iter().filter(|s| is_for(s, SLOW)).count();
@@ -72,10 +67,9 @@ fn cancel_interrupts(slow: fn() -> Reply, settled: fn(&Server, &str) -> bool) {
     assert_eq!(slow_requests(), 1, "a request was sent after the cancel");
     let run = server.get(&format!("/api/runs/{slow_run}")).json();
     assert_eq!(run["status"], "cancelled", "{run}");
-    let stopped = server
-        .events(&slow_run)
-        .iter()
-        .any(|e| e["kind"] == "stopped" && e["message"].as_str().unwrap_or("").contains("cancelled"));
+    let stopped = server.events(&slow_run).iter().any(|e| {
+        e["kind"] == "stopped" && e["message"].as_str().unwrap_or("").contains("cancelled")
+    });
     assert!(stopped, "{:?}", server.events(&slow_run));
 }
 
@@ -84,10 +78,9 @@ fn a_cancel_during_a_retry_after_wait_stops_the_run_at_once() {
     cancel_interrupts(
         || rate_limited("40"),
         |server, run| {
-            server
-                .events(run)
-                .iter()
-                .any(|e| e["kind"] == "retry" && e["message"].as_str().unwrap_or("").contains("40000 ms"))
+            server.events(run).iter().any(|e| {
+                e["kind"] == "retry" && e["message"].as_str().unwrap_or("").contains("40000 ms")
+            })
         },
     );
 }

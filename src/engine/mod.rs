@@ -309,7 +309,9 @@ impl Shared {
                 }
             };
             if !still_ours {
-                log::info!("run {run} left {owner}'s hands (cancelled, deleted or taken over); stopping its work");
+                log::info!(
+                    "run {run} left {owner}'s hands (cancelled, deleted or taken over); stopping its work"
+                );
                 cancel.cancel();
                 cancelled += 1;
             }

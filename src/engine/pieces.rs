@@ -135,7 +135,11 @@ impl Job<'_> {
     /// `--min-chapter-words` (whatever the generator). Never saved cut off: a
     /// chapter still cut off after the last continuation fails the step
     /// `CHAPTER_TRUNCATED`.
-    fn chapter_text(&self, context: &StoryContext, request: &ChapterRequest) -> Result<String, Stop> {
+    fn chapter_text(
+        &self,
+        context: &StoryContext,
+        request: &ChapterRequest,
+    ) -> Result<String, Stop> {
         let label = format!("chapter {}", request.number);
         let task = self.task(context, TaskKind::Chapter(request), Some(&label))?;
         let first = self.generate(&task)?;
@@ -155,7 +159,11 @@ impl Job<'_> {
                 });
             }
             continuations += 1;
-            let why = if first.truncated || continuations > 1 { "cut off" } else { "short" };
+            let why = if first.truncated || continuations > 1 {
+                "cut off"
+            } else {
+                "short"
+            };
             let note = format!(
                 "chapter {} was {why} at {} words; asking for the rest ({continuations} of at most {max})",
                 request.number,
@@ -347,8 +355,16 @@ pub(super) fn assess_outline(text: &str, truncated: bool, count: u32) -> Outline
     }
     // Up to the first entry not kept (or the cut).
     let kept = in_order.min(count as usize);
-    let end = entries.get(kept).map_or(whole_lines, |next| (next.line - 1).min(whole_lines));
-    let kept_text = text.lines().take(end).collect::<Vec<_>>().join("\n").trim_end().to_string();
+    let end = entries
+        .get(kept)
+        .map_or(whole_lines, |next| (next.line - 1).min(whole_lines));
+    let kept_text = text
+        .lines()
+        .take(end)
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string();
     if kept < count as usize {
         return OutlineState::Short {
             text: kept_text,
@@ -359,9 +375,7 @@ pub(super) fn assess_outline(text: &str, truncated: bool, count: u32) -> Outline
     if parse_outline(&kept_text).len() != count as usize
         || !check_outline(&kept_text, Some(count)).is_empty()
     {
-        return OutlineState::Unusable(format!(
-            "does not read as chapters 1 to {count} in order"
-        ));
+        return OutlineState::Unusable(format!("does not read as chapters 1 to {count} in order"));
     }
     OutlineState::Whole {
         text: kept_text,

@@ -399,7 +399,10 @@ impl Job<'_> {
             }
             // The lease-guarded writes still stop a worker that lost its run.
             Err(e) => {
-                log::warn!("run {}: could not check the lease ({e}); going on", self.run.id);
+                log::warn!(
+                    "run {}: could not check the lease ({e}); going on",
+                    self.run.id
+                );
                 Ok(())
             }
         }
@@ -423,7 +426,10 @@ impl Job<'_> {
             let error = match self.shared.generator.generate(task) {
                 Ok(completion) if !completion.text.trim().is_empty() => return Ok(completion),
                 Ok(_) => GenError::BadAnswer {
-                    message: format!("the generator returned no text for the {}", task.kind.name()),
+                    message: format!(
+                        "the generator returned no text for the {}",
+                        task.kind.name()
+                    ),
                 },
                 Err(error) => error,
             };

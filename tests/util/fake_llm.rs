@@ -37,7 +37,10 @@ pub fn rate_limited(seconds: &'static str) -> Reply {
     Reply::Status(
         429,
         r#"{"error": {"message": "rate limited", "type": "rate_limit_exceeded"}}"#.into(),
-        vec![("Retry-After", seconds), ("Content-Type", "application/json")],
+        vec![
+            ("Retry-After", seconds),
+            ("Content-Type", "application/json"),
+        ],
     )
 }
 

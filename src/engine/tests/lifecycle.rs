@@ -39,7 +39,11 @@ fn an_expired_lease_is_taken_over_and_the_watcher_stops_the_old_worker() {
     assert!(h.has_event(&run, "stopped", "worker-a stopped: the run is completed"));
     // A sent nothing after B's calls: its one call came first.
     let calls = h.generator.calls();
-    assert_eq!(calls.len(), 1 + 2 * 2, "A's call, then B's chapters and summaries");
+    assert_eq!(
+        calls.len(),
+        1 + 2 * 2,
+        "A's call, then B's chapters and summaries"
+    );
 }
 
 #[test]
@@ -47,7 +51,8 @@ fn failed_calls_back_off_exponentially_with_equal_jitter() {
     let h = Harness::new();
     let (_, run) = h.story_with_run("Salt Road", &outline(1), 1);
     for _ in 0..4 {
-        h.generator.then_error(GenError::transient("connection refused"));
+        h.generator
+            .then_error(GenError::transient("connection refused"));
     }
     h.worker("w").run_once();
     assert_eq!(h.run(&run).status, RunStatus::Completed);
@@ -55,11 +60,19 @@ fn failed_calls_back_off_exponentially_with_equal_jitter() {
     assert_eq!(sleeps.len(), 4, "{sleeps:?}");
     for (n, slept) in sleeps.iter().enumerate() {
         let cap = Duration::from_millis(500) * (1 << n);
-        assert!(*slept >= cap / 2 && *slept <= cap, "retry {}: {slept:?}", n + 1);
+        assert!(
+            *slept >= cap / 2 && *slept <= cap,
+            "retry {}: {slept:?}",
+            n + 1
+        );
     }
     // The cap holds however many failures, and jitter stays in its half.
     for failures in 1..40 {
-        let delay = backoff(Duration::from_millis(500), Duration::from_secs(120), failures);
+        let delay = backoff(
+            Duration::from_millis(500),
+            Duration::from_secs(120),
+            failures,
+        );
         assert!(delay <= Duration::from_secs(120), "{failures}: {delay:?}");
         let cap = (Duration::from_millis(500).saturating_mul(1 << (failures - 1).min(16)))
             .min(Duration::from_secs(120));
@@ -72,7 +85,8 @@ fn transient_failures_past_the_retries_fail_the_run_unavailable() {
     let h = Harness::new();
     let (_, run) = h.story_with_run("Salt Road", &outline(1), 1);
     for _ in 0..5 {
-        h.generator.then_error(GenError::transient("connection refused"));
+        h.generator
+            .then_error(GenError::transient("connection refused"));
     }
     h.worker("w").run_once();
     let failed = h.run(&run);
@@ -114,7 +128,11 @@ fn a_cancel_during_a_retry_after_wait_ends_it_and_sends_nothing_more() {
     // The worker is free at once for the next story.
     assert_eq!(worker.run_once(), Some(next.clone()));
     assert_eq!(h.run(&next).status, RunStatus::Completed);
-    assert!(h.generator.calls()[1..].iter().all(|c| c.title == "Second Story"));
+    assert!(
+        h.generator.calls()[1..]
+            .iter()
+            .all(|c| c.title == "Second Story")
+    );
 }
 
 #[test]
@@ -156,7 +174,10 @@ fn shutdown_mid_call_releases_the_run_for_later() {
     let inner = h.clone();
     h.generator.then(move |task| {
         inner.shared.begin_shutdown();
-        assert!(task.cancel.is_cancelled(), "shutdown cancels every held run");
+        assert!(
+            task.cancel.is_cancelled(),
+            "shutdown cancels every held run"
+        );
         Err(GenError::Cancelled)
     });
     h.worker("w").run_once();
@@ -197,6 +218,12 @@ fn a_ring_wakes_a_sleeper_that_took_the_token_before_it() {
     let h = Harness::new();
     let bell = h.app().work_queued.token();
     let (_, _) = h.story_with_run("Salt Road", &outline(1), 1);
-    assert!(h.clock.sleep(Duration::from_millis(500), &bell), "the run queued rang it");
-    assert!(!h.app().work_queued.token().is_cancelled(), "a fresh token is up");
+    assert!(
+        h.clock.sleep(Duration::from_millis(500), &bell),
+        "the run queued rang it"
+    );
+    assert!(
+        !h.app().work_queued.token().is_cancelled(),
+        "a fresh token is up"
+    );
 }

@@ -15,7 +15,7 @@ use super::{EngineSettings, Shared, Worker};
 use crate::app::{App, AppSettings};
 use crate::clock::ManualClock;
 use crate::generator::{Completion, GenError, Generator, Task, TaskKind};
-use crate::store::{NewStory, Run, RunId, RunScope, Story, Store};
+use crate::store::{NewStory, Run, RunId, RunScope, Store, Story};
 
 type Answer = Box<dyn FnOnce(&Task<'_>) -> Result<Completion, GenError> + Send>;
 
@@ -38,7 +38,10 @@ struct FakeGenerator {
 }
 
 impl FakeGenerator {
-    fn then(&self, answer: impl FnOnce(&Task<'_>) -> Result<Completion, GenError> + Send + 'static) {
+    fn then(
+        &self,
+        answer: impl FnOnce(&Task<'_>) -> Result<Completion, GenError> + Send + 'static,
+    ) {
         self.script.lock().unwrap().push_back(Box::new(answer));
     }
 
@@ -195,5 +198,3 @@ impl Harness {
             .any(|(k, message)| k == kind && message.contains(containing))
     }
 }
-
-
