@@ -144,6 +144,7 @@ impl Job<'_> {
         let task = self.task(context, TaskKind::Chapter(request), Some(&label))?;
         let first = self.generate(&task)?;
         let mut cut = self.is_cut_off(&first, &first.text);
+        let mut reported_cut = first.truncated;
         let mut text = first.text;
         let mut continuations = 0;
         let max = self.shared.settings.max_continuations;
@@ -159,11 +160,7 @@ impl Job<'_> {
                 });
             }
             continuations += 1;
-            let why = if first.truncated || continuations > 1 {
-                "cut off"
-            } else {
-                "short"
-            };
+            let why = if reported_cut { "cut off" } else { "short" };
             let note = format!(
                 "chapter {} was {why} at {} words; asking for the rest ({continuations} of at most {max})",
                 request.number,
@@ -177,6 +174,7 @@ impl Job<'_> {
             let more = self.generate(&self.task(context, kind, None)?)?;
             text = join_continuation(&text, &more.text);
             cut = self.is_cut_off(&more, &text);
+            reported_cut = more.truncated;
         }
         Ok(text)
     }
