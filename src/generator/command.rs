@@ -382,6 +382,7 @@ mod tests {
                 ),
             },
             max_tokens: 1000,
+            cancel: &crate::cancel::CancelToken::new(),
         };
         generator.generate(&task).map(|completion| completion.text)
     }
@@ -393,7 +394,7 @@ mod tests {
     fn code(error: &GenError) -> &'static str {
         match error {
             GenError::Permanent { code, .. } => code,
-            GenError::Transient { .. } => "transient",
+            _ => "transient",
         }
     }
 

@@ -14,6 +14,7 @@ pub mod prompts;
 
 use std::time::Duration;
 
+use crate::cancel::CancelToken;
 use crate::store::StoryId;
 
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
@@ -57,6 +58,10 @@ pub struct Task<'a> {
     pub prompt: Prompt,
     /// Tokens the answer may take (`max_tokens` of a chat completion).
     pub max_tokens: u32,
+    /// Cancelled when the run is cancelled, deleted or taken over, or the
+    /// process shuts down: a backend abandons its call and answers
+    /// [`GenError::Cancelled`].
+    pub cancel: &'a CancelToken,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +133,13 @@ pub enum GenError {
     /// malformed answers, bad configuration.
     #[error("{message}")]
     Permanent { code: &'static str, message: String },
+    /// An answer that cannot be used (empty once cleaned): retried like a
+    /// transient failure, then the run fails `GENERATOR_BAD_RESPONSE`.
+    #[error("{message}")]
+    BadAnswer { message: String },
+    /// The call was abandoned because [`Task::cancel`] was cancelled.
+    #[error("the generator call was abandoned: the run was cancelled")]
+    Cancelled,
 }
 
 impl GenError {
@@ -162,6 +174,11 @@ pub mod codes {
     pub const CHAPTER_TRUNCATED: &str = "CHAPTER_TRUNCATED";
     /// The fixed part of a prompt alone exceeds the context budget.
     pub const CONTEXT_BUDGET: &str = "CONTEXT_BUDGET";
+    /// The server withheld the answer (`finish_reason: "content_filter"`).
+    pub const FILTERED: &str = "GENERATOR_FILTERED";
+    /// A generated outline that could not be made to name every chapter
+    /// asked, in order, within `--max-continuations` follow-up requests.
+    pub const OUTLINE_INCOMPLETE: &str = "OUTLINE_INCOMPLETE";
 }
 
 pub trait Generator: Send + Sync {

@@ -143,6 +143,10 @@ impl OpenAi {
                 code,
                 message: scrub(message),
             },
+            GenError::BadAnswer { message } => GenError::BadAnswer {
+                message: scrub(message),
+            },
+            GenError::Cancelled => GenError::Cancelled,
         }
     }
 }
@@ -456,7 +460,7 @@ mod tests {
     fn code(error: &GenError) -> &'static str {
         match error {
             GenError::Permanent { code, .. } => code,
-            GenError::Transient { .. } => "transient",
+            _ => "transient",
         }
     }
 

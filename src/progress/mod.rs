@@ -21,7 +21,7 @@ use lru::LruCache;
 use serde::Serialize;
 
 pub use crate::store::SkipReason;
-pub use outline::{check_outline, parse_outline};
+pub use outline::{check_outline, outline_entries, parse_outline};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;

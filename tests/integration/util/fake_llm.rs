@@ -22,10 +22,45 @@ pub enum Reply {
     Status(u16, String, Vec<(&'static str, &'static str)>),
     /// Reads the request and never answers.
     Hang,
+    /// Answers 200 with headers that promise a whole completion and the
+    /// first part of its body, then sends nothing more until the server
+    /// stops: a model server that hangs mid-answer.
+    HangMidAnswer,
 }
 
 pub fn status(code: u16, body: &str) -> Reply {
     Reply::Status(code, body.to_string(), Vec::new())
+}
+
+/// 429 with `Retry-After: seconds`, as a rate-limited server answers.
+pub fn rate_limited(seconds: &'static str) -> Reply {
+    Reply::Status(
+        429,
+        r#"{"error": {"message": "rate limited", "type": "rate_limit_exceeded"}}"#.into(),
+        vec![
+            ("Retry-After", seconds),
+            ("Content-Type", "application/json"),
+        ],
+    )
+}
+
+/// A body that gives `prefix`, then blocks until `stop` is set.
+struct StallingBody {
+    prefix: std::io::Cursor<Vec<u8>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::io::Read for StallingBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::io::Read::read(&mut self.prefix, buf)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        while !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(std::io::Error::other("the fake llm stopped"))
+    }
 }
 
 /// A request the fake server received.
@@ -127,7 +162,8 @@ impl FakeLlm {
         self.seen.lock().unwrap().clone()
     }
 
-    /// `serve` arguments for this server.
+    /// `serve` arguments for this server. The default answers are a few
+    /// words long, so `--min-chapter-words` is 1 unless `extra` sets it.
     pub fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         let mut args = vec![
             "--generator",
@@ -139,6 +175,9 @@ impl FakeLlm {
             "--retry-base-ms",
             "10",
         ];
+        if !extra.contains(&"--min-chapter-words") {
+            args.extend_from_slice(&["--min-chapter-words", "1"]);
+        }
         args.extend_from_slice(extra);
         args
     }
@@ -158,7 +197,7 @@ fn serve(
     mut script: VecDeque<Reply>,
     responder: &(dyn Fn(&Seen, usize) -> Reply + Send),
     seen: &Mutex<Vec<Seen>>,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) {
     // Requests left hanging stay open until the server stops.
     let mut parked = Vec::new();
@@ -204,6 +243,10 @@ fn serve(
                 parked.push(request);
                 continue;
             }
+            Reply::HangMidAnswer => {
+                hang_mid_answer(request, &completion("The fog".into(), "stop"), stop);
+                continue;
+            }
             Reply::Text(text) => (200, completion(text, "stop"), json_type),
             Reply::Finish(text, finish) => (200, completion(text, finish), json_type),
             Reply::Status(code, body, headers) => (code, body, headers),
@@ -216,4 +259,19 @@ fn serve(
         }
         let _ = request.respond(response);
     }
+}
+
+/// Responds on a thread of its own (the response never ends until `stop`),
+/// so the server goes on answering other requests.
+fn hang_mid_answer(request: tiny_http::Request, whole: &str, stop: &Arc<AtomicBool>) {
+    let prefix = whole.as_bytes()[..whole.len() / 2].to_vec();
+    let body = StallingBody {
+        prefix: std::io::Cursor::new(prefix),
+        stop: stop.clone(),
+    };
+    let headers = vec![tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap()];
+    let response = tiny_http::Response::new(200.into(), headers, body, Some(whole.len()), None);
+    std::thread::spawn(move || {
+        let _ = request.respond(response);
+    });
 }
