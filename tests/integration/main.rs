@@ -14,6 +14,7 @@ mod util;
 
 mod api;
 mod books;
+mod cancel;
 mod browser;
 mod cli;
 mod crash;

@@ -3,13 +3,11 @@
 //! waits out a `Retry-After`, or while the server hangs mid-answer, stops at
 //! once, sends no further request, and its worker moves on to the next run.
 
-mod util;
-
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use util::fake_llm::{FakeLlm, Reply, Seen, default_reply, rate_limited};
-use util::{Server, create_story, outline};
+use crate::util::fake_llm::{FakeLlm, Reply, Seen, default_reply, rate_limited};
+use crate::util::{Api, Server, create_story, outline};
 
 const SLOW: &str = "The Stalled Courier";
 const QUICK: &str = "The Quick Crossing";
