@@ -42,6 +42,15 @@ function append(el, children) {
   return el;
 }
 
+/**
+ * Replaces `el`'s children, skipping null and flattening arrays as h()
+ * does (the DOM's own replaceChildren would print them as "null").
+ */
+function setChildren(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
 const $ = (selector) => document.querySelector(selector);
 
 function plural(n, one, many) {

@@ -159,7 +159,8 @@ async function diagnoseRun() {
   box.replaceChildren(h('p', { class: 'muted' }, 'Diagnosing…'));
   try {
     const report = await api('GET', `/api/diagnostics/runs/${encodeURIComponent(view.id)}`);
-    box.replaceChildren(
+    setChildren(
+      box,
       h('h3', {}, 'Diagnosis'),
       h(
         'ul',

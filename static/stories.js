@@ -129,7 +129,8 @@ function updateStoryCard(card, story) {
     const href = `#run/${encodeURIComponent(run.id)}`;
     const bar = isActive(run) ? progressBar('thin') : null;
     if (bar) setProgress(bar, run);
-    p.latest.replaceChildren(
+    setChildren(
+      p.latest,
       statusBadge(run.status),
       h('a', { class: 'muted story-progress', href }, progressText(run)),
       isActive(run) ? null : h('span', { class: 'muted story-when' }, timeAgo(run.finished_at || run.updated_at)),
@@ -268,7 +269,8 @@ function updateRunCard(card, run) {
   if (run.error) {
     // A failed run's message is in its progress line already.
     p.error.hidden = false;
-    p.error.replaceChildren(
+    setChildren(
+      p.error,
       h('code', { class: 'error-code', title: run.error.message }, run.error.code),
       run.status === 'failed' ? null : [' ', h('span', { class: 'error-message' }, run.error.message)],
     );

@@ -209,7 +209,13 @@ function placeholderNotice(cls) {
     'div',
     { class: cls, role: 'note', hidden: true },
     h('p', { class: 'placeholder-title' }, 'Placeholder text from the built-in generator'),
-    h('p', {}, 'storyflow is running its offline stand-in, which fills chapters with sample prose from the premise and outline. Connect a model server (', h('code', {}, 'storyflow serve --generator openai'), ') to write real prose.'),
+    h(
+      'p',
+      {},
+      'An offline stand-in written from the premise and outline: connect a model server (',
+      h('code', {}, 'storyflow serve --generator openai'),
+      ', Ollama by default) to write real prose.',
+    ),
   );
 }
 
