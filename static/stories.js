@@ -295,7 +295,7 @@ function runScope(run) {
  * A run's progress in a writer's words: "waiting for a worker", "writing
  * the outline", "writing chapter 4 of 12 · 3 done", "rewriting chapter 2",
  * "finishing", "done · 12 chapters", "failed at chapter 5: <message>",
- * "cancelled · 3 of 12 chapters done". Without `withMessage`, a failure
+ * "stopped · 3 of 12 chapters done" (cancelled). Without `withMessage`, a failure
  * says where and leaves its message to the error beside it.
  */
 function progressText(run, withMessage = true) {
@@ -318,7 +318,7 @@ function progressText(run, withMessage = true) {
       return `failed${failedWhere(run, step)}${message}`;
     }
     case 'cancelled':
-      return `cancelled · ${done} of ${plural(total, 'chapter')} done`;
+      return `stopped · ${done} of ${plural(total, 'chapter')} done`;
     default:
       return run.status;
   }
