@@ -5,6 +5,11 @@ use super::Reply;
 use crate::error::{Error, Result};
 
 const INDEX_HTML: &str = include_str!("../../static/index.html");
+const CORE_JS: &str = include_str!("../../static/core.js");
+const SYSTEM_JS: &str = include_str!("../../static/system.js");
+const STORIES_JS: &str = include_str!("../../static/stories.js");
+const STORY_JS: &str = include_str!("../../static/story.js");
+const RUN_JS: &str = include_str!("../../static/run.js");
 const APP_JS: &str = include_str!("../../static/app.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
@@ -16,6 +21,11 @@ pub fn index() -> Reply {
 
 pub fn asset(name: &str) -> Result<Reply> {
     match name {
+        "core.js" => Ok(Reply::bytes("text/javascript", CORE_JS)),
+        "system.js" => Ok(Reply::bytes("text/javascript", SYSTEM_JS)),
+        "stories.js" => Ok(Reply::bytes("text/javascript", STORIES_JS)),
+        "story.js" => Ok(Reply::bytes("text/javascript", STORY_JS)),
+        "run.js" => Ok(Reply::bytes("text/javascript", RUN_JS)),
         "app.js" => Ok(Reply::bytes("text/javascript", APP_JS)),
         "style.css" => Ok(Reply::bytes("text/css", STYLE_CSS)),
         "favicon.svg" => Ok(Reply::bytes("image/svg+xml", FAVICON_SVG)),

@@ -429,7 +429,9 @@ fn the_page_lists_a_story_created_through_the_api() {
         browser.text(&format!("{card} .story-premise")).as_deref(),
         Some("A courier crosses a drowned country.")
     );
-    // The health summary and the metrics come from the same server.
+    // The health summary and the metrics come from the same server, on
+    // the System view of their own.
+    browser.goto("/#system");
     browser.wait_text("#health-stats [data-stat=status]", "Healthy");
     browser.wait_text("#health-stats [data-stat=orphans]", "0");
     browser.wait_text("#metrics-stats [data-stat=hit-rate]", "%");
@@ -769,8 +771,10 @@ fn the_health_check_and_the_orphan_dry_run_show_what_they_found() {
 
     let browser = Browser::open(&server);
     browser.goto("/");
-    browser.wait_text("#health-stats [data-stat=orphans] .stat-value", "1");
     browser.wait_text(&format!("{} .run-title", run_card(&run)), "missing story");
+    // Health and maintenance live on the System view.
+    browser.goto("/#system");
+    browser.wait_text("#health-stats [data-stat=orphans] .stat-value", "1");
 
     browser.click("#btn-orphan-dry-run");
     let result = "#maintenance-result[data-kind=orphans]";
@@ -1277,4 +1281,454 @@ fn the_epub_export_is_a_download_link() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("content-type"), Some("application/epub+zip"));
     assert_quiet_console(&browser);
+}
+
+/// Where the stories heading, the New story button, the first story and
+/// every health or metrics panel on screen are, in viewport pixels.
+fn first_screen(browser: &Browser) -> Value {
+    browser.js(
+        "const box = (e) => {
+           if (!e) return null;
+           const r = e.getBoundingClientRect();
+           return {top: r.top, bottom: r.bottom, shown: e.getClientRects().length > 0};
+         };
+         const panels = [...document.querySelectorAll('#health-stats, #metrics-stats, .card.system, #maintenance-result')]
+           .map(box).filter((b) => b.shown);
+         return {viewport: innerHeight, scrolled: scrollY,
+                 heading: box(document.querySelector('#stories-title')),
+                 button: box(document.querySelector('#btn-new-story')),
+                 story: box(document.querySelector('#story-list .story')),
+                 panels, panels_in_page: document.querySelectorAll('#health-stats, #metrics-stats').length};",
+        json!([]),
+    )
+}
+
+#[test]
+fn the_first_screen_shows_the_stories_and_new_story_above_any_system_panel() {
+    let server = Server::start(&[]);
+    let story = create_story(
+        &server,
+        json!({"title": "The Salt Road", "premise": "A courier crosses a drowned country.", "outline": outline(3)}),
+    );
+    let id = story["id"].as_str().unwrap();
+    let run = start_run(&server, id);
+    server.wait_for_run(&run, "completed", WAIT);
+    for (width, height) in [(1280, 800), (390, 844)] {
+        let browser = Browser::open_sized(&server, width, height);
+        browser.goto("/");
+        browser.wait_text(&format!("{} .story-title", story_card(id)), "The Salt Road");
+        // The story says how its last run went, in words.
+        browser.wait_text(
+            &format!("{} .story-progress", story_card(id)),
+            "done · 3 chapters",
+        );
+        let screen = first_screen(&browser);
+        let at = format!("{width}x{height}: {screen}");
+        assert_eq!(screen["scrolled"], 0, "{at}");
+        assert_eq!(screen["panels_in_page"], 2, "the panels still exist: {at}");
+        let viewport = screen["viewport"].as_f64().unwrap();
+        let mut lowest = 0.0_f64;
+        for part in ["heading", "button", "story"] {
+            let b = &screen[part];
+            assert_eq!(b["shown"], true, "{part} is shown: {at}");
+            let (top, bottom) = (b["top"].as_f64().unwrap(), b["bottom"].as_f64().unwrap());
+            assert!(
+                top >= 0.0 && bottom <= viewport,
+                "{part} is on the first screen: {at}"
+            );
+            if part != "story" {
+                lowest = lowest.max(bottom);
+            }
+        }
+        for panel in screen["panels"].as_array().unwrap() {
+            assert!(
+                panel["top"].as_f64().unwrap() >= lowest,
+                "a health or metrics panel is above the stories: {at}"
+            );
+        }
+        // The top bar keeps a small health pill, which leads to the rest.
+        browser.wait_text("#health-pill", "healthy");
+        assert_eq!(
+            browser.js(
+                "return document.querySelector('#health-pill').getAttribute('href');",
+                json!([])
+            ),
+            "#system"
+        );
+        assert_quiet_console(&browser);
+    }
+}
+
+#[test]
+fn on_a_phone_the_chapter_list_of_a_story_is_reachable() {
+    let server = Server::start(&[]);
+    let story = create_story(&server, json!({"title": "Pocket", "outline": outline(6)}));
+    let id = story["id"].as_str().unwrap();
+    let run = start_run(&server, id);
+    server.wait_for_run(&run, "completed", WAIT);
+    let browser = Browser::open_sized(&server, 390, 844);
+    browser.goto("/");
+    browser.click(&format!("{} .story-title", story_card(id)));
+    browser.wait_visible("#view-story .toc .toc-link");
+    assert_eq!(
+        browser.js(
+            "return document.querySelectorAll('#view-story .toc .toc-link').length;",
+            json!([])
+        ),
+        6
+    );
+    // The list comes before the chapters it leads to.
+    assert_eq!(
+        browser.js(
+            "return document.querySelector('.toc').getBoundingClientRect().top
+                  < document.querySelector('#chapter-1').getBoundingClientRect().top;",
+            json!([])
+        ),
+        true
+    );
+    browser.click("#view-story .toc li:nth-child(6) .toc-link");
+    browser.wait("chapter 6 scrolled into view", |b| {
+        (b.js(
+            "const r = document.querySelector('#chapter-6').getBoundingClientRect();
+             return r.top >= 0 && r.top < innerHeight;",
+            json!([]),
+        ) == true)
+            .then_some(())
+    });
+}
+
+#[test]
+fn the_system_view_shows_health_metrics_and_maintenance() {
+    let server = Server::start(&["--workers", "0"]);
+    create_story(
+        &server,
+        json!({"title": "Only a story", "chapter_count": 2}),
+    );
+    let browser = Browser::open(&server);
+    browser.goto("/");
+    browser.wait_text("#story-list .story-title", "Only a story");
+    assert!(
+        !browser.visible("#health-stats"),
+        "health is not on the stories view"
+    );
+    assert!(
+        !browser.visible("#metrics-stats"),
+        "metrics are not on the stories view"
+    );
+    assert!(!browser.visible("#btn-orphan-dry-run"));
+
+    // The pill in the top bar leads there.
+    browser.wait_text("#health-pill", "healthy");
+    browser.click("#health-pill");
+    browser.wait_visible("#view-system");
+    assert_eq!(browser.js("return location.hash;", json!([])), "#system");
+    assert!(!browser.visible("#view-stories"));
+    browser.wait_text("#health-stats [data-stat=status]", "Healthy");
+    browser.wait_text("#health-stats [data-stat=orphans]", "0");
+    browser.wait_text("#metrics-stats [data-stat=hit-rate]", "%");
+    browser.wait_text("#metrics-stats [data-stat=sql]", "HTTP requests");
+    assert_eq!(
+        browser.js(
+            "return document.querySelector('#nav-system').getAttribute('aria-current');",
+            json!([])
+        ),
+        "page"
+    );
+    browser.click("#btn-health-check");
+    browser.wait_text("#maintenance-result[data-kind=health]", "Healthy");
+
+    // Back to the stories; `#/system` is the same view.
+    browser.click("#view-system .back");
+    browser.wait_visible("#view-stories");
+    assert!(!browser.visible("#view-system"));
+    browser.goto("/#/system");
+    browser.wait_visible("#view-system #health-stats");
+    browser.wait_text("#health-stats [data-stat=status]", "Healthy");
+    assert_quiet_console(&browser);
+}
+
+fn title_is(browser: &Browser, expected: &str) {
+    browser.wait(&format!("the document title `{expected}`"), |b| {
+        (b.js("return document.title;", json!([])) == expected).then_some(())
+    });
+}
+
+#[test]
+fn the_document_title_follows_the_view() {
+    // No workers: no run is being written, so no percentage in the title.
+    let server = Server::start(&["--workers", "0"]);
+    let story = create_story(
+        &server,
+        json!({"title": "The Salt Road", "outline": outline(3)}),
+    );
+    let id = story["id"].as_str().unwrap();
+    let browser = Browser::open(&server);
+    browser.goto("/");
+    title_is(&browser, "Stories · storyflow");
+    browser.click(&format!("{} .story-title", story_card(id)));
+    title_is(&browser, "The Salt Road · storyflow");
+    browser.click("#nav-system");
+    title_is(&browser, "System · storyflow");
+    browser.click("#nav-stories");
+    title_is(&browser, "Stories · storyflow");
+    let run = start_run(&server, id);
+    browser.goto(&format!("/#run/{run}"));
+    title_is(&browser, "Run · The Salt Road · storyflow");
+    browser.goto(&format!("/#story/{id}"));
+    title_is(&browser, "The Salt Road · storyflow");
+}
+
+/// Whether a `beforeunload` now would make the browser ask.
+fn leaving_would_ask(browser: &Browser) -> bool {
+    browser.js(
+        "const ev = new Event('beforeunload', {cancelable: true});
+         window.dispatchEvent(ev);
+         return ev.defaultPrevented;",
+        json!([]),
+    ) == true
+}
+
+#[test]
+fn leaving_an_unsaved_chapter_edit_asks_first() {
+    let db = TempDb::new();
+    let id = {
+        let writer = Server::start_on(&db.path, &[]);
+        let story = create_story(
+            &writer,
+            json!({"title": "Hand edits", "outline": outline(3)}),
+        );
+        let id = story["id"].as_str().unwrap().to_string();
+        let run = start_run(&writer, &id);
+        writer.wait_for_run(&run, "completed", WAIT);
+        id
+    };
+    let server = Server::start_on(&db.path, &["--workers", "0"]);
+    let before = chapters_of(&server, &id);
+    let browser = Browser::open(&server);
+    browser.goto("/");
+    browser.click(&format!("{} .story-title", story_card(&id)));
+    browser.wait_text("#chapter-2 .chapter-title", "Beat 2");
+    let content = "#chapter-2 .chapter-content-input";
+    let typed = "A sentence the writer has not saved yet.";
+
+    // An editor opened and left untouched drops nothing: no question.
+    browser.click("#chapter-2 .btn-edit-chapter");
+    browser.wait_visible(content);
+    assert!(!leaving_would_ask(&browser));
+    browser.click("#view-story .back");
+    browser.wait_visible("#view-stories");
+    assert!(!browser.visible("#confirm-dialog"));
+
+    browser.click(&format!("{} .story-title", story_card(&id)));
+    browser.click("#chapter-2 .btn-edit-chapter");
+    browser.type_into(content, typed);
+    assert!(
+        leaving_would_ask(&browser),
+        "beforeunload is set while the edit is dirty"
+    );
+    let edit_kept = |b: &Browser| {
+        assert!(
+            b.visible("#view-story"),
+            "still on the story:\n{}",
+            b.page_text()
+        );
+        assert_eq!(
+            b.js(
+                "return document.querySelector(arguments[0]).value;",
+                json!([content])
+            ),
+            typed,
+            "the unsaved text is still in the editor"
+        );
+        assert_eq!(
+            b.js("return location.hash;", json!([])),
+            format!("#story/{id}")
+        );
+    };
+
+    // A link: asked; "Keep editing" keeps the edit where it was.
+    browser.click("#view-story .back");
+    browser.wait_visible("#confirm-dialog");
+    browser.wait_text("#confirm-title", "Discard your changes to chapter 2?");
+    browser.click("#confirm-cancel");
+    browser.wait("the dialog to close", |b| {
+        (!b.visible("#confirm-dialog")).then_some(())
+    });
+    edit_kept(&browser);
+
+    // The browser's back button: asked too, and dismissing keeps the edit.
+    browser.js("history.back();", json!([]));
+    browser.wait_visible("#confirm-dialog");
+    browser.click("#confirm-cancel");
+    browser.wait("the dialog to close", |b| {
+        (!b.visible("#confirm-dialog")).then_some(())
+    });
+    edit_kept(&browser);
+
+    // The editor's own Cancel asks as well.
+    browser.click("#chapter-2 .btn-cancel-edit");
+    browser.wait_visible("#confirm-dialog");
+    browser.click("#confirm-cancel");
+    browser.wait("the dialog to close", |b| {
+        (!b.visible("#confirm-dialog")).then_some(())
+    });
+    edit_kept(&browser);
+
+    // Another view, accepted: the page leaves, and nothing was saved.
+    browser.click("#health-pill");
+    browser.wait_visible("#confirm-dialog");
+    browser.click("#confirm-ok");
+    browser.wait_visible("#view-system");
+    title_is(&browser, "System · storyflow");
+    assert!(!leaving_would_ask(&browser), "nothing is left to lose");
+    assert_eq!(chapters_of(&server, &id), before, "leaving saved nothing");
+
+    // Back on the story, the chapter reads as it was.
+    browser.goto(&format!("/#story/{id}"));
+    browser.wait_text("#chapter-2 .chapter-title", "Beat 2");
+    assert!(!browser.exists(content));
+    assert_quiet_console(&browser);
+}
+
+#[test]
+fn progress_is_worded_for_a_writer() {
+    // Slow enough that each chapter holds still while the page polls.
+    let server = Server::start(&["--builtin-delay-ms", "1000"]);
+    let story = create_story(&server, json!({"title": "Twelve", "outline": outline(12)}));
+    let id = story["id"].as_str().unwrap();
+    let browser = Browser::open(&server);
+    browser.goto("/");
+    browser.wait_text(&format!("{} .story-title", story_card(id)), "Twelve");
+    let run = start_run(&server, id);
+    let step = format!("{} .run-step", run_card(&run));
+    // "writing chapter 4 of 12 · 3 done", on the run and on its story.
+    let (writing, done) = browser.wait("a chapter being written", |b| {
+        let text = b.text(&step)?;
+        let rest = text.strip_prefix("writing chapter ")?;
+        let (number, rest) = rest.split_once(" of 12 · ")?;
+        let done = rest.strip_suffix(" done")?;
+        Some((number.parse::<u32>().ok()?, done.parse::<u32>().ok()?))
+    });
+    assert_eq!(
+        done + 1,
+        writing,
+        "the chapter being written follows the ones done"
+    );
+    browser.wait_text(&format!("{} .story-progress", story_card(id)), " of 12 · ");
+    server.wait_for_run(&run, "completed", Duration::from_secs(60));
+    browser.wait_text(&step, "done · 12 chapters");
+    assert_eq!(browser.text(&step).as_deref(), Some("done · 12 chapters"));
+    browser.wait_text(
+        &format!("{} .story-progress", story_card(id)),
+        "done · 12 chapters",
+    );
+
+    // Every other state, in the page's words.
+    let cases = [
+        (
+            json!({"status": "pending", "attempt": 0, "chapters_done": 0, "chapters_total": 12}),
+            "waiting for a worker",
+        ),
+        (
+            json!({"status": "running", "step": "outline", "chapters_done": 0, "chapters_total": 12}),
+            "writing the outline",
+        ),
+        (
+            json!({"status": "running", "step": "chapter 4/12", "chapters_done": 3, "chapters_total": 12}),
+            "writing chapter 4 of 12 · 3 done",
+        ),
+        (
+            json!({"status": "running", "step": "finalize", "chapters_done": 12, "chapters_total": 12}),
+            "finishing",
+        ),
+        (
+            json!({"status": "completed", "step": "finalize", "chapters_done": 12, "chapters_total": 12}),
+            "done · 12 chapters",
+        ),
+        (
+            json!({"status": "failed", "step": "chapter 5/12", "chapters_done": 4, "chapters_total": 12,
+                "error": {"code": "GENERATOR_UNAVAILABLE", "message": "the model server did not answer"}}),
+            "failed at chapter 5: the model server did not answer",
+        ),
+    ];
+    for (run, expected) in cases {
+        assert_eq!(
+            browser.js("return progressText(arguments[0]);", json!([run])),
+            expected,
+            "{run}"
+        );
+    }
+    assert_quiet_console(&browser);
+}
+
+#[test]
+fn a_failed_run_says_where_it_stopped_and_why() {
+    let llm = util::fake_llm::FakeLlm::start(vec![util::fake_llm::status(
+        401,
+        r#"{"error":{"message":"Invalid API key","type":"invalid_request_error"}}"#,
+    )]);
+    let server = Server::start(&llm.args(&[]));
+    let story = create_story(
+        &server,
+        json!({"title": "Locked out", "outline": outline(2)}),
+    );
+    let id = story["id"].as_str().unwrap();
+    let run = start_run(&server, id);
+    server.wait_for_run(&run, "failed", WAIT);
+    let browser = Browser::open(&server);
+    browser.goto("/");
+    let step = format!("{} .run-step", run_card(&run));
+    let text = browser.wait_text(&step, "failed at chapter 1: ");
+    assert!(text.contains("Invalid API key"), "{text}");
+    browser.wait_text(
+        &format!("{} .story-progress", story_card(id)),
+        "failed at chapter 1: ",
+    );
+    browser.wait_text(
+        &format!("{} .run-error .error-code", run_card(&run)),
+        "GENERATOR_AUTH",
+    );
+    // The run's page says where; its error box says why.
+    browser.goto(&format!("/#run/{run}"));
+    browser.wait_text("#view-run .run-progress-text", "failed at chapter 1");
+    browser.wait_text("#view-run .run-error .error-message", "Invalid API key");
+    assert_quiet_console(&browser);
+}
+
+#[test]
+fn text_from_the_builtin_generator_is_labelled_as_placeholder_text() {
+    let db = TempDb::new();
+    let id = {
+        let writer = Server::start_on(&db.path, &[]);
+        let story = create_story(&writer, json!({"title": "Stand-in", "outline": outline(2)}));
+        let id = story["id"].as_str().unwrap().to_string();
+        let run = start_run(&writer, &id);
+        writer.wait_for_run(&run, "completed", WAIT);
+        assert_eq!(writer.get("/api/health").json()["generator"], "builtin");
+        let browser = Browser::open(&writer);
+        browser.goto(&format!("/#story/{id}"));
+        browser.wait_text("#chapter-2 .chapter-title", "Beat 2");
+        browser.wait_visible("#view-story .placeholder-notice");
+        browser.wait_text(
+            "#view-story .placeholder-notice",
+            "Placeholder text from the built-in generator",
+        );
+        browser.wait_text("#view-story .placeholder-notice", "connect a model server");
+        browser.wait_visible("#view-story .toc-block .placeholder-tag");
+        assert_quiet_console(&browser);
+        id
+    };
+    // The same chapters served with a model server configured: no label.
+    let llm = util::fake_llm::FakeLlm::start(Vec::new());
+    let server = Server::start_on(&db.path, &llm.args(&["--workers", "0"]));
+    assert_eq!(server.get("/api/health").json()["generator"], "openai");
+    let browser = Browser::open(&server);
+    browser.goto(&format!("/#story/{id}"));
+    browser.wait_text("#chapter-2 .chapter-title", "Beat 2");
+    browser.wait_text("#footer-version", "storyflow ");
+    browser.wait("the health to be known", |b| {
+        (b.js("return Boolean(state.health);", json!([])) == true).then_some(())
+    });
+    assert!(!browser.visible("#view-story .placeholder-notice"));
+    assert!(!browser.visible("#view-story .placeholder-tag"));
 }

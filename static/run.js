@@ -1,0 +1,178 @@
+// storyflow's page, part 5 of 6: a run (#run/ID): its progress, facts,
+// diagnosis and timeline.
+'use strict';
+
+// ---------------------------------------------------------------- run view
+
+async function refreshRunView() {
+  const view = state.run;
+  if (!view) return;
+  if (view.run && !isActive(view.run) && view.events && !view.stale) return;
+  const id = encodeURIComponent(view.id);
+  try {
+    const [run, events] = await Promise.all([api('GET', `/api/runs/${id}`), api('GET', `/api/runs/${id}/events`)]);
+    view.run = run;
+    view.events = events.events || [];
+    view.error = null;
+    view.stale = false;
+    if (!view.story || view.story.id !== run.story_id) {
+      view.story = storyById(run.story_id);
+      if (!view.story) {
+        try {
+          view.story = await api('GET', `/api/stories/${encodeURIComponent(run.story_id)}`);
+        } catch (err) {
+          if (err.status !== 404) throw err;
+          view.story = { id: run.story_id, missing: true };
+        }
+      }
+    }
+  } catch (err) {
+    if (err.status === 404 || err.status === 400) {
+      view.error = err;
+      return;
+    }
+    throw err;
+  }
+}
+
+function renderRunView() {
+  const root = $('#view-run');
+  const view = state.run;
+  if (!view) return;
+  if (view.error) {
+    root.replaceChildren(backLink(), h('div', { class: 'card' }, errorView(view.error, 'This run cannot be shown')));
+    root.dataset.built = '';
+    return;
+  }
+  if (!view.run) {
+    root.replaceChildren(backLink(), h('p', { class: 'muted' }, 'Loading…'));
+    return;
+  }
+  const run = view.run;
+  if (root.dataset.built !== run.id) {
+    root.dataset.built = run.id;
+    const p = {};
+    p.title = h('h1', { class: 'detail-title' });
+    p.badge = h('span', { class: 'badge' });
+    p.story = h('p', { class: 'detail-meta' });
+    p.bar = progressBar('large');
+    p.pct = h('span', { class: 'big-pct' });
+    p.chapters = h('span', { class: 'muted run-progress-text' });
+    p.facts = h('dl', { class: 'facts' });
+    p.error = h('div', { class: 'run-error large' });
+    p.cancel = h('button', { type: 'button', class: 'btn btn-cancel', text: 'Cancel run', onclick: () => cancelRun(view.run).then(markRunStale) });
+    p.retry = h('button', { type: 'button', class: 'btn primary btn-retry', text: 'Retry', onclick: () => retryRun(view.run).then(markRunStale) });
+    p.diagnose = h('button', { type: 'button', class: 'btn btn-diagnose', text: 'Diagnose', onclick: diagnoseRun });
+    p.diagnosis = h('div', { class: 'diagnosis' });
+    p.timeline = h('ol', { class: 'timeline' });
+    root.replaceChildren(
+      backLink(),
+      h(
+        'header',
+        { class: 'detail-head' },
+        h('div', {}, h('div', { class: 'title-row' }, p.title, p.badge), p.story),
+        h('div', { class: 'detail-actions' }, p.cancel, p.retry, p.diagnose),
+      ),
+      h(
+        'div',
+        { class: 'run-layout' },
+        h(
+          'section',
+          { class: 'card run-summary', dataset: { runId: run.id } },
+          h('div', { class: 'progress-row' }, p.pct, p.chapters),
+          p.bar,
+          p.error,
+          p.facts,
+          p.diagnosis,
+        ),
+        h('section', { class: 'card timeline-card', 'aria-label': 'Timeline' }, h('div', { class: 'card-head' }, h('h2', {}, 'Timeline'), h('span', { class: 'card-note' }, 'newest first')), p.timeline),
+      ),
+    );
+    root.parts = p;
+  }
+  const p = root.parts;
+  const story = view.story;
+  p.title.textContent = story && story.title ? story.title : `Run ${shortId(run.id)}`;
+  p.badge.className = `badge status-${run.status}`;
+  p.badge.dataset.status = run.status;
+  p.badge.textContent = run.status;
+  p.story.replaceChildren(
+    story && !story.missing
+      ? h('a', { href: `#story/${encodeURIComponent(story.id)}` }, 'Read the story')
+      : h('span', { class: 'missing' }, `its story ${shortId(run.story_id)} does not exist: an orphaned run`),
+    h('span', { class: 'sep' }, ' · '),
+    h('span', { class: 'mono', title: 'run id' }, run.id),
+  );
+  setProgress(p.bar, run);
+  p.pct.textContent = `${run.progress}%`;
+  // The error's message is in the box below: here, where it stopped.
+  p.chapters.textContent = progressText(run, false);
+  if (run.error) {
+    p.error.hidden = false;
+    p.error.replaceChildren(h('code', { class: 'error-code' }, run.error.code), ' ', h('span', { class: 'error-message' }, run.error.message));
+  } else {
+    p.error.hidden = true;
+  }
+  p.facts.replaceChildren(
+    fact('Step', run.step || '—'),
+    fact('Writes', runScope(run) || 'every missing chapter'),
+    fact('Attempt', String(run.attempt)),
+    fact('Queued', timeAgo(run.created_at)),
+    fact('Started', run.started_at ? timeAgo(run.started_at) : '—'),
+    fact('Last update', timeAgo(run.updated_at)),
+    fact('Finished', run.finished_at ? timeAgo(run.finished_at) : '—'),
+  );
+  p.cancel.hidden = !isActive(run);
+  p.retry.hidden = !canRetry(run);
+  p.cancel.disabled = state.busy.has(`cancel:${run.id}`);
+  p.retry.disabled = state.busy.has(`retry:${run.id}`);
+  syncList(
+    p.timeline,
+    (view.events || []).slice().reverse(), // newest first: what is happening now
+    (e) => String(e.id),
+    (e) =>
+      h(
+        'li',
+        { class: `event kind-${String(e.kind).replace(/[^a-z_-]/gi, '')}`, dataset: { kind: e.kind } },
+        h('time', { class: 'event-time', datetime: e.at, title: fullTime(e.at) }, clockTime(e.at)),
+        h('span', { class: 'event-kind' }, e.kind),
+        h('span', { class: 'event-message' }, e.message),
+      ),
+    () => {},
+    () => h('li', { class: 'muted' }, 'No events yet.'),
+  );
+}
+
+function fact(label, value) {
+  return h('div', { class: 'fact' }, h('dt', {}, label), h('dd', {}, value));
+}
+
+function markRunStale() {
+  if (state.run) state.run.stale = true;
+  refreshNow();
+}
+
+async function diagnoseRun() {
+  const view = state.run;
+  if (!view || !view.run) return;
+  const box = $('#view-run').parts.diagnosis;
+  box.replaceChildren(h('p', { class: 'muted' }, 'Diagnosing…'));
+  try {
+    const report = await api('GET', `/api/diagnostics/runs/${encodeURIComponent(view.id)}`);
+    setChildren(
+      box,
+      h('h3', {}, 'Diagnosis'),
+      h(
+        'ul',
+        { class: 'problems' },
+        (report.findings || []).map((f) => h('li', { dataset: { severity: f.severity } }, h('code', { class: `severity severity-${f.severity}` }, f.code), ' ', f.message)),
+      ),
+      (report.recommendations || []).length
+        ? [h('p', { class: 'help' }, 'What to do:'), h('ul', { class: 'recommendations' }, report.recommendations.map((r) => h('li', {}, h('code', {}, r))))]
+        : null,
+    );
+  } catch (err) {
+    box.replaceChildren(errorView(err, 'Could not diagnose the run'));
+  }
+}
+
