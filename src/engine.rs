@@ -28,11 +28,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::app::App;
+use crate::cancel::CancelToken;
 use crate::clock::timestamp;
 use crate::error::Error;
 use crate::generator::{
-    ChapterGist, ChapterRequest, Completion, GenError, Generator, PromptBuilder, StoryContext,
-    Task, TaskKind, Templates, codes,
+    self, ChapterGist, ChapterRequest, Completion, GenError, Generator, PromptBuilder,
+    StoryContext, Task, TaskKind, Templates, codes,
 };
 use crate::metrics::Metrics;
 use crate::progress::parse_outline;
@@ -129,6 +130,11 @@ impl Stop {
                 code: codes::UNAVAILABLE,
                 message,
             },
+            GenError::BadAnswer { message } => Stop::Failed {
+                code: codes::BAD_RESPONSE,
+                message,
+            },
+            GenError::Cancelled => Stop::Shutdown,
         }
     }
 }
@@ -154,6 +160,8 @@ impl From<Error> for Stop {
 
 pub struct Engine {
     stopping: Arc<AtomicBool>,
+    /// Cancelled at shutdown: abandons generator calls in flight.
+    cancel: CancelToken,
     app: Arc<App>,
     threads: Vec<JoinHandle<()>>,
     held: HeldRuns,
@@ -168,6 +176,9 @@ struct Shared {
     generator: Arc<dyn Generator>,
     settings: EngineSettings,
     stopping: Arc<AtomicBool>,
+    /// Given to every generator call; cancelled only at shutdown.
+    // TODO(engine): a token per run, cancelled with the run, plugs in here.
+    cancel: CancelToken,
     /// For the heartbeat, and for a shutdown that cannot wait.
     held: HeldRuns,
 }
@@ -181,6 +192,7 @@ impl Engine {
         settings: EngineSettings,
     ) -> std::io::Result<Engine> {
         let stopping = Arc::new(AtomicBool::new(false));
+        let cancel = CancelToken::new();
         let held = HeldRuns::default();
         let mut threads = Vec::new();
         if settings.workers > 0 {
@@ -189,6 +201,7 @@ impl Engine {
                 generator,
                 settings: settings.clone(),
                 stopping: stopping.clone(),
+                cancel: cancel.clone(),
                 held: held.clone(),
             });
             let process = format!(
@@ -214,6 +227,7 @@ impl Engine {
         }
         Ok(Engine {
             stopping,
+            cancel,
             app,
             threads,
             held,
@@ -228,6 +242,7 @@ impl Engine {
     /// when storyflow starts again.
     pub fn shutdown(self, grace: Duration) {
         self.stopping.store(true, Ordering::SeqCst);
+        self.cancel.cancel();
         self.app.work_queued.ring();
         let deadline = Instant::now() + grace;
         while Instant::now() < deadline && self.threads.iter().any(|t| !t.is_finished()) {
@@ -597,7 +612,7 @@ impl Shared {
     /// generators that read prompts). With `label`, the estimate and any
     /// trimming are recorded in the run's events; without, only trimming.
     fn task<'a>(
-        &self,
+        &'a self,
         run: &Run,
         story: &'a StoryContext,
         kind: TaskKind<'a>,
@@ -609,6 +624,7 @@ impl Shared {
             kind,
             prompt: Default::default(),
             max_tokens: builder.completion_tokens(),
+            cancel: &self.cancel,
         };
         if !self.generator.reads_prompts() {
             return Ok(task);
@@ -746,54 +762,67 @@ impl Shared {
         }
     }
 
-    /// Calls the generator, retrying transient failures with exponential
-    /// backoff and jitter (or the server's `Retry-After`).
+    /// Calls the generator (its answer cleaned by [`generator::ask`]),
+    /// retrying transient failures and bad answers (nothing left after
+    /// cleaning) with exponential backoff and jitter (or the server's
+    /// `Retry-After`). A filtered answer fails with `GENERATOR_FILTERED`; a
+    /// cancelled call stops the run's work (shutdown: released). A cut
+    /// chapter is returned cut, for [`Shared::chapter_text`] to continue; a
+    /// cut outline or summary is asked for again, never saved.
     fn generate(&self, run: &Run, task: &Task<'_>) -> Result<Completion, Stop> {
         let mut failures = 0;
         loop {
-            match self.generator.generate(task) {
-                Ok(completion) if !completion.text.trim().is_empty() => return Ok(completion),
-                Ok(_) => {
-                    return Err(Stop::Failed {
-                        code: codes::BAD_RESPONSE,
-                        message: format!(
-                            "the generator returned no text for the {}",
-                            task.kind.name()
-                        ),
-                    });
+            let (message, retry_after, final_code) = match generator::ask(&*self.generator, task) {
+                // TODO(engine): continue a cut outline or summary as a cut
+                // chapter is continued, instead of asking again.
+                Ok(completion)
+                    if completion.truncated
+                        && matches!(
+                            task.kind,
+                            TaskKind::Outline { .. } | TaskKind::Summary { .. }
+                        ) =>
+                {
+                    let message = format!(
+                        "the {} was cut off by the length limit; raise --llm-context-tokens",
+                        task.kind.name()
+                    );
+                    (message, None, codes::BAD_RESPONSE)
                 }
+                Ok(completion) => return Ok(completion),
                 Err(GenError::Permanent { code, message }) => {
                     return Err(Stop::Failed { code, message });
                 }
+                Err(GenError::Cancelled) if self.stopping() => return Err(Stop::Shutdown),
+                Err(GenError::Cancelled) => return Err(Stop::Lost),
+                Err(GenError::BadAnswer { message }) => (message, None, codes::BAD_RESPONSE),
                 Err(GenError::Transient {
                     message,
                     retry_after,
-                }) => {
-                    failures += 1;
-                    if failures > self.settings.retries {
-                        return Err(Stop::Failed {
-                            code: codes::UNAVAILABLE,
-                            message: format!("gave up after {failures} attempts: {message}"),
-                        });
-                    }
-                    let delay = retry_after
-                        .unwrap_or_else(|| self.backoff(failures))
-                        .min(self.settings.retry_max);
-                    Metrics::inc(&self.app.metrics.generator_retries);
-                    log::warn!(
-                        "run {}: generator failed ({message}); retry {failures} in {delay:?}",
-                        run.id
-                    );
-                    let note = format!(
-                        "attempt {failures} failed: {message}; retrying in {} ms",
-                        delay.as_millis()
-                    );
-                    if let Err(e) = self.app.store.add_event(&run.id, "retry", &note) {
-                        log::warn!("could not record a retry of run {}: {e}", run.id);
-                    }
-                    self.sleep_unless_stopping(delay)?;
-                }
+                }) => (message, retry_after, codes::UNAVAILABLE),
+            };
+            failures += 1;
+            if failures > self.settings.retries {
+                return Err(Stop::Failed {
+                    code: final_code,
+                    message: format!("gave up after {failures} attempts: {message}"),
+                });
             }
+            let delay = retry_after
+                .unwrap_or_else(|| self.backoff(failures))
+                .min(self.settings.retry_max);
+            Metrics::inc(&self.app.metrics.generator_retries);
+            log::warn!(
+                "run {}: generator failed ({message}); retry {failures} in {delay:?}",
+                run.id
+            );
+            let note = format!(
+                "attempt {failures} failed: {message}; retrying in {} ms",
+                delay.as_millis()
+            );
+            if let Err(e) = self.app.store.add_event(&run.id, "retry", &note) {
+                log::warn!("could not record a retry of run {}: {e}", run.id);
+            }
+            self.sleep_unless_stopping(delay)?;
         }
     }
 

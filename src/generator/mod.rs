@@ -6,16 +6,28 @@
 //! program: prompt on stdin, text on stdout). A backend reports failures as
 //! [`GenError`]: transient ones the engine retries with backoff, permanent
 //! ones that fail the run with their code. Backends never retry themselves.
+//!
+//! A backend returns its answer raw ([`RawCompletion`]); [`ask`] is the one
+//! way to call a generator, and it passes every answer, of every kind of
+//! piece, through [`clean`], which removes reasoning and judges the answer
+//! (whole, cut, filtered, empty, bad). A backend never cleans by itself.
+//!
+//! Every call carries a [`CancelToken`]: a backend sends nothing when it is
+//! already cancelled and abandons a call in flight within 2 seconds of its
+//! cancellation, returning [`GenError::Cancelled`].
 
 pub mod builtin;
+pub mod clean;
 pub mod command;
 pub mod openai;
 pub mod prompts;
 
 use std::time::Duration;
 
+use crate::cancel::CancelToken;
 use crate::store::StoryId;
 
+pub use clean::{Cleaned, RawCompletion, Verdict};
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
 
 /// What a generator knows of the story it writes.
@@ -57,6 +69,9 @@ pub struct Task<'a> {
     pub prompt: Prompt,
     /// Tokens the answer may take (`max_tokens` of a chat completion).
     pub max_tokens: u32,
+    /// Cancelled when the answer is no longer wanted (the run's cancel,
+    /// shutdown): the backend then stops waiting for it.
+    pub cancel: &'a CancelToken,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,7 +113,7 @@ impl TaskKind<'_> {
     }
 }
 
-/// A generator's answer.
+/// A generator's answer once cleaned: text worth saving, whole or cut off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
     pub text: String,
@@ -128,6 +143,15 @@ pub enum GenError {
     /// malformed answers, bad configuration.
     #[error("{message}")]
     Permanent { code: &'static str, message: String },
+    /// The answer arrived but holds nothing to save (no text once reasoning
+    /// is removed): asking again may help. Retried as transient failures
+    /// are; once retries are spent the run fails `GENERATOR_BAD_RESPONSE`.
+    #[error("{message}")]
+    BadAnswer { message: String },
+    /// The call was abandoned because its [`Task::cancel`] token was
+    /// cancelled; nothing was or will be used of it.
+    #[error("the generator call was cancelled")]
+    Cancelled,
 }
 
 impl GenError {
@@ -158,6 +182,9 @@ pub mod codes {
     pub const REJECTED: &str = "GENERATOR_REJECTED";
     /// Transient failures that outlasted every retry.
     pub const UNAVAILABLE: &str = "GENERATOR_UNAVAILABLE";
+    /// The server's content filter withheld an answer (`finish_reason:
+    /// "content_filter"`).
+    pub const FILTERED: &str = "GENERATOR_FILTERED";
     /// A chapter still cut off after every continuation.
     pub const CHAPTER_TRUNCATED: &str = "CHAPTER_TRUNCATED";
     /// The fixed part of a prompt alone exceeds the context budget.
@@ -181,5 +208,16 @@ pub trait Generator: Send + Sync {
         false
     }
 
-    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError>;
+    /// Asks once and returns the answer as received, uncleaned. Callers use
+    /// [`ask`], which cleans it.
+    fn generate(&self, task: &Task<'_>) -> Result<RawCompletion, GenError>;
+}
+
+/// Asks `generator` once and cleans its answer: the only way the engine
+/// calls a generator. Sends nothing when the task is already cancelled.
+pub fn ask(generator: &dyn Generator, task: &Task<'_>) -> Result<Completion, GenError> {
+    if task.cancel.is_cancelled() {
+        return Err(GenError::Cancelled);
+    }
+    clean::clean(generator.generate(task)?).into_completion(&task.kind)
 }

@@ -2,26 +2,65 @@
 //! server, vLLM and anything else that answers `POST {base}/chat/completions`.
 //!
 //! One request per outline or chapter: the system and user parts of the
-//! [`prompts`] as two messages, the text from `choices[0].message.content`.
-//! Every failure is classified once, in [`classify_status`] and
-//! [`classify_transport`]: timeouts, broken connections, 408, 429 and 5xx are
-//! transient (with the server's `Retry-After` when it sends one); 401/403,
-//! 404, other 4xx and malformed answers are permanent. This backend never
+//! [`prompts`] as two messages, the text from `choices[0].message.content`
+//! (a string, or an array of text parts, joined) with its `finish_reason`,
+//! returned raw for [`super::clean`] to judge. Separate `reasoning_content`
+//! or `reasoning` fields are never read.
+//!
+//! Every failure is classified once, in [`classify_status`],
+//! [`classify_transport`] and [`answered_error`]: timeouts, broken
+//! connections, 408, 429 and 5xx are transient (with the server's
+//! `Retry-After` when it sends one); 401/403, 404, other 4xx and malformed
+//! answers are permanent. A 200 whose body is an error object is classified
+//! by its content: overloaded, rate limited, busy, "try again" and the like
+//! are transient, anything else permanent. A body that is not UTF-8 is a
+//! `GENERATOR_BAD_RESPONSE`, never decoded lossily. This backend never
 //! retries by itself: the engine does.
+//!
+//! Cancel: the HTTP exchange runs on a thread of its own and the caller
+//! waits for it on a channel, looking at the task's [`CancelToken`] every
+//! [`CANCEL_POLL`]. When the token is cancelled the caller returns
+//! [`GenError::Cancelled`] at once and the exchange is abandoned: its thread
+//! ends by itself when the server answers or `--llm-timeout` passes, and its
+//! result is dropped. (ureq is blocking and cannot be interrupted from
+//! outside; a thread per call costs nothing next to an LLM's answer.)
 //!
 //! Invariant: the API key is sent only in the `Authorization` header and
 //! never appears in an error message, even when a server echoes it back.
 
+use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Completion, GenError, Generator, Prompt, Task, codes};
+use super::{GenError, Generator, Prompt, RawCompletion, Task, codes};
+use crate::cancel::CancelToken;
 
 /// Largest answer read from the server; chat completions are far smaller.
 const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
 /// Characters of a server's error body quoted in a message.
 const EXCERPT_CHARS: usize = 200;
+/// How often a caller waiting for an answer looks at its cancel token: well
+/// within the 2 seconds a cancel may take.
+const CANCEL_POLL: Duration = Duration::from_millis(50);
+/// Words in an error a server sent with status 200 that mean "ask again
+/// later" (matched in lowercase).
+const TRANSIENT_WORDS: &[&str] = &[
+    "overload",
+    "rate limit",
+    "rate-limit",
+    "rate_limit",
+    "ratelimit",
+    "too many requests",
+    "busy",
+    "try again",
+    "retry",
+    "temporarily",
+    "service unavailable",
+    "capacity",
+    "timed out",
+    "timeout",
+];
 
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
@@ -66,8 +105,17 @@ impl OpenAi {
         })
     }
 
-    /// Sends one chat completion and returns its text.
-    fn complete(&self, prompt: &Prompt, max_tokens: u32) -> Result<Completion, GenError> {
+    /// Sends one chat completion and returns its raw content, abandoning it
+    /// when `cancel` is cancelled.
+    fn complete(
+        &self,
+        prompt: &Prompt,
+        max_tokens: u32,
+        cancel: &CancelToken,
+    ) -> Result<RawCompletion, GenError> {
+        if cancel.is_cancelled() {
+            return Err(GenError::Cancelled);
+        }
         let body = json!({
             "model": self.model,
             "messages": [
@@ -77,27 +125,18 @@ impl OpenAi {
             "max_tokens": max_tokens,
             "stream": false,
         });
-        let mut request = self
-            .agent
-            .post(&self.endpoint)
-            .header("Accept", "application/json")
-            .header(
-                "User-Agent",
-                concat!("storyflow/", env!("CARGO_PKG_VERSION")),
-            );
-        if let Some(key) = &self.api_key {
-            request = request.header("Authorization", format!("Bearer {key}"));
-        }
-        let mut response = request
-            .send_json(&body)
+        let exchange = Exchange {
+            agent: self.agent.clone(),
+            endpoint: self.endpoint.clone(),
+            api_key: self.api_key.clone(),
+            body,
+        };
+        let HttpAnswer {
+            status,
+            retry_after,
+            body,
+        } = abandonable(cancel, move || exchange.send())?
             .map_err(|e| self.classify_transport(e))?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_vec();
         if !(200..300).contains(&status) {
             // The status says what went wrong; the body only adds detail.
             let text = body.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -109,8 +148,17 @@ impl OpenAi {
             )));
         }
         let bytes = body.map_err(|e| self.classify_transport(e))?;
-        let text = String::from_utf8_lossy(&bytes);
-        parse_completion(&text).map_err(|e| self.redacted(e))
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            GenError::permanent(
+                codes::BAD_RESPONSE,
+                format!(
+                    "the llm server at {} sent an answer that is not valid UTF-8 (at byte {})",
+                    self.shown_endpoint,
+                    e.valid_up_to()
+                ),
+            )
+        })?;
+        parse_completion(text).map_err(|e| self.redacted(e))
     }
 
     fn context(&self) -> Context<'_> {
@@ -132,6 +180,10 @@ impl OpenAi {
         };
         let scrub = |message: String| message.replace(key, "[redacted]");
         match error {
+            GenError::BadAnswer { message } => GenError::BadAnswer {
+                message: scrub(message),
+            },
+            GenError::Cancelled => GenError::Cancelled,
             GenError::Transient {
                 message,
                 retry_after,
@@ -156,8 +208,83 @@ impl Generator for OpenAi {
         true
     }
 
-    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
-        self.complete(&task.prompt, task.max_tokens)
+    fn generate(&self, task: &Task<'_>) -> Result<RawCompletion, GenError> {
+        self.complete(&task.prompt, task.max_tokens, task.cancel)
+    }
+}
+
+/// One chat completion request, owned, so it can run on its own thread.
+struct Exchange {
+    agent: ureq::Agent,
+    endpoint: String,
+    api_key: Option<String>,
+    body: Value,
+}
+
+/// What came back over HTTP, before any judgement.
+struct HttpAnswer {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Result<Vec<u8>, ureq::Error>,
+}
+
+impl Exchange {
+    fn send(self) -> Result<HttpAnswer, ureq::Error> {
+        let mut request = self
+            .agent
+            .post(&self.endpoint)
+            .header("Accept", "application/json")
+            .header(
+                "User-Agent",
+                concat!("storyflow/", env!("CARGO_PKG_VERSION")),
+            );
+        if let Some(key) = &self.api_key {
+            request = request.header("Authorization", format!("Bearer {key}"));
+        }
+        let mut response = request.send_json(&self.body)?;
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec();
+        Ok(HttpAnswer {
+            status,
+            retry_after,
+            body,
+        })
+    }
+}
+
+/// Runs `call` on a thread of its own and waits for its result, or returns
+/// [`GenError::Cancelled`] within [`CANCEL_POLL`] of `cancel` being
+/// cancelled, leaving the thread to finish unobserved.
+fn abandonable<T: Send + 'static>(
+    cancel: &CancelToken,
+    call: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, GenError> {
+    let (sender, receiver) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("llm-call".into())
+        .spawn(move || {
+            // The caller may have gone (cancelled): then nobody wants it.
+            let _ = sender.send(call());
+        })
+        .map_err(|e| GenError::transient(format!("could not start the llm request: {e}")))?;
+    loop {
+        match receiver.recv_timeout(CANCEL_POLL) {
+            Ok(result) => return Ok(result),
+            Err(mpsc::RecvTimeoutError::Timeout) if cancel.is_cancelled() => {
+                return Err(GenError::Cancelled);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(GenError::transient(
+                    "the llm request ended without an answer (its thread failed)",
+                ));
+            }
+        }
     }
 }
 
@@ -348,9 +475,10 @@ fn seconds(value: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(value.min(24.0 * 3600.0)).ok()
 }
 
-/// The text of a successful answer, and whether the length limit cut it
-/// off (`finish_reason: "length"`).
-fn parse_completion(body: &str) -> Result<Completion, GenError> {
+/// The raw content of a successful answer and its finish reason. Cleaning
+/// and judging the text is [`super::clean`]'s job: an empty or missing
+/// content is returned empty (a bad answer, asked again), not refused here.
+fn parse_completion(body: &str) -> Result<RawCompletion, GenError> {
     let bad = |what: String| GenError::permanent(codes::BAD_RESPONSE, what);
     let value: Value = serde_json::from_str(body).map_err(|_| {
         bad(format!(
@@ -359,51 +487,81 @@ fn parse_completion(body: &str) -> Result<Completion, GenError> {
         ))
     })?;
     let Some(choice) = value.get("choices").and_then(|c| c.get(0)) else {
-        if value.get("error").is_some() {
-            return Err(bad(format!(
-                "the llm server answered with an error: {}",
-                error_excerpt(body)
-            )));
+        if value.get("error").is_some_and(|e| !e.is_null()) {
+            return Err(answered_error(&value, body));
         }
         return Err(bad(format!(
             "the llm server's answer has no choices: {}",
             quoted_excerpt(body)
         )));
     };
-    let Some(content) = choice
-        .get("message")
-        .and_then(|m| m.get("content"))
-        .and_then(Value::as_str)
-    else {
+    let Some(message) = choice.get("message").filter(|m| m.is_object()) else {
         return Err(bad(format!(
-            "the llm server's answer has no message content: {}",
+            "the llm server's answer has no message: {}",
             quoted_excerpt(body)
         )));
     };
-    let text = without_reasoning(content).trim();
-    let reason = choice.get("finish_reason").and_then(Value::as_str);
-    if text.is_empty() {
+    let Some(content) = content_text(message.get("content").unwrap_or(&Value::Null)) else {
         return Err(bad(format!(
-            "the llm server returned empty text (finish reason: {})",
-            reason.unwrap_or("none given")
+            "the llm server's answer has message content that is not text: {}",
+            quoted_excerpt(body)
         )));
-    }
-    Ok(Completion {
-        text: text.to_string(),
-        truncated: reason == Some("length"),
-    })
+    };
+    let reason = choice.get("finish_reason").and_then(Value::as_str);
+    Ok(RawCompletion::text(content).with_finish_reason(reason))
 }
 
-/// Reasoning models served by Ollama or llama.cpp may open their answer
-/// with a `<think>…</think>` block; it is not part of the story.
-fn without_reasoning(content: &str) -> &str {
-    let trimmed = content.trim_start();
-    if let Some(rest) = trimmed.strip_prefix("<think>")
-        && let Some(end) = rest.find("</think>")
-    {
-        return &rest[end + "</think>".len()..];
+/// A message's content: a string, or an array of parts whose text parts are
+/// joined; `null` or missing is no text. `None` for anything else.
+fn content_text(content: &Value) -> Option<String> {
+    match content {
+        Value::Null => Some(String::new()),
+        Value::String(text) => Some(text.clone()),
+        Value::Array(parts) => Some(parts.iter().filter_map(part_text).collect()),
+        _ => None,
     }
-    content
+}
+
+/// The text of one content part; reasoning, image and other parts have none.
+fn part_text(part: &Value) -> Option<&str> {
+    if let Value::String(text) = part {
+        return Some(text);
+    }
+    let kind = part.get("type").and_then(Value::as_str);
+    if matches!(kind, None | Some("text" | "output_text")) {
+        part.get("text").and_then(Value::as_str)
+    } else {
+        None
+    }
+}
+
+/// An error object sent with status 200, classified by what it says (and by
+/// an HTTP-like numeric `code` when it has one): worth asking again later,
+/// or permanent.
+fn answered_error(value: &Value, body: &str) -> GenError {
+    let excerpt = error_excerpt(body);
+    let error = &value["error"];
+    let mut said = excerpt.to_lowercase();
+    for field in ["type", "code", "status"] {
+        if let Some(text) = error.get(field).and_then(Value::as_str) {
+            said.push(' ');
+            said.push_str(&text.to_lowercase());
+        }
+    }
+    let status = ["code", "status"]
+        .into_iter()
+        .find_map(|field| error.get(field).and_then(Value::as_u64));
+    let busy_status = status.is_some_and(|s| s == 408 || s == 429 || (500..600).contains(&s));
+    if busy_status || TRANSIENT_WORDS.iter().any(|word| said.contains(word)) {
+        GenError::transient(format!(
+            "the llm server answered with an error (status 200): {excerpt}"
+        ))
+    } else {
+        GenError::permanent(
+            codes::BAD_RESPONSE,
+            format!("the llm server answered with an error (status 200): {excerpt}"),
+        )
+    }
 }
 
 /// The useful part of an error body: the `error.message` (OpenAI), `message`
@@ -446,6 +604,8 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::clean::clean;
+    use crate::generator::{Completion, TaskKind};
 
     const CONTEXT: Context<'static> = Context {
         endpoint: "http://127.0.0.1:9/v1/chat/completions",
@@ -457,7 +617,45 @@ mod tests {
         match error {
             GenError::Permanent { code, .. } => code,
             GenError::Transient { .. } => "transient",
+            GenError::BadAnswer { .. } => "bad answer",
+            GenError::Cancelled => "cancelled",
         }
+    }
+
+    fn prompt() -> Prompt {
+        Prompt {
+            system: "s".into(),
+            user: "u".into(),
+        }
+    }
+
+    /// A loopback server that accepts one connection, reads the request and
+    /// answers `reply` (or never answers when `None`).
+    fn one_shot_server(reply: Option<Vec<u8>>) -> (String, std::sync::mpsc::Receiver<()>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let (connected, seen) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let _ = connected.send(());
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer);
+            match reply {
+                Some(body) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&body);
+                }
+                None => std::thread::sleep(Duration::from_secs(30)),
+            }
+        });
+        (url, seen)
     }
 
     fn config(base_url: &str) -> OpenAiConfig {
@@ -541,16 +739,19 @@ mod tests {
         assert_eq!(delay(&[]), None);
     }
 
+    /// A body as the engine sees it: parsed, then cleaned.
+    fn answer(body: &str) -> Result<Completion, GenError> {
+        parse_completion(body)
+            .and_then(|raw| clean(raw).into_completion(&TaskKind::Outline { chapters: 1 }))
+    }
+
     #[test]
     fn a_completion_yields_its_first_choices_text() {
         let body = r#"{"choices":[{"message":{"role":"assistant","content":"  It rained.\n"},"finish_reason":"stop"}]}"#;
-        assert_eq!(
-            parse_completion(body).unwrap(),
-            Completion::finished("It rained.")
-        );
+        assert_eq!(answer(body).unwrap(), Completion::finished("It rained."));
         let thinking =
             r#"{"choices":[{"message":{"content":"<think>plan it</think>\n\nIt rained."}}]}"#;
-        assert_eq!(parse_completion(thinking).unwrap().text, "It rained.");
+        assert_eq!(answer(thinking).unwrap().text, "It rained.");
     }
 
     #[test]
@@ -558,7 +759,7 @@ mod tests {
         let body =
             r#"{"choices":[{"message":{"content":"It rained and"},"finish_reason":"length"}]}"#;
         assert_eq!(
-            parse_completion(body).unwrap(),
+            answer(body).unwrap(),
             Completion {
                 text: "It rained and".into(),
                 truncated: true
@@ -567,30 +768,79 @@ mod tests {
     }
 
     #[test]
-    fn malformed_or_empty_answers_are_bad_responses() {
+    fn a_filtered_completion_is_refused_whatever_its_text() {
+        let body = r#"{"choices":[{"message":{"content":"Five harmless words here."},"finish_reason":"content_filter"}]}"#;
+        assert_eq!(code(&answer(body).unwrap_err()), codes::FILTERED);
+    }
+
+    #[test]
+    fn content_given_as_text_parts_is_joined() {
+        let body = r#"{"choices":[{"message":{"content":[
+            {"type":"reasoning","text":"plan it"},
+            {"type":"text","text":"It rained. "},
+            {"type":"image_url","image_url":{"url":"x"}},
+            {"type":"text","text":"Then it stopped."}
+        ]},"finish_reason":"stop"}]}"#;
+        assert_eq!(
+            answer(body).unwrap(),
+            Completion::finished("It rained. Then it stopped.")
+        );
+    }
+
+    #[test]
+    fn separate_reasoning_fields_never_become_text() {
+        let body = r#"{"choices":[{"message":{"content":"It rained.","reasoning_content":"SECRET PLAN","reasoning":"MORE PLAN"}}]}"#;
+        assert_eq!(answer(body).unwrap(), Completion::finished("It rained."));
+        // A model that only reasoned gave a bad answer, worth asking again.
+        for body in [
+            r#"{"choices":[{"message":{"content":"","reasoning_content":"SECRET PLAN"},"finish_reason":"length"}]}"#,
+            r#"{"choices":[{"message":{"content":null,"reasoning":"SECRET PLAN"}}]}"#,
+            r#"{"choices":[{"message":{"reasoning":"SECRET PLAN"}}]}"#,
+        ] {
+            let error = answer(body).unwrap_err();
+            assert_eq!(code(&error), "bad answer", "{body}");
+            assert!(!error.to_string().contains("SECRET"), "{error}");
+        }
+    }
+
+    #[test]
+    fn malformed_answers_are_bad_responses() {
         for body in [
             "",
             "<html>gateway</html>",
             "{}",
             r#"{"choices":[]}"#,
-            r#"{"choices":[{"message":{}}]}"#,
+            r#"{"choices":[{}]}"#,
+            r#"{"choices":[{"message":"text"}]}"#,
             r#"{"choices":[{"message":{"content":42}}]}"#,
-            r#"{"choices":[{"message":{"content":"  \n "},"finish_reason":"length"}]}"#,
-            r#"{"error":{"message":"model overloaded"}}"#,
+            r#"{"error":null}"#,
         ] {
-            let error = parse_completion(body).unwrap_err();
+            let error = answer(body).unwrap_err();
             assert_eq!(code(&error), codes::BAD_RESPONSE, "{body}: {error}");
         }
-        let error = parse_completion(r#"{"error":{"message":"model overloaded"}}"#).unwrap_err();
-        assert!(error.to_string().contains("model overloaded"), "{error}");
-        let error = parse_completion(
-            r#"{"choices":[{"message":{"content":""},"finish_reason":"length"}]}"#,
-        )
-        .unwrap_err();
-        assert!(
-            error.to_string().contains("finish reason: length"),
-            "{error}"
-        );
+    }
+
+    #[test]
+    fn an_error_sent_with_status_200_is_classified_by_what_it_says() {
+        for body in [
+            r#"{"error":{"message":"model is overloaded"}}"#,
+            r#"{"error":"Server busy, please try again later"}"#,
+            r#"{"error":{"message":"Rate limit reached for requests"}}"#,
+            r#"{"error":{"message":"upstream failed","code":503}}"#,
+            r#"{"error":{"message":"slow down","type":"rate_limit_exceeded"}}"#,
+        ] {
+            let error = answer(body).unwrap_err();
+            assert_eq!(code(&error), "transient", "{body}: {error}");
+        }
+        for body in [
+            r#"{"error":{"message":"model 'x' does not exist","type":"invalid_request_error"}}"#,
+            r#"{"error":"invalid api key"}"#,
+        ] {
+            let error = answer(body).unwrap_err();
+            assert_eq!(code(&error), codes::BAD_RESPONSE, "{body}: {error}");
+        }
+        let error = answer(r#"{"error":{"message":"model is overloaded"}}"#).unwrap_err();
+        assert!(error.to_string().contains("model is overloaded"), "{error}");
     }
 
     #[test]
@@ -665,16 +915,59 @@ mod tests {
         drop(listener);
         let openai = OpenAi::new(config(&format!("http://127.0.0.1:{port}/v1"))).unwrap();
         let error = openai
-            .complete(
-                &Prompt {
-                    system: "s".into(),
-                    user: "u".into(),
-                },
-                100,
-            )
+            .complete(&prompt(), 100, &CancelToken::new())
             .unwrap_err();
         assert_eq!(code(&error), "transient", "{error}");
         assert!(error.to_string().contains("refused"), "{error}");
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_a_bad_response_never_replaced() {
+        let body = b"{\"choices\":[{\"message\":{\"content\":\"It \xff rained.\"}}]}".to_vec();
+        let (url, _) = one_shot_server(Some(body));
+        let openai = OpenAi::new(config(&url)).unwrap();
+        let error = openai
+            .complete(&prompt(), 100, &CancelToken::new())
+            .unwrap_err();
+        assert_eq!(code(&error), codes::BAD_RESPONSE, "{error}");
+        assert!(error.to_string().contains("UTF-8"), "{error}");
+    }
+
+    #[test]
+    fn cancel_abandons_a_call_in_flight_within_two_seconds() {
+        let (url, seen) = one_shot_server(None);
+        let openai = OpenAi::new(OpenAiConfig {
+            timeout: Duration::from_secs(60),
+            ..config(&url)
+        })
+        .unwrap();
+        let cancel = CancelToken::new();
+        let canceller = {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || {
+                seen.recv_timeout(Duration::from_secs(10)).unwrap();
+                std::thread::sleep(Duration::from_millis(100));
+                cancel.cancel();
+                std::time::Instant::now()
+            })
+        };
+        let error = openai.complete(&prompt(), 100, &cancel).unwrap_err();
+        let cancelled_at = canceller.join().unwrap();
+        assert_eq!(error, GenError::Cancelled);
+        assert!(cancelled_at.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_call_with_a_cancelled_token_sends_nothing() {
+        let (url, seen) = one_shot_server(None);
+        let openai = OpenAi::new(config(&url)).unwrap();
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        assert_eq!(
+            openai.complete(&prompt(), 100, &cancel),
+            Err(GenError::Cancelled)
+        );
+        assert!(seen.recv_timeout(Duration::from_millis(300)).is_err());
     }
 
     #[test]
