@@ -792,7 +792,13 @@ impl Shared {
                 Err(GenError::Permanent { code, message }) => {
                     return Err(Stop::Failed { code, message });
                 }
-                Err(GenError::Cancelled) if self.stopping() => return Err(Stop::Shutdown),
+                Err(GenError::Cancelled) if self.stopping() => {
+                    log::info!(
+                        "run {}: generator call abandoned for shutdown; the run is released",
+                        run.id
+                    );
+                    return Err(Stop::Shutdown);
+                }
                 Err(GenError::Cancelled) => return Err(Stop::Lost),
                 Err(GenError::BadAnswer { message }) => (message, None, codes::BAD_RESPONSE),
                 Err(GenError::Transient {
