@@ -72,7 +72,26 @@ impl CommandGenerator {
         cancel: &CancelToken,
     ) -> Result<Vec<u8>, GenError> {
         let program = &self.program;
-        let mut command = Command::new(program);
+        let mut child = self
+            .command(task)
+            .spawn()
+            .map_err(|e| spawn_error(program, &e))?;
+        let deadline = Instant::now() + self.timeout;
+        let io = ChildIo::start(&mut child, input);
+        let status = self.wait_for_exit(&mut child, &io, deadline, cancel)?;
+        if !status.success() {
+            let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
+            return Err(GenError::transient(with_tail(
+                format!("`{program}` {}", describe(status)),
+                &tail,
+            )));
+        }
+        self.collect_output(&io, deadline)
+    }
+
+    /// The program line with its environment: what it is asked to write.
+    fn command(&self, task: &TaskKind<'_>) -> Command {
+        let mut command = Command::new(&self.program);
         command
             .args(&self.args)
             .stdin(Stdio::piped())
@@ -88,45 +107,45 @@ impl CommandGenerator {
                 .env("STORYFLOW_CHAPTERS", chapter.total.to_string()),
             (_, None) => command.env_remove("STORYFLOW_CHAPTER"),
         };
-        let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
-        let deadline = Instant::now() + self.timeout;
-        let io = ChildIo::start(&mut child, input);
+        command
+    }
 
-        let status = match wait_until(&mut child, deadline, cancel) {
-            Ok(Ended::Exited(status)) => status,
-            Ok(Ended::Cancelled) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(GenError::Cancelled);
-            }
+    /// Waits for the program to exit; kills it at the deadline or on cancel.
+    fn wait_for_exit(
+        &self,
+        child: &mut Child,
+        io: &ChildIo,
+        deadline: Instant,
+        cancel: &CancelToken,
+    ) -> Result<ExitStatus, GenError> {
+        let program = &self.program;
+        let ended = wait_until(child, deadline, cancel);
+        if !matches!(ended, Ok(Ended::Exited(_))) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        match ended {
+            Ok(Ended::Exited(status)) => Ok(status),
+            Ok(Ended::Cancelled) => Err(GenError::Cancelled),
             Ok(Ended::TimedOut) => {
-                let _ = child.kill();
-                let _ = child.wait();
                 let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
-                return Err(GenError::transient(with_tail(
+                Err(GenError::transient(with_tail(
                     format!(
                         "`{program}` did not finish within {} and was killed",
                         humantime::format_duration(self.timeout)
                     ),
                     &tail,
-                )));
+                )))
             }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(GenError::transient(format!(
-                    "could not wait for `{program}`: {e}"
-                )));
-            }
-        };
-
-        if !status.success() {
-            let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
-            return Err(GenError::transient(with_tail(
-                format!("`{program}` {}", describe(status)),
-                &tail,
-            )));
+            Err(e) => Err(GenError::transient(format!(
+                "could not wait for `{program}`: {e}"
+            ))),
         }
+    }
+
+    /// The standard output of a program that exited successfully.
+    fn collect_output(&self, io: &ChildIo, deadline: Instant) -> Result<Vec<u8>, GenError> {
+        let program = &self.program;
         // A program that exited may have left a background process holding
         // its output open: wait for the output no longer than the deadline.
         let drain_by = deadline.max(Instant::now() + DRAIN_GRACE);
