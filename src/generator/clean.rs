@@ -26,7 +26,8 @@ use super::{Completion, GenError, TaskKind, codes};
 pub struct RawCompletion {
     /// The answer's content; not yet known to be UTF-8.
     pub content: Vec<u8>,
-    /// The server's `finish_reason`, when it gave one.
+    /// The server's `finish_reason`, when it gave one. A backend that knows
+    /// by other means that its answer was cut off says `"length"`.
     pub finish_reason: Option<String>,
 }
 
