@@ -5,13 +5,11 @@
 //! the run's final status and code, and the saved outline, chapters and
 //! summaries byte for byte.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::fake_llm::{FakeLlm, Reply, Seen, completion_with, status, writing};
+use crate::util::{Api, Server, outline, story_with_run};
 use serde_json::{Value, json};
-use util::fake_llm::{FakeLlm, Reply, Seen, completion_with, status, writing};
-use util::{Server, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -65,11 +63,7 @@ fn start_unoutlined_run(server: &Server) -> (String, String) {
 }
 
 fn start_run(server: &Server, story: Value) -> (String, String) {
-    let story = create_story(server, story);
-    let story_id = story["id"].as_str().unwrap().to_string();
-    let run = server.post_empty(&format!("/api/stories/{story_id}/runs"));
-    assert_eq!(run.status, 202, "{}", run.text());
-    (story_id, run.json()["id"].as_str().unwrap().to_string())
+    story_with_run(server, story, None)
 }
 
 fn saved_outline(server: &Server, story_id: &str) -> String {

@@ -15,6 +15,7 @@ mod util;
 mod api;
 mod books;
 mod browser;
+mod clean_text;
 mod cli;
 mod crash;
 mod disk_full;
