@@ -423,14 +423,9 @@ impl Job<'_> {
         let mut failures = 0;
         loop {
             self.ensure_held()?;
-            let error = match self.shared.generator.generate(task) {
-                Ok(completion) if !completion.text.trim().is_empty() => return Ok(completion),
-                Ok(_) => GenError::BadAnswer {
-                    message: format!(
-                        "the generator returned no text for the {}",
-                        task.kind.name()
-                    ),
-                },
+            // `ask` cleans every answer: an empty one is a `BadAnswer`.
+            let error = match crate::generator::ask(&*self.shared.generator, task) {
+                Ok(completion) => return Ok(completion),
                 Err(error) => error,
             };
             let (message, retry_after, final_code) = match error {
@@ -438,7 +433,14 @@ impl Job<'_> {
                     return Err(Stop::Failed { code, message });
                 }
                 GenError::Cancelled if self.cancel.is_cancelled() => {
-                    return Err(self.interrupted());
+                    let stop = self.interrupted();
+                    if matches!(stop, Stop::Shutdown) {
+                        log::info!(
+                            "run {}: generator call abandoned for shutdown; the run is released",
+                            self.run.id
+                        );
+                    }
+                    return Err(stop);
                 }
                 GenError::Cancelled => (
                     "the generator abandoned its call unasked".to_string(),

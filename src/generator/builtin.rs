@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::{ChapterRequest, Completion, GenError, Generator, StoryContext, Task, TaskKind};
+use super::{ChapterRequest, GenError, Generator, RawCompletion, StoryContext, Task, TaskKind};
 
 mod prose;
 
@@ -106,14 +106,20 @@ impl Generator for Builtin {
         false
     }
 
-    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
+    fn generate(&self, task: &Task<'_>) -> Result<RawCompletion, GenError> {
         let text = match task.kind {
             TaskKind::Outline { chapters } => self.outline(task.story, chapters),
-            TaskKind::Chapter(chapter) => self.chapter(task.story, chapter),
+            TaskKind::Chapter(chapter) => {
+                // The delay stands for a slow model, so it ends on cancel.
+                if task.cancel.wait(self.delay) {
+                    return Err(GenError::Cancelled);
+                }
+                self.chapter(task.story, chapter)
+            }
             TaskKind::Continue { chapter, .. } => self.ending(task.story, chapter),
             TaskKind::Summary { chapter, text } => summary(chapter, text),
         };
-        Ok(Completion::finished(text))
+        Ok(RawCompletion::text(text))
     }
 }
 
@@ -149,9 +155,6 @@ impl Builtin {
     }
 
     fn chapter(&self, story: &StoryContext, chapter: &ChapterRequest) -> String {
-        if !self.delay.is_zero() {
-            std::thread::sleep(self.delay);
-        }
         let mut rng = fastrand::Rng::with_seed(seed(
             story.story_id.as_str(),
             100 + u64::from(chapter.number),

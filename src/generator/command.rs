@@ -8,9 +8,15 @@
 //! `STORYFLOW_CHAPTERS`.
 //!
 //! A non-zero exit or a timeout (the program is killed) is transient, so the
-//! engine retries it; a program that cannot be found or started, or that
-//! exits 0 without text, is permanent. Errors carry the tail of standard
-//! error, which is where a program explains itself.
+//! engine retries it; a program that cannot be found or started is
+//! permanent; one that exits 0 without text gave a bad answer (asked again,
+//! then `GENERATOR_BAD_RESPONSE`). Standard output is returned as raw bytes
+//! and cleaned by [`super::clean`] (output that is not UTF-8 is a
+//! `GENERATOR_BAD_RESPONSE`). Errors carry the tail of standard error, which
+//! is where a program explains itself.
+//!
+//! Cancelling the task's token kills the program within one poll interval
+//! (at most 25 ms) and returns [`GenError::Cancelled`].
 //!
 //! Invariant: standard input, output and error are served by their own
 //! threads, so a program that writes a lot before reading its input, or
@@ -22,7 +28,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Completion, GenError, Generator, Task, TaskKind, codes};
+use super::{GenError, Generator, RawCompletion, Task, TaskKind, codes};
+use crate::cancel::CancelToken;
 
 /// Characters of standard error quoted in a message.
 const STDERR_TAIL_CHARS: usize = 500;
@@ -56,10 +63,35 @@ impl CommandGenerator {
         })
     }
 
-    /// Runs the program once with `input` on its standard input.
-    fn run(&self, input: String, task: &TaskKind<'_>) -> Result<String, GenError> {
+    /// Runs the program once with `input` on its standard input; its
+    /// standard output as raw bytes.
+    fn run(
+        &self,
+        input: String,
+        task: &TaskKind<'_>,
+        cancel: &CancelToken,
+    ) -> Result<Vec<u8>, GenError> {
         let program = &self.program;
-        let mut command = Command::new(program);
+        let mut child = self
+            .command(task)
+            .spawn()
+            .map_err(|e| spawn_error(program, &e))?;
+        let deadline = Instant::now() + self.timeout;
+        let io = ChildIo::start(&mut child, input);
+        let status = self.wait_for_exit(&mut child, &io, deadline, cancel)?;
+        if !status.success() {
+            let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
+            return Err(GenError::transient(with_tail(
+                format!("`{program}` {}", describe(status)),
+                &tail,
+            )));
+        }
+        self.collect_output(&io, deadline)
+    }
+
+    /// The program line with its environment: what it is asked to write.
+    fn command(&self, task: &TaskKind<'_>) -> Command {
+        let mut command = Command::new(&self.program);
         command
             .args(&self.args)
             .stdin(Stdio::piped())
@@ -75,40 +107,45 @@ impl CommandGenerator {
                 .env("STORYFLOW_CHAPTERS", chapter.total.to_string()),
             (_, None) => command.env_remove("STORYFLOW_CHAPTER"),
         };
-        let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
-        let deadline = Instant::now() + self.timeout;
-        let io = ChildIo::start(&mut child, input);
+        command
+    }
 
-        let status = match wait_until(&mut child, deadline) {
-            Ok(Some(status)) => status,
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
+    /// Waits for the program to exit; kills it at the deadline or on cancel.
+    fn wait_for_exit(
+        &self,
+        child: &mut Child,
+        io: &ChildIo,
+        deadline: Instant,
+        cancel: &CancelToken,
+    ) -> Result<ExitStatus, GenError> {
+        let program = &self.program;
+        let ended = wait_until(child, deadline, cancel);
+        if !matches!(ended, Ok(Ended::Exited(_))) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        match ended {
+            Ok(Ended::Exited(status)) => Ok(status),
+            Ok(Ended::Cancelled) => Err(GenError::Cancelled),
+            Ok(Ended::TimedOut) => {
                 let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
-                return Err(GenError::transient(with_tail(
+                Err(GenError::transient(with_tail(
                     format!(
                         "`{program}` did not finish within {} and was killed",
                         humantime::format_duration(self.timeout)
                     ),
                     &tail,
-                )));
+                )))
             }
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(GenError::transient(format!(
-                    "could not wait for `{program}`: {e}"
-                )));
-            }
-        };
-
-        if !status.success() {
-            let tail = io.stderr_tail(Instant::now() + DRAIN_GRACE);
-            return Err(GenError::transient(with_tail(
-                format!("`{program}` {}", describe(status)),
-                &tail,
-            )));
+            Err(e) => Err(GenError::transient(format!(
+                "could not wait for `{program}`: {e}"
+            ))),
         }
+    }
+
+    /// The standard output of a program that exited successfully.
+    fn collect_output(&self, io: &ChildIo, deadline: Instant) -> Result<Vec<u8>, GenError> {
+        let program = &self.program;
         // A program that exited may have left a background process holding
         // its output open: wait for the output no longer than the deadline.
         let drain_by = deadline.max(Instant::now() + DRAIN_GRACE);
@@ -141,18 +178,16 @@ impl CommandGenerator {
                 )));
             }
         };
-        let text = String::from_utf8_lossy(&output);
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(GenError::permanent(
-                codes::BAD_RESPONSE,
-                with_tail(
+        // Cleaning would find this too; here the message can quote stderr.
+        if output.iter().all(u8::is_ascii_whitespace) {
+            return Err(GenError::BadAnswer {
+                message: with_tail(
                     format!("`{program}` exited successfully but wrote no text"),
                     &tail,
                 ),
-            ));
+            });
         }
-        Ok(text.to_string())
+        Ok(output)
     }
 }
 
@@ -161,9 +196,12 @@ impl Generator for CommandGenerator {
         "command"
     }
 
-    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
-        self.run(task.prompt.as_text(), &task.kind)
-            .map(Completion::finished)
+    fn generate(&self, task: &Task<'_>) -> Result<RawCompletion, GenError> {
+        if task.cancel.is_cancelled() {
+            return Err(GenError::Cancelled);
+        }
+        self.run(task.prompt.as_text(), &task.kind, task.cancel)
+            .map(RawCompletion::bytes)
     }
 }
 
@@ -185,18 +223,28 @@ fn spawn_error(program: &str, error: &io::Error) -> GenError {
     }
 }
 
-/// Polls the child until it exits (`Some`) or the deadline passes (`None`).
-fn wait_until(child: &mut Child, deadline: Instant) -> io::Result<Option<ExitStatus>> {
+/// How a wait for the child ended.
+enum Ended {
+    Exited(ExitStatus),
+    TimedOut,
+    Cancelled,
+}
+
+/// Polls the child until it exits, the deadline passes or `cancel` is
+/// cancelled (which also ends the pause between polls).
+fn wait_until(child: &mut Child, deadline: Instant, cancel: &CancelToken) -> io::Result<Ended> {
     let mut pause = Duration::from_millis(1);
     loop {
         if let Some(status) = child.try_wait()? {
-            return Ok(Some(status));
+            return Ok(Ended::Exited(status));
         }
         let now = Instant::now();
         if now >= deadline {
-            return Ok(None);
+            return Ok(Ended::TimedOut);
         }
-        thread::sleep(pause.min(deadline - now));
+        if cancel.wait(pause.min(deadline - now)) {
+            return Ok(Ended::Cancelled);
+        }
         pause = (pause * 2).min(Duration::from_millis(25));
     }
 }
@@ -370,6 +418,14 @@ mod tests {
 
     /// Asks `generator` for chapter 1 with `extra` appended to the prompt.
     fn ask(generator: &CommandGenerator, extra: &str) -> Result<String, GenError> {
+        ask_with(generator, extra, &CancelToken::new())
+    }
+
+    fn ask_with(
+        generator: &CommandGenerator,
+        extra: &str,
+        cancel: &CancelToken,
+    ) -> Result<String, GenError> {
         let story = story(String::new());
         let chapter = first_chapter();
         let task = Task {
@@ -382,9 +438,9 @@ mod tests {
                 ),
             },
             max_tokens: 1000,
-            cancel: &crate::cancel::CancelToken::new(),
+            cancel,
         };
-        generator.generate(&task).map(|completion| completion.text)
+        crate::generator::ask(generator, &task).map(|completion| completion.text)
     }
 
     fn run(command_line: &str, timeout: Duration) -> Result<String, GenError> {
@@ -394,7 +450,9 @@ mod tests {
     fn code(error: &GenError) -> &'static str {
         match error {
             GenError::Permanent { code, .. } => code,
-            _ => "transient",
+            GenError::Transient { .. } => "transient",
+            GenError::BadAnswer { .. } => "bad answer",
+            GenError::Cancelled => "cancelled",
         }
     }
 
@@ -451,14 +509,90 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn empty_output_is_a_bad_response() {
+    fn empty_output_is_a_bad_answer_worth_asking_again() {
         let error = run(
             "sh -c 'echo; echo \"   \"; echo nothing to say >&2'",
             Duration::from_secs(10),
         )
         .unwrap_err();
-        assert_eq!(code(&error), codes::BAD_RESPONSE);
+        assert_eq!(code(&error), "bad answer");
         assert!(error.to_string().contains("nothing to say"), "{error}");
+        let error = run(
+            "printf '<think>only planning</think>\\n'",
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert_eq!(code(&error), "bad answer", "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn output_is_cleaned_of_reasoning() {
+        let text = run(
+            "printf 'plan first</think>\\n\\nThe tide turned.\\n<Thinking>more'",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(text, "The tide turned.");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn output_that_is_not_utf8_is_a_bad_response() {
+        let error = run("printf 'The tide \\377 turned.'", Duration::from_secs(10)).unwrap_err();
+        assert_eq!(code(&error), codes::BAD_RESPONSE, "{error}");
+        assert!(error.to_string().contains("UTF-8"), "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn cancel_kills_the_program_at_once() {
+        let generator =
+            CommandGenerator::new("sh -c 'exec sleep 30'", Duration::from_secs(60)).unwrap();
+        let cancel = CancelToken::new();
+        let canceller = {
+            let cancel = cancel.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                cancel.cancel();
+            })
+        };
+        let started = Instant::now();
+        let error = ask_with(&generator, "", &cancel).unwrap_err();
+        assert_eq!(error, GenError::Cancelled);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        canceller.join().unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_cancelled_task_starts_no_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let generator = CommandGenerator::new(
+            &format!("touch '{}'", marker.display()),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let cancel = CancelToken::new();
+        cancel.cancel();
+        assert_eq!(ask_with(&generator, "", &cancel), Err(GenError::Cancelled));
+        let story = story(String::new());
+        let chapter = first_chapter();
+        let task = Task {
+            story: &story,
+            kind: TaskKind::Chapter(&chapter),
+            prompt: Prompt::default(),
+            max_tokens: 10,
+            cancel: &cancel,
+        };
+        // The backend itself refuses too, not only `ask`.
+        assert_eq!(generator.generate(&task), Err(GenError::Cancelled));
+        assert!(!marker.exists());
     }
 
     #[test]

@@ -6,8 +6,18 @@
 //! program: prompt on stdin, text on stdout). A backend reports failures as
 //! [`GenError`]: transient ones the engine retries with backoff, permanent
 //! ones that fail the run with their code. Backends never retry themselves.
+//!
+//! A backend returns its answer raw ([`RawCompletion`]); [`ask`] is the one
+//! way to call a generator, and it passes every answer, of every kind of
+//! piece, through [`clean`], which removes reasoning and judges the answer
+//! (whole, cut, filtered, empty, bad). A backend never cleans by itself.
+//!
+//! Every call carries a [`CancelToken`]: a backend sends nothing when it is
+//! already cancelled and abandons a call in flight within 2 seconds of its
+//! cancellation, returning [`GenError::Cancelled`].
 
 pub mod builtin;
+pub mod clean;
 pub mod command;
 pub mod openai;
 pub mod prompts;
@@ -17,6 +27,7 @@ use std::time::Duration;
 use crate::cancel::CancelToken;
 use crate::store::StoryId;
 
+pub use clean::{Cleaned, RawCompletion, Verdict};
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
 
 /// What a generator knows of the story it writes.
@@ -58,9 +69,8 @@ pub struct Task<'a> {
     pub prompt: Prompt,
     /// Tokens the answer may take (`max_tokens` of a chat completion).
     pub max_tokens: u32,
-    /// Cancelled when the run is cancelled, deleted or taken over, or the
-    /// process shuts down: a backend abandons its call and answers
-    /// [`GenError::Cancelled`].
+    /// Cancelled when the answer is no longer wanted (the run's cancel,
+    /// shutdown): the backend then stops waiting for it.
     pub cancel: &'a CancelToken,
 }
 
@@ -103,7 +113,7 @@ impl TaskKind<'_> {
     }
 }
 
-/// A generator's answer.
+/// A generator's answer once cleaned: text worth saving, whole or cut off.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
     pub text: String,
@@ -133,12 +143,14 @@ pub enum GenError {
     /// malformed answers, bad configuration.
     #[error("{message}")]
     Permanent { code: &'static str, message: String },
-    /// An answer that cannot be used (empty once cleaned): retried like a
-    /// transient failure, then the run fails `GENERATOR_BAD_RESPONSE`.
+    /// The answer arrived but holds nothing to save (no text once reasoning
+    /// is removed): asking again may help. Retried as transient failures
+    /// are; once retries are spent the run fails `GENERATOR_BAD_RESPONSE`.
     #[error("{message}")]
     BadAnswer { message: String },
-    /// The call was abandoned because [`Task::cancel`] was cancelled.
-    #[error("the generator call was abandoned: the run was cancelled")]
+    /// The call was abandoned because its [`Task::cancel`] token was
+    /// cancelled; nothing was or will be used of it.
+    #[error("the generator call was cancelled")]
     Cancelled,
 }
 
@@ -170,15 +182,16 @@ pub mod codes {
     pub const REJECTED: &str = "GENERATOR_REJECTED";
     /// Transient failures that outlasted every retry.
     pub const UNAVAILABLE: &str = "GENERATOR_UNAVAILABLE";
-    /// A chapter still cut off after every continuation.
-    pub const CHAPTER_TRUNCATED: &str = "CHAPTER_TRUNCATED";
-    /// The fixed part of a prompt alone exceeds the context budget.
-    pub const CONTEXT_BUDGET: &str = "CONTEXT_BUDGET";
-    /// The server withheld the answer (`finish_reason: "content_filter"`).
+    /// The server's content filter withheld an answer (`finish_reason:
+    /// "content_filter"`).
     pub const FILTERED: &str = "GENERATOR_FILTERED";
     /// A generated outline that could not be made to name every chapter
     /// asked, in order, within `--max-continuations` follow-up requests.
     pub const OUTLINE_INCOMPLETE: &str = "OUTLINE_INCOMPLETE";
+    /// A chapter still cut off after every continuation.
+    pub const CHAPTER_TRUNCATED: &str = "CHAPTER_TRUNCATED";
+    /// The fixed part of a prompt alone exceeds the context budget.
+    pub const CONTEXT_BUDGET: &str = "CONTEXT_BUDGET";
 }
 
 pub trait Generator: Send + Sync {
@@ -198,5 +211,16 @@ pub trait Generator: Send + Sync {
         false
     }
 
-    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError>;
+    /// Asks once and returns the answer as received, uncleaned. Callers use
+    /// [`ask`], which cleans it.
+    fn generate(&self, task: &Task<'_>) -> Result<RawCompletion, GenError>;
+}
+
+/// Asks `generator` once and cleans its answer: the only way the engine
+/// calls a generator. Sends nothing when the task is already cancelled.
+pub fn ask(generator: &dyn Generator, task: &Task<'_>) -> Result<Completion, GenError> {
+    if task.cancel.is_cancelled() {
+        return Err(GenError::Cancelled);
+    }
+    clean::clean(generator.generate(task)?).into_completion(&task.kind)
 }

@@ -1311,7 +1311,7 @@ fn the_first_screen_shows_the_stories_and_new_story_above_any_system_panel() {
         json!({"title": "The Salt Road", "premise": "A courier crosses a drowned country.", "outline": outline(3)}),
     );
     let id = story["id"].as_str().unwrap();
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     server.wait_for_run(&run, "completed", WAIT);
     for (width, height) in [(1280, 800), (390, 844)] {
         let browser = Browser::open_sized(&server, width, height);
@@ -1364,7 +1364,7 @@ fn on_a_phone_the_chapter_list_of_a_story_is_reachable() {
     let server = Server::start(&[]);
     let story = create_story(&server, json!({"title": "Pocket", "outline": outline(6)}));
     let id = story["id"].as_str().unwrap();
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     server.wait_for_run(&run, "completed", WAIT);
     let browser = Browser::open_sized(&server, 390, 844);
     browser.goto("/");
@@ -1471,7 +1471,7 @@ fn the_document_title_follows_the_view() {
     title_is(&browser, "System · storyflow");
     browser.click("#nav-stories");
     title_is(&browser, "Stories · storyflow");
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     browser.goto(&format!("/#run/{run}"));
     title_is(&browser, "Run · The Salt Road · storyflow");
     browser.goto(&format!("/#story/{id}"));
@@ -1498,12 +1498,12 @@ fn leaving_an_unsaved_chapter_edit_asks_first() {
             json!({"title": "Hand edits", "outline": outline(3)}),
         );
         let id = story["id"].as_str().unwrap().to_string();
-        let run = start_run(&writer, &id);
+        let run = id_of(&writer.start_run(&id, None));
         writer.wait_for_run(&run, "completed", WAIT);
         id
     };
     let server = Server::start_on(&db.path, &["--workers", "0"]);
-    let before = chapters_of(&server, &id);
+    let before = server.chapters(&id);
     let browser = Browser::open(&server);
     browser.goto("/");
     browser.click(&format!("{} .story-title", story_card(&id)));
@@ -1581,7 +1581,7 @@ fn leaving_an_unsaved_chapter_edit_asks_first() {
     browser.wait_visible("#view-system");
     title_is(&browser, "System · storyflow");
     assert!(!leaving_would_ask(&browser), "nothing is left to lose");
-    assert_eq!(chapters_of(&server, &id), before, "leaving saved nothing");
+    assert_eq!(server.chapters(&id), before, "leaving saved nothing");
 
     // Back on the story, the chapter reads as it was.
     browser.goto(&format!("/#story/{id}"));
@@ -1599,7 +1599,7 @@ fn progress_is_worded_for_a_writer() {
     let browser = Browser::open(&server);
     browser.goto("/");
     browser.wait_text(&format!("{} .story-title", story_card(id)), "Twelve");
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     let step = format!("{} .run-step", run_card(&run));
     // "writing chapter 4 of 12 · 3 done", on the run and on its story.
     let (writing, done) = browser.wait("a chapter being written", |b| {
@@ -1663,7 +1663,7 @@ fn progress_is_worded_for_a_writer() {
 
 #[test]
 fn a_failed_run_says_where_it_stopped_and_why() {
-    let llm = util::fake_llm::FakeLlm::start(vec![util::fake_llm::status(
+    let llm = crate::util::fake_llm::FakeLlm::start(vec![crate::util::fake_llm::status(
         401,
         r#"{"error":{"message":"Invalid API key","type":"invalid_request_error"}}"#,
     )]);
@@ -1673,7 +1673,7 @@ fn a_failed_run_says_where_it_stopped_and_why() {
         json!({"title": "Locked out", "outline": outline(2)}),
     );
     let id = story["id"].as_str().unwrap();
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     server.wait_for_run(&run, "failed", WAIT);
     let browser = Browser::open(&server);
     browser.goto("/");
@@ -1702,7 +1702,7 @@ fn text_from_the_builtin_generator_is_labelled_as_placeholder_text() {
         let writer = Server::start_on(&db.path, &[]);
         let story = create_story(&writer, json!({"title": "Stand-in", "outline": outline(2)}));
         let id = story["id"].as_str().unwrap().to_string();
-        let run = start_run(&writer, &id);
+        let run = id_of(&writer.start_run(&id, None));
         writer.wait_for_run(&run, "completed", WAIT);
         assert_eq!(writer.get("/api/health").json()["generator"], "builtin");
         let browser = Browser::open(&writer);
@@ -1719,7 +1719,7 @@ fn text_from_the_builtin_generator_is_labelled_as_placeholder_text() {
         id
     };
     // The same chapters served with a model server configured: no label.
-    let llm = util::fake_llm::FakeLlm::start(Vec::new());
+    let llm = crate::util::fake_llm::FakeLlm::start(Vec::new());
     let server = Server::start_on(&db.path, &llm.args(&["--workers", "0"]));
     assert_eq!(server.get("/api/health").json()["generator"], "openai");
     let browser = Browser::open(&server);

@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use crate::util::fake_llm::{FakeLlm, Reply, Seen, default_reply, rate_limited};
 use crate::util::{Api, Server, create_story, outline};
+use serde_json::json;
 
 const SLOW: &str = "The Stalled Courier";
 const QUICK: &str = "The Quick Crossing";
@@ -87,7 +87,6 @@ fn a_cancel_during_a_retry_after_wait_stops_the_run_at_once() {
 /// (the openai backend of the generator rewrite); with a call that blocks
 /// until `--llm-timeout-s`, the worker cannot move on in time.
 #[test]
-#[ignore = "needs the abandonable openai call of the generator rewrite"]
 fn a_cancel_while_the_server_hangs_mid_answer_stops_the_run_at_once() {
     cancel_interrupts(|| Reply::HangMidAnswer, |_, _| true);
 }

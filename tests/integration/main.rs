@@ -14,8 +14,9 @@ mod util;
 
 mod api;
 mod books;
-mod cancel;
 mod browser;
+mod cancel;
+mod clean_text;
 mod cli;
 mod crash;
 mod disk_full;

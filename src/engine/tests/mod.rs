@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use super::{EngineSettings, Shared, Worker};
 use crate::app::{App, AppSettings};
 use crate::clock::ManualClock;
-use crate::generator::{Completion, GenError, Generator, Task, TaskKind};
+use crate::generator::{Completion, GenError, Generator, RawCompletion, Task, TaskKind};
 use crate::store::{NewStory, Run, RunId, RunScope, Store, Story};
 
 type Answer = Box<dyn FnOnce(&Task<'_>) -> Result<Completion, GenError> + Send>;
@@ -78,7 +78,18 @@ impl Generator for FakeGenerator {
         self.reports_truncation
     }
 
-    fn generate(&self, task: &Task<'_>) -> Result<Completion, GenError> {
+    /// Answers as a backend does: raw, so every answer of these tests goes
+    /// through the one cleaning path as in production.
+    fn generate(&self, task: &Task<'_>) -> Result<RawCompletion, GenError> {
+        self.scripted_or_default(task).map(|completion| {
+            RawCompletion::text(completion.text)
+                .with_finish_reason(completion.truncated.then_some("length"))
+        })
+    }
+}
+
+impl FakeGenerator {
+    fn scripted_or_default(&self, task: &Task<'_>) -> Result<Completion, GenError> {
         self.calls.lock().unwrap().push(Call {
             kind: task.kind.name(),
             title: task.story.title.clone(),

@@ -20,6 +20,11 @@ pub enum Reply {
     Finish(String, &'static str),
     /// This status, body and extra headers.
     Status(u16, String, Vec<(&'static str, &'static str)>),
+    /// 200 with this JSON value as the whole body (content parts, extra
+    /// fields such as `reasoning_content`, anything a real server sends).
+    Json(Value),
+    /// 200 with these bytes as the body, whether UTF-8 or not.
+    Bytes(Vec<u8>),
     /// Reads the request and never answers.
     Hang,
     /// Answers 200 with headers that promise a whole completion and the
@@ -61,6 +66,17 @@ impl std::io::Read for StallingBody {
         }
         Err(std::io::Error::other("the fake llm stopped"))
     }
+}
+
+/// A chat completion body with this message (any `content` shape, extra
+/// fields) and `finish_reason`.
+pub fn completion_with(message: Value, finish: &str) -> Value {
+    json!({
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "model": "test-model",
+        "choices": [{"index": 0, "finish_reason": finish, "message": message}],
+    })
 }
 
 /// A request the fake server received.
@@ -238,7 +254,7 @@ fn serve(
             .to_string()
         };
         let json_type = vec![("Content-Type", "application/json")];
-        let (code, body, headers) = match reply {
+        let (code, body, headers): (u16, Vec<u8>, _) = match reply {
             Reply::Hang => {
                 parked.push(request);
                 continue;
@@ -247,11 +263,13 @@ fn serve(
                 hang_mid_answer(request, &completion("The fog".into(), "stop"), stop);
                 continue;
             }
-            Reply::Text(text) => (200, completion(text, "stop"), json_type),
-            Reply::Finish(text, finish) => (200, completion(text, finish), json_type),
-            Reply::Status(code, body, headers) => (code, body, headers),
+            Reply::Text(text) => (200, completion(text, "stop").into_bytes(), json_type),
+            Reply::Finish(text, finish) => (200, completion(text, finish).into_bytes(), json_type),
+            Reply::Status(code, body, headers) => (code, body.into_bytes(), headers),
+            Reply::Json(value) => (200, value.to_string().into_bytes(), json_type),
+            Reply::Bytes(bytes) => (200, bytes, json_type),
         };
-        let mut response = tiny_http::Response::from_string(body).with_status_code(code);
+        let mut response = tiny_http::Response::from_data(body).with_status_code(code);
         for (name, value) in headers {
             if let Ok(header) = tiny_http::Header::from_bytes(name, value) {
                 response.add_header(header);
