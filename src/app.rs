@@ -46,7 +46,7 @@ pub struct App {
     pub settings: AppSettings,
     pub started: Instant,
     /// Wakes idle workers when a run is queued, so they need not poll fast.
-    pub work_queued: crate::engine::Doorbell,
+    pub work_queued: crate::doorbell::Doorbell,
 }
 
 impl App {
@@ -67,7 +67,7 @@ impl App {
             tracker,
             settings,
             started: Instant::now(),
-            work_queued: crate::engine::Doorbell::default(),
+            work_queued: crate::doorbell::Doorbell::default(),
         }
     }
 

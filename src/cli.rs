@@ -19,6 +19,7 @@ use crate::generator::openai::{OpenAi, OpenAiConfig};
 use crate::generator::{Generator, PromptBuilder, Templates};
 use crate::http::{EdgePolicy, HttpLimits, HttpServer};
 use crate::maintenance::{self, HealthOptions, Report, Sweeper};
+use crate::run::Step;
 use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, Store, StoryId};
 
 /// storyflow: a self-hosted story generation workbench.
@@ -653,7 +654,9 @@ fn print_run(run: &crate::store::Run, json: bool) {
         run.id,
         run.story_id,
         run.status,
-        run.step.as_deref().unwrap_or("-"),
+        run.step
+            .as_ref()
+            .map_or_else(|| "-".into(), Step::to_string),
         run.progress(),
         run.chapters_done,
         run.chapters_total,

@@ -23,7 +23,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -32,11 +32,12 @@ use crate::clock::timestamp;
 use crate::error::Error;
 use crate::generator::{
     ChapterGist, ChapterRequest, Completion, GenError, Generator, PromptBuilder, StoryContext,
-    Task, TaskKind, Templates, codes,
+    Task, TaskKind, Templates,
 };
 use crate::metrics::Metrics;
 use crate::progress::parse_outline;
-use crate::store::{Chapter, ChapterSave, NewChapter, Run, RunId, RunOutcome, Story};
+use crate::run::{EventKind, FailureCode, RunId, Step, Timestamp, WorkerId};
+use crate::store::{Chapter, ChapterSave, NewChapter, Run, RunOutcome, Story};
 
 /// How often a worker tries a write again while the disk is full. A failed
 /// write costs little (SQLite rolls it back), and a short wait means a run
@@ -87,30 +88,6 @@ impl Default for EngineSettings {
     }
 }
 
-/// Wakes idle workers when work is queued in this process.
-#[derive(Debug, Default)]
-pub struct Doorbell {
-    rung: Mutex<u64>,
-    signal: Condvar,
-}
-
-impl Doorbell {
-    pub fn ring(&self) {
-        let mut rung = self.rung.lock().unwrap_or_else(|e| e.into_inner());
-        *rung = rung.wrapping_add(1);
-        self.signal.notify_all();
-    }
-
-    /// Waits for a ring or the timeout, whichever comes first.
-    pub fn wait(&self, timeout: Duration) {
-        let rung = self.rung.lock().unwrap_or_else(|e| e.into_inner());
-        let seen = *rung;
-        let _ = self
-            .signal
-            .wait_timeout_while(rung, timeout, |now| *now == seen);
-    }
-}
-
 /// Why a worker stopped working on a run before finishing it.
 enum Stop {
     /// Someone else owns the run now (cancelled, deleted, taken over).
@@ -118,7 +95,7 @@ enum Stop {
     /// This process is shutting down: hand the run back.
     Shutdown,
     /// The run failed with a code and message.
-    Failed { code: &'static str, message: String },
+    Failed { code: FailureCode, message: String },
 }
 
 impl Stop {
@@ -126,7 +103,7 @@ impl Stop {
         match err {
             GenError::Permanent { code, message } => Stop::Failed { code, message },
             GenError::Transient { message, .. } => Stop::Failed {
-                code: codes::UNAVAILABLE,
+                code: FailureCode::GeneratorUnavailable,
                 message,
             },
         }
@@ -137,15 +114,15 @@ impl From<Error> for Stop {
     fn from(err: Error) -> Stop {
         match err {
             Error::StoryNotFound(id) => Stop::Failed {
-                code: "STORY_NOT_FOUND",
+                code: FailureCode::StoryNotFound,
                 message: format!("story {id} no longer exists; the run cannot continue"),
             },
             Error::DatabaseFull => Stop::Failed {
-                code: "DATABASE_FULL",
+                code: FailureCode::DatabaseFull,
                 message: "the disk is full".into(),
             },
             other => Stop::Failed {
-                code: "DATABASE_ERROR",
+                code: FailureCode::DatabaseError,
                 message: other.to_string(),
             },
         }
@@ -160,7 +137,7 @@ pub struct Engine {
 }
 
 /// Runs held by this process's workers, with their owner names.
-type HeldRuns = Arc<Mutex<HashMap<RunId, String>>>;
+type HeldRuns = Arc<Mutex<HashMap<RunId, WorkerId>>>;
 
 /// What the workers share.
 struct Shared {
@@ -198,7 +175,7 @@ impl Engine {
             );
             for n in 0..settings.workers {
                 let shared = shared.clone();
-                let owner = format!("worker-{n}@{process}");
+                let owner = WorkerId::new(n, &process);
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("worker-{n}"))
@@ -261,11 +238,11 @@ impl Shared {
         self.stopping.load(Ordering::SeqCst)
     }
 
-    fn lease_until(&self) -> String {
+    fn lease_until(&self) -> Timestamp {
         timestamp(self.app.store.clock().now() + self.settings.lease)
     }
 
-    fn work(&self, owner: &str) {
+    fn work(&self, owner: &WorkerId) {
         while !self.stopping() {
             match self.app.store.claim_next_run(
                 owner,
@@ -293,11 +270,11 @@ impl Shared {
         }
     }
 
-    fn hold(&self, run: &RunId, owner: &str) {
+    fn hold(&self, run: &RunId, owner: &WorkerId) {
         self.held
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(run.clone(), owner.to_string());
+            .insert(run.clone(), owner.clone());
     }
 
     fn unhold(&self, run: &RunId) {
@@ -318,7 +295,7 @@ impl Shared {
                 continue;
             }
             next = Instant::now() + interval;
-            let held: Vec<(RunId, String)> = self
+            let held: Vec<(RunId, WorkerId)> = self
                 .held
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -335,7 +312,7 @@ impl Shared {
         }
     }
 
-    fn process(&self, run: &Run, owner: &str) {
+    fn process(&self, run: &Run, owner: &WorkerId) {
         let store = &self.app.store;
         let result = self.write_story(run, owner).and_then(|()| {
             self.persist(&run.id, "the run's completion", || {
@@ -384,7 +361,7 @@ impl Shared {
         }
     }
 
-    fn write_story(&self, run: &Run, owner: &str) -> Result<(), Stop> {
+    fn write_story(&self, run: &Run, owner: &WorkerId) -> Result<(), Stop> {
         let store = &self.app.store;
         let Some(mut story) = store.find_story(&run.story_id)? else {
             return Err(Error::StoryNotFound(run.story_id.clone()).into());
@@ -411,7 +388,8 @@ impl Shared {
                 continue;
             }
             self.check_stop()?;
-            self.enter_step(&run.id, owner, &format!("chapter {number}/{last}"), last)?;
+            let step = Step::Chapter { number, last };
+            self.enter_step(&run.id, owner, &step, last)?;
             let title = titles
                 .get(number as usize - 1)
                 .map_or_else(|| format!("Chapter {number}"), |entry| entry.title.clone());
@@ -423,10 +401,10 @@ impl Shared {
             let chapter = self.compose_chapter(run, &story, &mut chapters, &request)?;
             done += 1;
             self.save(run, owner, &chapter, ChapterSave::New, (done, last))?;
-            remember(&mut chapters, chapter, &run.id);
+            remember(&mut chapters, chapter, &run.id, self.app.store.now());
         }
         self.check_stop()?;
-        self.enter_step(&run.id, owner, "finalize", last)?;
+        self.enter_step(&run.id, owner, &Step::Finalize, last)?;
         Ok(())
     }
 
@@ -434,7 +412,7 @@ impl Shared {
     fn rewrite_chapter(
         &self,
         run: &Run,
-        owner: &str,
+        owner: &WorkerId,
         story: &Story,
         chapters: &mut [Chapter],
         number: u32,
@@ -442,7 +420,7 @@ impl Shared {
         let count = self.app.counts.get(&story.id)?.count.max(number);
         let Some(existing) = chapters.iter().find(|c| c.number == number) else {
             return Err(Stop::Failed {
-                code: "CHAPTER_NOT_FOUND",
+                code: FailureCode::ChapterNotFound,
                 message: format!("story {} has no chapter {number} to rewrite", story.id),
             });
         };
@@ -451,11 +429,11 @@ impl Shared {
             total: count,
             title: existing.title.clone(),
         };
-        self.enter_step(&run.id, owner, &format!("chapter {number} (rewrite)"), 1)?;
+        self.enter_step(&run.id, owner, &Step::Rewrite { number }, 1)?;
         let chapter = self.compose_chapter(run, story, chapters, &request)?;
         self.check_stop()?;
         self.save(run, owner, &chapter, ChapterSave::Rewrite, (1, 1))?;
-        self.enter_step(&run.id, owner, "finalize", 1)?;
+        self.enter_step(&run.id, owner, &Step::Finalize, 1)?;
         Ok(())
     }
 
@@ -507,7 +485,7 @@ impl Shared {
                 store.set_chapter_summary(&story.id, request.number, &summary)
             })?;
             let note = format!("chapter {} had no summary; wrote one", request.number);
-            self.record(&run.id, "summary", &note)?;
+            self.record(&run.id, EventKind::Summary, &note)?;
             chapters[index].summary = summary;
         }
         Ok(())
@@ -553,7 +531,7 @@ impl Shared {
         while cut {
             if continuations == self.settings.max_continuations {
                 return Err(Stop::Failed {
-                    code: codes::CHAPTER_TRUNCATED,
+                    code: FailureCode::ChapterTruncated,
                     message: format!(
                         "chapter {} was still cut off after {continuations} continuations ({} words); raise --llm-context-tokens or --max-continuations",
                         request.number,
@@ -568,7 +546,7 @@ impl Shared {
                 crate::store::word_count(&text),
                 self.settings.max_continuations
             );
-            self.record(&run.id, "continued", &note)?;
+            self.record(&run.id, EventKind::Continued, &note)?;
             let task = self.task(
                 run,
                 context,
@@ -622,30 +600,26 @@ impl Shared {
         .map_err(Stop::from_generator)?;
         if label.is_some() || !built.trimmed.is_empty() {
             let what = label.map_or_else(|| kind.name().to_string(), str::to_string);
-            self.record(&run.id, "prompt", &built.describe(&what))?;
+            self.record(&run.id, EventKind::Prompt, &built.describe(&what))?;
         }
         task.prompt = built.prompt;
         Ok(task)
     }
 
-    fn write_outline(&self, run: &Run, owner: &str, story: Story) -> Result<Story, Stop> {
+    fn write_outline(&self, run: &Run, owner: &WorkerId, story: Story) -> Result<Story, Stop> {
         let store = &self.app.store;
         let count = story
             .chapter_count
             .unwrap_or(self.app.counts.default_count());
-        self.enter_step(&run.id, owner, "outline", count)?;
+        self.enter_step(&run.id, owner, &Step::Outline, count)?;
         let context = context_of(&story, &[], 1);
-        let task = self.task(
-            run,
-            &context,
-            TaskKind::Outline { chapters: count },
-            Some("outline"),
-        )?;
+        let kind = TaskKind::Outline { chapters: count };
+        let task = self.task(run, &context, kind, Some(kind.name()))?;
         let outline = self.generate(run, &task)?.text;
         let chapters = parse_outline(&outline).len();
         if chapters == 0 {
             return Err(Stop::Failed {
-                code: codes::BAD_RESPONSE,
+                code: FailureCode::GeneratorBadResponse,
                 message: "the generated outline names no chapters".into(),
             });
         }
@@ -655,7 +629,7 @@ impl Shared {
         self.app.counts.invalidate(&story.id);
         self.record(
             &run.id,
-            "outline",
+            EventKind::Outline,
             &format!("outline written: {chapters} chapters"),
         )?;
         Ok(store
@@ -700,7 +674,13 @@ impl Shared {
     }
 
     /// Records the step the run is on; `Lost` when the run is no longer ours.
-    fn enter_step(&self, run: &RunId, owner: &str, step: &str, total: u32) -> Result<(), Stop> {
+    fn enter_step(
+        &self,
+        run: &RunId,
+        owner: &WorkerId,
+        step: &Step,
+        total: u32,
+    ) -> Result<(), Stop> {
         let store = &self.app.store;
         if self.persist(run, "the step", || store.set_step(run, owner, step, total))? {
             Ok(())
@@ -714,7 +694,7 @@ impl Shared {
     fn save(
         &self,
         run: &Run,
-        owner: &str,
+        owner: &WorkerId,
         chapter: &NewChapter,
         kind: ChapterSave,
         (done, total): (u32, u32),
@@ -732,7 +712,7 @@ impl Shared {
     }
 
     /// Adds an event to the run's timeline.
-    fn record(&self, run: &RunId, kind: &str, note: &str) -> Result<(), Stop> {
+    fn record(&self, run: &RunId, kind: EventKind, note: &str) -> Result<(), Stop> {
         self.persist(run, &format!("its {kind} event"), || {
             self.app.store.add_event(run, kind, note)
         })
@@ -755,7 +735,7 @@ impl Shared {
                 Ok(completion) if !completion.text.trim().is_empty() => return Ok(completion),
                 Ok(_) => {
                     return Err(Stop::Failed {
-                        code: codes::BAD_RESPONSE,
+                        code: FailureCode::GeneratorBadResponse,
                         message: format!(
                             "the generator returned no text for the {}",
                             task.kind.name()
@@ -772,7 +752,7 @@ impl Shared {
                     failures += 1;
                     if failures > self.settings.retries {
                         return Err(Stop::Failed {
-                            code: codes::UNAVAILABLE,
+                            code: FailureCode::GeneratorUnavailable,
                             message: format!("gave up after {failures} attempts: {message}"),
                         });
                     }
@@ -788,7 +768,7 @@ impl Shared {
                         "attempt {failures} failed: {message}; retrying in {} ms",
                         delay.as_millis()
                     );
-                    if let Err(e) = self.app.store.add_event(&run.id, "retry", &note) {
+                    if let Err(e) = self.app.store.add_event(&run.id, EventKind::Retry, &note) {
                         log::warn!("could not record a retry of run {}: {e}", run.id);
                     }
                     self.sleep_unless_stopping(delay)?;
@@ -851,15 +831,15 @@ fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> StoryContext 
 }
 
 /// Keeps a chapter just saved in the worker's view of the story.
-fn remember(chapters: &mut Vec<Chapter>, chapter: NewChapter, run: &RunId) {
+fn remember(chapters: &mut Vec<Chapter>, chapter: NewChapter, run: &RunId, at: Timestamp) {
     chapters.push(Chapter {
         number: chapter.number,
         title: chapter.title,
         word_count: crate::store::word_count(&chapter.content),
         content: chapter.content,
         summary: chapter.summary,
-        run_id: Some(run.to_string()),
-        created_at: String::new(),
+        run_id: Some(run.clone()),
+        created_at: at,
         updated_at: None,
     });
     chapters.sort_by_key(|c| c.number);

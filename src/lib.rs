@@ -6,6 +6,7 @@
 pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod doorbell;
 pub mod engine;
 pub mod error;
 pub mod export;
@@ -14,4 +15,5 @@ pub mod http;
 pub mod maintenance;
 pub mod metrics;
 pub mod progress;
+pub mod run;
 pub mod store;

@@ -16,11 +16,12 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::clock::{age_seconds, timestamp};
+use crate::clock::timestamp;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::progress::{CountSource, parse_outline, resolve_count};
-use crate::store::{OrphanCounts, OrphanRun, Run, RunEvent, RunId, RunStatus, StoryId};
+use crate::run::{FailureCode, RunId, RunStatus, StoryId, Timestamp, WorkerId};
+use crate::store::{OrphanCounts, OrphanRun, Run, RunEvent};
 
 /// Runs held by external workers (no lease) count as stuck after this long
 /// without a report.
@@ -68,7 +69,7 @@ pub struct RunReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<Value>,
     pub story_exists: Option<bool>,
-    pub lease_owner: Option<String>,
+    pub lease_owner: Option<WorkerId>,
     /// Seconds until the lease expires (negative: expired that long ago).
     pub lease_remaining_s: Option<i64>,
     pub heartbeat_age_s: Option<i64>,
@@ -83,18 +84,6 @@ impl Report for RunReport {
     fn findings(&self) -> &[Finding] {
         &self.findings
     }
-}
-
-/// Errors that a retry may well cure.
-fn retriable_code(code: &str) -> bool {
-    matches!(
-        code,
-        "GENERATOR_UNAVAILABLE"
-            | "STUCK_TIMEOUT"
-            | "DATABASE_ERROR"
-            | "DATABASE_FULL"
-            | "CHAPTER_TRUNCATED"
-    )
 }
 
 pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
@@ -129,16 +118,14 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
     }
     let lease_remaining_s = run
         .lease_expires_at
-        .as_deref()
-        .and_then(|t| age_seconds(now, t))
+        .as_ref()
+        .and_then(|t| t.age_seconds(now))
         .map(|age| -age);
-    let heartbeat_age_s = run
-        .heartbeat_at
-        .as_deref()
-        .and_then(|t| age_seconds(now, t));
+    let heartbeat_age_s = run.heartbeat_at.as_ref().and_then(|t| t.age_seconds(now));
     let mut findings = Vec::new();
     let mut recommendations = Vec::new();
-    let code = run.error_code.clone().unwrap_or_default();
+    let code = run.error_code.map_or("", FailureCode::as_str);
+    let retriable = run.error_code.is_some_and(FailureCode::is_retriable);
     let message = run.error_message.clone().unwrap_or_default();
     let wrong_total = if story_exists && !run.status.is_active() {
         store
@@ -151,7 +138,7 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
     if !story_exists {
         findings.push(finding(
             Severity::Error,
-            "ORPHANED_RUN",
+            FailureCode::OrphanedRun.as_str(),
             format!(
                 "run {id} points at story {}, which does not exist",
                 run.story_id
@@ -172,7 +159,7 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
             ));
             recommendations.push("start `storyflow serve` (its sweep resumes the run) or `storyflow health-check --fix`".into());
         }
-        RunStatus::Failed if story_exists && retriable_code(&code) => {
+        RunStatus::Failed if story_exists && retriable => {
             findings.push(finding(
                 Severity::Warning,
                 "FAILED_RETRIABLE",
@@ -186,7 +173,8 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
                 "FAILED_PERMANENTLY",
                 format!("run {id} failed with {code}: {message}"),
             ));
-            recommendations.push(permanent_failure_advice(&code, id));
+            let code = run.error_code.unwrap_or(FailureCode::Unknown);
+            recommendations.push(code.advice(id));
         }
         RunStatus::Cancelled if story_exists => {
             findings.push(finding(
@@ -253,20 +241,6 @@ fn wrong_total_finding(id: &RunId, done: u32, saved: u32) -> Finding {
     )
 }
 
-fn permanent_failure_advice(code: &str, id: &RunId) -> String {
-    match code {
-        "GENERATOR_AUTH" => {
-            "check STORYFLOW_LLM_API_KEY, then `storyflow run retry ID`".replace("ID", id.as_str())
-        }
-        "GENERATOR_NOT_FOUND" => "check --llm-url and --llm-model, then `storyflow run retry ID`"
-            .replace("ID", id.as_str()),
-        "STORY_NOT_FOUND" | "ORPHANED_RUN" => "storyflow fix-orphans --dry-run".into(),
-        _ => format!(
-            "read the run's events with `storyflow diagnose --run {id} --verbose`, fix the cause, then `storyflow run retry {id}`"
-        ),
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct StoryReport {
     pub story_id: StoryId,
@@ -293,7 +267,7 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
     let story = store.find_story(id)?;
     let runs = store.runs_of_story(id)?;
     let mut by_status = serde_json::Map::new();
-    for status in RunStatus::ALL {
+    for &status in RunStatus::ALL {
         by_status.insert(
             status.as_str().into(),
             json!(runs.iter().filter(|r| r.status == status).count()),
@@ -305,7 +279,7 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
         if runs.is_empty() {
             findings.push(finding(
                 Severity::Error,
-                "STORY_NOT_FOUND",
+                FailureCode::StoryNotFound.as_str(),
                 format!("story {id} does not exist and no run points at it"),
             ));
             recommendations.push("list stories with `storyflow story list`".into());
@@ -379,7 +353,8 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
             format!(
                 "run {} failed with {}",
                 run.id,
-                run.error_code.as_deref().unwrap_or("an unknown error")
+                run.error_code
+                    .map_or("an unknown error", FailureCode::as_str)
             ),
         ));
         recommendations.push(format!("storyflow diagnose --run {}", run.id));
@@ -428,7 +403,7 @@ impl Report for DatabaseReport {
     }
 }
 
-fn idle_since(app: &App) -> String {
+fn idle_since(app: &App) -> Timestamp {
     timestamp(app.store.clock().now() - EXTERNAL_IDLE_LIMIT)
 }
 
@@ -467,7 +442,7 @@ pub fn diagnose_all(app: &App) -> Result<DatabaseReport> {
         recommendations.push("storyflow health-check --fix".into());
     }
     for (code, count) in &failed {
-        let severity = if retriable_code(code) {
+        let severity = if code.is_retriable() {
             Severity::Warning
         } else {
             Severity::Info
@@ -478,7 +453,7 @@ pub fn diagnose_all(app: &App) -> Result<DatabaseReport> {
             format!("{count} runs failed with {code}"),
         ));
     }
-    if failed.iter().any(|(code, _)| retriable_code(code)) {
+    if failed.iter().any(|(code, _)| code.is_retriable()) {
         recommendations
             .push("retry runs that failed for a passing cause: storyflow run retry ID".into());
     }
@@ -513,7 +488,12 @@ pub fn diagnose_all(app: &App) -> Result<DatabaseReport> {
         runs_by_status: Value::Object(by_status),
         orphaned_runs: orphaned,
         stuck_runs: stuck.iter().map(|r| r.to_json()).collect(),
-        failed_by_code: Value::Object(failed.into_iter().map(|(c, n)| (c, json!(n))).collect()),
+        failed_by_code: Value::Object(
+            failed
+                .into_iter()
+                .map(|(c, n)| (c.to_string(), json!(n)))
+                .collect(),
+        ),
         stories_with_default_count: defaults,
         findings,
         recommendations,
@@ -817,7 +797,7 @@ pub fn fix_orphans(app: &App, dry_run: bool) -> Result<FixOrphansReport> {
 /// What one background sweep found and changed.
 #[derive(Debug, Clone, Serialize)]
 pub struct SweepReport {
-    pub started_at: String,
+    pub started_at: Timestamp,
     pub duration_ms: u64,
     pub findings: Value,
     pub changes: Value,
@@ -885,13 +865,13 @@ pub const INTEGRITY_INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// The last quick check the sweeper ran: when, and whether it passed.
 #[derive(Debug, Default)]
 pub struct IntegrityMemo {
-    last: Option<(Instant, bool, String)>,
+    last: Option<(Instant, bool, Timestamp)>,
 }
 
 impl IntegrityMemo {
     /// Runs the quick check when none ran in the last [`INTEGRITY_INTERVAL`];
     /// returns the latest result and its time.
-    fn check_if_due(&mut self, app: &App) -> Result<(bool, String)> {
+    fn check_if_due(&mut self, app: &App) -> Result<(bool, Timestamp)> {
         let due = self
             .last
             .as_ref()
@@ -909,7 +889,7 @@ impl IntegrityMemo {
             .last
             .as_ref()
             .map(|(_, ok, at)| (*ok, at.clone()))
-            .unwrap_or((true, String::new())))
+            .unwrap_or((true, Timestamp::default())))
     }
 }
 
@@ -938,8 +918,8 @@ pub fn health_summary(app: &App) -> Result<Value> {
         _ => serde_json::Map::new(),
     };
     let (pending, running) = app.store.active_run_counts()?;
-    runs.insert("pending".into(), json!(pending));
-    runs.insert("running".into(), json!(running));
+    runs.insert(RunStatus::Pending.as_str().into(), json!(pending));
+    runs.insert(RunStatus::Running.as_str().into(), json!(running));
     Ok(json!({
         "status": if degraded { "degraded" } else { "ok" },
         "stuck_runs": stuck,

@@ -22,7 +22,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{Completion, GenError, Generator, Task, TaskKind, codes};
+use super::{Completion, GenError, Generator, Task, TaskKind};
+use crate::run::FailureCode;
 
 /// Characters of standard error quoted in a message.
 const STDERR_TAIL_CHARS: usize = 500;
@@ -123,7 +124,7 @@ impl CommandGenerator {
                 truncated: true, ..
             })) => {
                 return Err(GenError::permanent(
-                    codes::BAD_RESPONSE,
+                    FailureCode::GeneratorBadResponse,
                     format!(
                         "`{program}` wrote more than {} MiB to standard output",
                         MAX_OUTPUT_BYTES / (1024 * 1024)
@@ -145,7 +146,7 @@ impl CommandGenerator {
         let text = text.trim();
         if text.is_empty() {
             return Err(GenError::permanent(
-                codes::BAD_RESPONSE,
+                FailureCode::GeneratorBadResponse,
                 with_tail(
                     format!("`{program}` exited successfully but wrote no text"),
                     &tail,
@@ -170,13 +171,13 @@ impl Generator for CommandGenerator {
 fn spawn_error(program: &str, error: &io::Error) -> GenError {
     match error.kind() {
         io::ErrorKind::NotFound => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!(
                 "the generator program `{program}` was not found; check --generator-cmd and PATH"
             ),
         ),
         io::ErrorKind::PermissionDenied => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!(
                 "the generator program `{program}` cannot be executed (permission denied); check --generator-cmd"
             ),
@@ -392,7 +393,7 @@ mod tests {
 
     fn code(error: &GenError) -> &'static str {
         match error {
-            GenError::Permanent { code, .. } => code,
+            GenError::Permanent { code, .. } => code.as_str(),
             GenError::Transient { .. } => "transient",
         }
     }
@@ -456,7 +457,7 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap_err();
-        assert_eq!(code(&error), codes::BAD_RESPONSE);
+        assert_eq!(code(&error), FailureCode::GeneratorBadResponse.as_str());
         assert!(error.to_string().contains("nothing to say"), "{error}");
     }
 
@@ -467,7 +468,7 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap_err();
-        assert_eq!(code(&error), codes::REJECTED);
+        assert_eq!(code(&error), FailureCode::GeneratorRejected.as_str());
         assert!(error.to_string().contains("not found"), "{error}");
     }
 

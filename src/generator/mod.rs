@@ -14,6 +14,7 @@ pub mod prompts;
 
 use std::time::Duration;
 
+use crate::run::FailureCode;
 use crate::store::StoryId;
 
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
@@ -127,7 +128,7 @@ pub enum GenError {
     /// Trying again will not help: bad credentials, wrong URL or model,
     /// malformed answers, bad configuration.
     #[error("{message}")]
-    Permanent { code: &'static str, message: String },
+    Permanent { code: FailureCode, message: String },
 }
 
 impl GenError {
@@ -138,30 +139,12 @@ impl GenError {
         }
     }
 
-    pub fn permanent(code: &'static str, message: impl Into<String>) -> GenError {
+    pub fn permanent(code: FailureCode, message: impl Into<String>) -> GenError {
         GenError::Permanent {
             code,
             message: message.into(),
         }
     }
-}
-
-/// Error codes a run can fail with because of its generator.
-pub mod codes {
-    /// 401/403 from the LLM server: the API key is missing or wrong.
-    pub const AUTH: &str = "GENERATOR_AUTH";
-    /// 404 from the LLM server: wrong URL or unknown model.
-    pub const NOT_FOUND: &str = "GENERATOR_NOT_FOUND";
-    /// An answer that is not what the protocol promises, or empty text.
-    pub const BAD_RESPONSE: &str = "GENERATOR_BAD_RESPONSE";
-    /// Other 4xx answers and configuration problems.
-    pub const REJECTED: &str = "GENERATOR_REJECTED";
-    /// Transient failures that outlasted every retry.
-    pub const UNAVAILABLE: &str = "GENERATOR_UNAVAILABLE";
-    /// A chapter still cut off after every continuation.
-    pub const CHAPTER_TRUNCATED: &str = "CHAPTER_TRUNCATED";
-    /// The fixed part of a prompt alone exceeds the context budget.
-    pub const CONTEXT_BUDGET: &str = "CONTEXT_BUDGET";
 }
 
 pub trait Generator: Send + Sync {

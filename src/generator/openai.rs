@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Completion, GenError, Generator, Prompt, Task, codes};
+use super::{Completion, GenError, Generator, Prompt, Task};
+use crate::run::FailureCode;
 
 /// Largest answer read from the server; chat completions are far smaller.
 const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
@@ -232,12 +233,12 @@ fn classify_status(
                 "set STORYFLOW_LLM_API_KEY to a valid api key"
             };
             GenError::permanent(
-                codes::AUTH,
+                FailureCode::GeneratorAuth,
                 format!("the llm server at {endpoint} refused the credentials ({detail}); {hint}"),
             )
         }
         404 => GenError::permanent(
-            codes::NOT_FOUND,
+            FailureCode::GeneratorNotFound,
             format!(
                 "the llm server answered not found for model `{}` at {endpoint} ({detail}); check --llm-url and --llm-model",
                 context.model
@@ -255,11 +256,11 @@ fn classify_status(
             }
         }
         400..=499 => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!("the llm server at {endpoint} rejected the request ({detail})"),
         ),
         _ => GenError::permanent(
-            codes::BAD_RESPONSE,
+            FailureCode::GeneratorBadResponse,
             format!("the llm server at {endpoint} gave an unexpected answer ({detail})"),
         ),
     }
@@ -295,18 +296,18 @@ fn classify_transport(error: ureq::Error, endpoint: &str, timeout: Duration) -> 
         )),
         E::Protocol(_) | E::BodyExceedsLimit(_) | E::LargeResponseHeader(..) | E::Json(_) => {
             GenError::permanent(
-                codes::BAD_RESPONSE,
+                FailureCode::GeneratorBadResponse,
                 format!("the llm server at {endpoint} sent a malformed answer: {error}"),
             )
         }
         E::RedirectFailed | E::TooManyRedirects => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!(
                 "the llm server at {endpoint} redirected the request ({error}); give the final url in --llm-url"
             ),
         ),
         other => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!("the request to the llm server at {endpoint} failed: {other}"),
         ),
     }
@@ -351,7 +352,7 @@ fn seconds(value: f64) -> Option<Duration> {
 /// The text of a successful answer, and whether the length limit cut it
 /// off (`finish_reason: "length"`).
 fn parse_completion(body: &str) -> Result<Completion, GenError> {
-    let bad = |what: String| GenError::permanent(codes::BAD_RESPONSE, what);
+    let bad = |what: String| GenError::permanent(FailureCode::GeneratorBadResponse, what);
     let value: Value = serde_json::from_str(body).map_err(|_| {
         bad(format!(
             "the llm server's answer is not json: {}",
@@ -455,7 +456,7 @@ mod tests {
 
     fn code(error: &GenError) -> &'static str {
         match error {
-            GenError::Permanent { code, .. } => code,
+            GenError::Permanent { code, .. } => code.as_str(),
             GenError::Transient { .. } => "transient",
         }
     }
@@ -472,16 +473,16 @@ mod tests {
     #[test]
     fn statuses_are_classified_as_the_contract_says() {
         let cases = [
-            (401, codes::AUTH),
-            (403, codes::AUTH),
-            (404, codes::NOT_FOUND),
-            (400, codes::REJECTED),
-            (422, codes::REJECTED),
+            (401, FailureCode::GeneratorAuth.as_str()),
+            (403, FailureCode::GeneratorAuth.as_str()),
+            (404, FailureCode::GeneratorNotFound.as_str()),
+            (400, FailureCode::GeneratorRejected.as_str()),
+            (422, FailureCode::GeneratorRejected.as_str()),
             (408, "transient"),
             (429, "transient"),
             (500, "transient"),
             (503, "transient"),
-            (302, codes::BAD_RESPONSE),
+            (302, FailureCode::GeneratorBadResponse.as_str()),
         ];
         for (status, expected) in cases {
             let error = classify_status(status, None, "nope", &CONTEXT);
@@ -579,7 +580,11 @@ mod tests {
             r#"{"error":{"message":"model overloaded"}}"#,
         ] {
             let error = parse_completion(body).unwrap_err();
-            assert_eq!(code(&error), codes::BAD_RESPONSE, "{body}: {error}");
+            assert_eq!(
+                code(&error),
+                FailureCode::GeneratorBadResponse.as_str(),
+                "{body}: {error}"
+            );
         }
         let error = parse_completion(r#"{"error":{"message":"model overloaded"}}"#).unwrap_err();
         assert!(error.to_string().contains("model overloaded"), "{error}");
@@ -690,7 +695,7 @@ mod tests {
             &error_excerpt(r#"{"error":{"message":"Incorrect API key provided: sk-very-secret"}}"#),
             &openai.context(),
         ));
-        assert_eq!(code(&error), codes::AUTH);
+        assert_eq!(code(&error), FailureCode::GeneratorAuth.as_str());
         assert!(!error.to_string().contains("sk-very-secret"), "{error}");
         assert!(error.to_string().contains("[redacted]"), "{error}");
     }
