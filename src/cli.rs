@@ -10,14 +10,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::app::{App, AppSettings};
+use crate::app::App;
+use crate::config::{ServeConfig, TOKEN_ENV, defaults};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{Error, Result, exit};
-use crate::generator::builtin::Builtin;
-use crate::generator::command::CommandGenerator;
-use crate::generator::openai::{OpenAi, OpenAiConfig};
-use crate::generator::{Generator, PromptBuilder, Templates};
-use crate::http::{EdgePolicy, HttpLimits, HttpServer};
+use crate::http::{EdgePolicy, HttpServer};
 use crate::maintenance::{self, HealthOptions, Report, Sweeper};
 use crate::run::Step;
 use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, Store, StoryId};
@@ -86,35 +83,35 @@ pub enum GeneratorKind {
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on. Anything but loopback requires --token.
-    #[arg(long, default_value = "127.0.0.1:7878")]
+    #[arg(long, default_value = defaults::ADDR)]
     pub addr: SocketAddr,
     /// Worker threads writing stories; 0 leaves runs to external workers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = defaults::WORKERS)]
     pub workers: usize,
     /// Request-handling threads.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    #[arg(long, default_value_t = defaults::HTTP_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_threads: u16,
     /// Open connections served at once; more wait until one closes.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    #[arg(long, default_value_t = defaults::HTTP_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub http_max_connections: u16,
     /// Seconds a client has to send a whole request (an idle connection is
     /// closed after it), and that a response write may stall.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    #[arg(long, default_value_t = defaults::HTTP_TIMEOUT_S, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_timeout_s: u64,
     /// Which text generator writes the chapters.
     #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
     pub generator: GeneratorKind,
     /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = defaults::BUILTIN_DELAY_MS)]
     pub builtin_delay_ms: u64,
     /// OpenAI generator: base URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:11434/v1")]
+    #[arg(long, default_value = defaults::LLM_URL)]
     pub llm_url: String,
     /// OpenAI generator: model name.
-    #[arg(long, default_value = "llama3.1")]
+    #[arg(long, default_value = defaults::LLM_MODEL)]
     pub llm_model: String,
     /// OpenAI generator: seconds before a request times out.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = defaults::LLM_TIMEOUT_S)]
     pub llm_timeout_s: u64,
     /// OpenAI generator: API key (sent as a Bearer token).
     #[arg(long, env = "STORYFLOW_LLM_API_KEY", hide_env_values = true)]
@@ -123,33 +120,33 @@ pub struct ServeArgs {
     #[arg(long, value_name = "\"PROGRAM ARGS\"")]
     pub generator_cmd: Option<String>,
     /// Command generator: seconds before the program is killed.
-    #[arg(long, default_value_t = 600)]
+    #[arg(long, default_value_t = defaults::GENERATOR_TIMEOUT_S)]
     pub generator_timeout_s: u64,
     /// Bearer token required on /api and /metrics.
-    #[arg(long, env = "STORYFLOW_TOKEN", hide_env_values = true)]
+    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
     pub token: Option<String>,
     /// Seconds a shutdown waits for generator calls in progress; runs still
     /// waiting on one are then handed back and resume after a restart.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = defaults::SHUTDOWN_GRACE_S)]
     pub shutdown_grace_s: u64,
     /// Seconds between background sweeps.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = defaults::SWEEP_INTERVAL_S, value_parser = clap::value_parser!(u64).range(1..))]
     pub sweep_interval_s: u64,
     /// Seconds a worker's claim on a run lasts without a heartbeat.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = defaults::LEASE_S, value_parser = clap::value_parser!(u64).range(1..))]
     pub lease_s: u64,
     /// Claims of one run (crash recoveries) before it fails STUCK_TIMEOUT.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults::MAX_ATTEMPTS)]
     pub max_attempts: u32,
     /// Retries of a transient generator failure, per step.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = defaults::RETRIES)]
     pub retries: u32,
     /// Delay before the first retry, doubled for each next one.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = defaults::RETRY_BASE_MS)]
     pub retry_base_ms: u64,
     /// Tokens the model's context window holds: every prompt and its answer
     /// fit in it (the story so far is trimmed oldest-first to make them).
-    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(512..))]
+    #[arg(long, default_value_t = defaults::LLM_CONTEXT_TOKENS, value_parser = clap::value_parser!(u32).range(512..))]
     pub llm_context_tokens: u32,
     /// A directory of prompt templates overriding the built-in ones
     /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
@@ -157,33 +154,21 @@ pub struct ServeArgs {
     pub prompts: Option<PathBuf>,
     /// Follow-up requests for a chapter cut off by the length limit before
     /// the run fails with CHAPTER_TRUNCATED.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = defaults::MAX_CONTINUATIONS)]
     pub max_continuations: u32,
     /// For the builtin and command generators: a chapter shorter than this
     /// many words counts as cut off and is continued.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = defaults::MIN_CHAPTER_WORDS)]
     pub min_chapter_words: u32,
     /// Chapter count for stories with neither a count nor a usable outline.
-    #[arg(long, default_value_t = crate::progress::DEFAULT_CHAPTER_COUNT, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, default_value_t = defaults::DEFAULT_CHAPTERS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub default_chapters: u32,
     /// Seconds a cached chapter count lives.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = defaults::CACHE_TTL_S)]
     pub cache_ttl_s: u64,
     /// Chapter counts held in the cache at most.
-    #[arg(long, default_value_t = crate::progress::DEFAULT_CACHE_CAPACITY)]
+    #[arg(long, default_value_t = defaults::CACHE_CAPACITY)]
     pub cache_capacity: usize,
-}
-
-impl Default for ServeArgs {
-    fn default() -> Self {
-        match Cli::try_parse_from(["storyflow", "serve"]) {
-            Ok(Cli {
-                command: Some(Command::Serve(args)),
-                ..
-            }) => args,
-            _ => unreachable!("`storyflow serve` parses with its defaults"),
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -333,11 +318,11 @@ pub struct FixOrphansArgs {
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
-    let command = cli
-        .command
-        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    let Some(command) = cli.command else {
+        return serve(&cli.db, ServeConfig::without_arguments());
+    };
     match command {
-        Command::Serve(args) => serve(&cli.db, args),
+        Command::Serve(args) => serve(&cli.db, ServeConfig::from_args(&args)?),
         Command::Story(command) => story(&open_app(&cli.db)?, command),
         Command::Run(command) => run_command(&open_app(&cli.db)?, command),
         Command::Chapter(command) => chapter_command(&open_app(&cli.db)?, command),
@@ -354,7 +339,7 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 fn open_app(db: &Path) -> Result<App> {
-    Ok(App::new(Store::open(db, 2)?, AppSettings::default()))
+    Ok(App::new(Store::open(db, 2)?, ServeConfig::default()))
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -364,105 +349,40 @@ fn print_json(value: &impl serde::Serialize) {
     );
 }
 
-fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
-    if !args.addr.ip().is_loopback() && args.token.as_deref().is_none_or(str::is_empty) {
-        return Err(Error::validation(
-            "--addr",
-            format!(
-                "binding {} exposes storyflow beyond this machine; set --token or STORYFLOW_TOKEN",
-                args.addr
-            ),
-        ));
-    }
-    let generator = build_generator(&args)?;
-    let templates = Templates::load(args.prompts.as_deref())
-        .map_err(|e| Error::validation("--prompts", format!("prompt template {e}")))?;
-    let settings = AppSettings {
-        default_chapter_count: args.default_chapters,
-        cache_ttl: Duration::from_secs(args.cache_ttl_s),
-        cache_capacity: args.cache_capacity,
-        generator: generator.name().to_string(),
-        workers: args.workers,
-        max_attempts: args.max_attempts,
-    };
-    let connections = u32::from(args.http_threads) + args.workers as u32 + 3;
-    let app = Arc::new(App::new(Store::open(db, connections)?, settings));
-    let policy = EdgePolicy::new(args.addr.ip(), args.token.clone());
-    let limits = HttpLimits {
-        threads: usize::from(args.http_threads),
-        max_connections: usize::from(args.http_max_connections),
-        timeout: Duration::from_secs(args.http_timeout_s),
-    };
-    let http = HttpServer::start(app.clone(), args.addr, policy, limits)
-        .map_err(|e| Error::validation("--addr", format!("cannot listen on {}: {e}", args.addr)))?;
+fn serve(db: &Path, config: ServeConfig) -> Result<u8> {
+    let generator = config.generator.build()?;
+    let app = Arc::new(App::new(Store::open(db, config.connections())?, config));
+    let config = &app.config;
+    let policy = EdgePolicy::new(config.addr.ip(), config.token.clone());
+    let http =
+        HttpServer::start(app.clone(), config.addr, policy, config.http.clone()).map_err(|e| {
+            Error::validation("--addr", format!("cannot listen on {}: {e}", config.addr))
+        })?;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
-    let sweeper = Sweeper::start(app.clone(), Duration::from_secs(args.sweep_interval_s))
+    let sweeper = Sweeper::start(app.clone(), config.sweep_interval)
         .map_err(|e| Error::Internal(format!("cannot start the sweeper: {e}")))?;
-    let engine_settings = EngineSettings {
-        prompts: Arc::new(PromptBuilder::new(templates, args.llm_context_tokens)),
-        max_continuations: args.max_continuations,
-        min_chapter_words: args.min_chapter_words,
-        workers: args.workers,
-        lease: Duration::from_secs(args.lease_s),
-        max_attempts: args.max_attempts,
-        retries: args.retries,
-        retry_base: Duration::from_millis(args.retry_base_ms),
-        ..EngineSettings::default()
-    };
     sweeper.wait_for_first_sweep(Duration::from_secs(30));
-    let engine = Engine::start(app.clone(), generator, engine_settings)
+    let engine = Engine::start(app.clone(), generator, EngineSettings::from_config(config))
         .map_err(|e| Error::Internal(format!("cannot start the workers: {e}")))?;
     log::info!(
         "storyflow {} serving http://{} (database {}, generator {}, {} workers)",
         env!("CARGO_PKG_VERSION"),
         http.addr(),
         db.display(),
-        app.settings.generator,
-        args.workers
+        config.generator.name(),
+        config.workers
     );
     let _ = stop_rx.recv();
     log::info!("shutting down: finishing requests, releasing runs in hand");
     http.shutdown();
-    engine.shutdown(Duration::from_secs(args.shutdown_grace_s));
+    engine.shutdown(config.shutdown_grace);
     sweeper.shutdown();
     log::info!("stopped");
     Ok(exit::OK)
-}
-
-fn build_generator(args: &ServeArgs) -> Result<Arc<dyn Generator>> {
-    Ok(match args.generator {
-        GeneratorKind::Builtin => Arc::new(Builtin {
-            delay: Duration::from_millis(args.builtin_delay_ms),
-        }),
-        GeneratorKind::Openai => Arc::new(
-            OpenAi::new(OpenAiConfig {
-                base_url: args.llm_url.clone(),
-                model: args.llm_model.clone(),
-                api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
-                timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
-            })
-            .map_err(|e| Error::validation("--llm-url", e))?,
-        ),
-        GeneratorKind::Command => {
-            let command = args.generator_cmd.as_deref().ok_or_else(|| {
-                Error::validation(
-                    "--generator-cmd",
-                    "--generator command needs --generator-cmd \"PROGRAM ARGS\"",
-                )
-            })?;
-            Arc::new(
-                CommandGenerator::new(
-                    command,
-                    Duration::from_secs(args.generator_timeout_s.max(1)),
-                )
-                .map_err(|e| Error::validation("--generator-cmd", e))?,
-            )
-        }
-    })
 }
 
 fn story(app: &App, command: StoryCommand) -> Result<u8> {

@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use crate::app::App;
 use crate::clock::timestamp;
+use crate::config::ServeConfig;
 use crate::error::Error;
 use crate::generator::{
     ChapterGist, ChapterRequest, Completion, GenError, Generator, PromptBuilder, StoryContext,
-    Task, TaskKind, Templates,
+    Task, TaskKind,
 };
 use crate::metrics::Metrics;
 use crate::progress::parse_outline;
@@ -67,23 +68,20 @@ pub struct EngineSettings {
     pub min_chapter_words: u32,
 }
 
-impl Default for EngineSettings {
-    fn default() -> Self {
+impl EngineSettings {
+    /// The engine's part of `serve`'s configuration.
+    pub fn from_config(config: &ServeConfig) -> EngineSettings {
         EngineSettings {
-            workers: 2,
-            lease: Duration::from_secs(30),
-            max_attempts: 5,
-            retries: 4,
-            retry_base: Duration::from_millis(500),
-            retry_max: Duration::from_secs(120),
-            poll_interval: Duration::from_millis(500),
-            // The built-in templates are part of this build and tested.
-            prompts: Arc::new(PromptBuilder::new(
-                Templates::load(None).expect("the built-in prompt templates parse"),
-                8192,
-            )),
-            max_continuations: 3,
-            min_chapter_words: 50,
+            workers: config.workers,
+            lease: config.lease,
+            max_attempts: config.max_attempts,
+            retries: config.retries,
+            retry_base: config.retry_base,
+            retry_max: config.retry_max,
+            poll_interval: config.poll_interval,
+            prompts: config.prompts.clone(),
+            max_continuations: config.max_continuations,
+            min_chapter_words: config.min_chapter_words,
         }
     }
 }

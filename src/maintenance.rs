@@ -674,7 +674,7 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
         }
         if !stuck.is_empty() {
             let (requeued, failed) =
-                store.recover_stuck_runs(&idle_since(app), app.settings.max_attempts)?;
+                store.recover_stuck_runs(&idle_since(app), app.config.max_attempts)?;
             Metrics::add(&app.metrics.runs_recovered, requeued.len() as u64);
             fixed.push(format!(
                 "re-queued {} stuck runs; failed {} that had used up their attempts",
@@ -818,7 +818,7 @@ pub fn sweep(app: &App, integrity: &mut IntegrityMemo) -> Result<SweepReport> {
     Metrics::add(&app.metrics.orphans_detected, marked.len() as u64);
     let (requeued, failed) = app
         .store
-        .recover_stuck_runs(&idle_since(app), app.settings.max_attempts)?;
+        .recover_stuck_runs(&idle_since(app), app.config.max_attempts)?;
     Metrics::add(&app.metrics.runs_recovered, requeued.len() as u64);
     if !requeued.is_empty() {
         app.work_queued.ring();
@@ -933,8 +933,8 @@ pub fn health_summary(app: &App) -> Result<Value> {
             "schema_version": crate::store::SCHEMA_VERSION,
             "sqlite_version": rusqlite::version(),
         },
-        "generator": app.settings.generator,
-        "workers": app.settings.workers,
+        "generator": app.config.generator.name(),
+        "workers": app.config.workers,
         "runs": runs,
         "last_sweep": last,
     }))
