@@ -342,6 +342,11 @@ fn open_app(db: &Path) -> Result<App> {
     Ok(App::new(Store::open(db, 2)?, ServeConfig::default()))
 }
 
+/// One line of JSON, as a count table is shown in text output.
+fn compact(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 fn print_json(value: &impl serde::Serialize) {
     println!(
         "{}",
@@ -657,16 +662,18 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
             if let Some(run) = &report.run {
                 println!(
                     "  status: {}  step: {}  progress: {}% ({}/{})  attempt: {}",
-                    run["status"].as_str().unwrap_or("?"),
-                    run["step"].as_str().unwrap_or("-"),
-                    run["progress"],
-                    run["chapters_done"],
-                    run["chapters_total"],
-                    run["attempt"]
+                    run.status,
+                    run.step
+                        .as_ref()
+                        .map_or_else(|| "-".into(), Step::to_string),
+                    run.progress(),
+                    run.chapters_done,
+                    run.chapters_total,
+                    run.attempt
                 );
                 println!(
                     "  story: {} (exists: {})",
-                    run["story_id"].as_str().unwrap_or("?"),
+                    run.story_id,
                     report.story_exists.unwrap_or(false)
                 );
                 if let Some(owner) = &report.lease_owner {
@@ -676,11 +683,10 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
                         report.heartbeat_age_s.unwrap_or(0)
                     );
                 }
-                if let Some(error) = run.get("error").filter(|e| !e.is_null()) {
+                if let Some(code) = run.error_code {
                     println!(
-                        "  error: {}: {}",
-                        error["code"].as_str().unwrap_or(""),
-                        error["message"].as_str().unwrap_or("")
+                        "  error: {code}: {}",
+                        run.error_message.as_deref().unwrap_or("")
                     );
                 }
             }
@@ -693,12 +699,7 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
             if let Some(chapters) = &report.chapters {
                 println!("chapters:");
                 for c in chapters {
-                    println!(
-                        "  {:>3}. {} ({} words)",
-                        c["number"],
-                        c["title"].as_str().unwrap_or(""),
-                        c["word_count"]
-                    );
+                    println!("  {:>3}. {} ({} words)", c.number, c.title, c.word_count);
                 }
             }
             println!("findings:");
@@ -723,13 +724,9 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
                     source.as_str()
                 );
             }
-            println!("  runs by status: {}", report.runs_by_status);
+            println!("  runs by status: {}", compact(&report.runs_by_status));
             for run in &report.runs {
-                println!(
-                    "  run {} {}",
-                    run["id"].as_str().unwrap_or("?"),
-                    run["status"].as_str().unwrap_or("?")
-                );
+                println!("  run {} {}", run.id, run.status);
             }
             println!("findings:");
             print_findings(&report.findings, &report.recommendations);
@@ -740,7 +737,7 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
     if args.json {
         print_json(&report);
     } else {
-        println!("runs by status: {}", report.runs_by_status);
+        println!("runs by status: {}", compact(&report.runs_by_status));
         println!("orphaned runs: {}", report.orphaned_runs.len());
         for orphan in report
             .orphaned_runs
@@ -753,7 +750,7 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
             );
         }
         println!("stuck runs: {}", report.stuck_runs.len());
-        println!("failed runs by code: {}", report.failed_by_code);
+        println!("failed runs by code: {}", compact(&report.failed_by_code));
         println!(
             "stories with the default chapter count: {}",
             report.stories_with_default_count.len()

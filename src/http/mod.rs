@@ -9,6 +9,7 @@
 mod assets;
 mod edge;
 mod handlers;
+mod health;
 mod request;
 mod router;
 

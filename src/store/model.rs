@@ -35,6 +35,7 @@ impl Story {
     }
 }
 
+/// A run; it serialises as the contract's run object ([`Run::to_json`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     pub id: RunId,
@@ -188,5 +189,11 @@ impl RunEvent {
             kind: row.get(2)?,
             message: row.get(3)?,
         })
+    }
+}
+
+impl Serialize for Run {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
     }
 }
