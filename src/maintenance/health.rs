@@ -72,143 +72,22 @@ fn indexed_findings(app: &App) -> Result<IndexedFindings> {
 
 pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
     let store = &app.store;
-    // The integrity check reads the whole file and takes longer than all the
-    // indexed checks together, so they run beside it on a second read
-    // connection. Their result waits for its verdict: nothing is reported
-    // from, or fixed in, a damaged file (where they may well fail).
-    let (integrity, indexed) = if store.concurrent_reads() {
-        std::thread::scope(|scope| {
-            let integrity = scope.spawn(|| store.integrity_problems(options.full));
-            let indexed = indexed_findings(app);
-            let integrity = integrity
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (integrity, Some(indexed))
-        })
-    } else {
-        // With one reader they would only queue for its connection.
-        (store.integrity_problems(options.full), None)
-    };
+    let (integrity, indexed) = read_checks(app, options.full);
     let integrity = integrity?;
     let schema_version = store.schema_version()?;
-    let mut problems = Vec::new();
     if !integrity.is_empty() {
-        problems.push(Problem {
-            code: "INTEGRITY",
-            message: format!("the database file is damaged: {}", first_few(&integrity, 5)),
-            count: integrity.len() as u64,
-            fixable: false,
-        });
-        // Never touch a damaged file: report and stop.
-        return Ok(HealthReport {
-            healthy: false,
-            schema_version,
-            integrity_ok: false,
-            remaining: problems.clone(),
-            problems,
-            fixed: vec!["nothing: the integrity check failed, so the database was left untouched; restore a backup".into()],
-        });
+        return Ok(damaged(schema_version, &integrity));
     }
-    let IndexedFindings {
-        orphans,
-        foreign_keys,
-        stuck,
-        defaults,
-        wrong_totals,
-    } = match indexed {
+    let found = match indexed {
         Some(found) => found?,
         None => indexed_findings(app)?,
     };
-    if schema_version != crate::store::SCHEMA_VERSION {
-        problems.push(Problem {
-            code: "SCHEMA_VERSION",
-            message: format!(
-                "schema version {schema_version}, expected {}",
-                crate::store::SCHEMA_VERSION
-            ),
-            count: 1,
-            fixable: false,
-        });
-    }
-    if !foreign_keys.is_empty() {
-        problems.push(Problem {
-            code: "FOREIGN_KEYS",
-            message: format!(
-                "{} rows break a foreign key: {}",
-                foreign_keys.len(),
-                first_few(&foreign_keys, 3)
-            ),
-            count: foreign_keys.len() as u64,
-            fixable: false,
-        });
-    }
-    push_orphan_problems(&mut problems, &orphans);
-    if !stuck.is_empty() {
-        problems.push(Problem {
-            code: "STUCK_RUNS",
-            message: format!("{} runs are running with an expired lease", stuck.len()),
-            count: stuck.len() as u64,
-            fixable: true,
-        });
-    }
-    if !defaults.is_empty() {
-        problems.push(Problem {
-            code: "DEFAULT_CHAPTER_COUNT",
-            message: format!(
-                "{} stories have no usable chapter count and fall back to the default",
-                defaults.len()
-            ),
-            count: defaults.len() as u64,
-            fixable: true,
-        });
-    }
-    if !wrong_totals.is_empty() {
-        problems.push(Problem {
-            code: "WRONG_TOTALS",
-            message: format!(
-                "{} finished runs report a chapter count that disagrees with the chapters saved",
-                wrong_totals.len()
-            ),
-            count: wrong_totals.len() as u64,
-            fixable: true,
-        });
-    }
-    let mut fixed = Vec::new();
-    if options.fix && problems.iter().any(|p| p.fixable) {
-        if orphans.total() > 0 {
-            let removed = store.remove_orphans()?;
-            Metrics::add(&app.metrics.failed_runs_cleaned, removed.runs);
-            fixed.push(format!(
-                "removed {} orphaned runs, {} orphaned chapters and {} orphaned events",
-                removed.runs, removed.chapters, removed.events
-            ));
-        }
-        if !stuck.is_empty() {
-            let (requeued, failed) =
-                store.recover_stuck_runs(&idle_since(app), app.config.max_attempts)?;
-            Metrics::add(&app.metrics.runs_recovered, requeued.len() as u64);
-            fixed.push(format!(
-                "re-queued {} stuck runs; failed {} that had used up their attempts",
-                requeued.len(),
-                failed.len()
-            ));
-        }
-        if !defaults.is_empty() {
-            let set = store.set_default_chapter_counts(&defaults, app.counts.default_count())?;
-            defaults.iter().for_each(|id| app.counts.invalidate(id));
-            fixed.push(format!(
-                "set an explicit chapter count of {} on {set} stories",
-                app.counts.default_count()
-            ));
-        }
-        if !wrong_totals.is_empty() {
-            let ids: Vec<RunId> = wrong_totals.iter().map(|(id, _, _)| id.clone()).collect();
-            let changed = store.recompute_totals(&ids)?;
-            fixed.push(format!(
-                "recomputed chapters_done of {changed} runs from their saved chapters"
-            ));
-        }
-    }
+    let problems = problems_of(&found, schema_version);
+    let fixed = if options.fix && problems.iter().any(|p| p.fixable) {
+        repair(app, &found)?
+    } else {
+        Vec::new()
+    };
     let remaining: Vec<Problem> = if options.fix {
         problems.iter().filter(|p| !p.fixable).cloned().collect()
     } else {
@@ -222,6 +101,140 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
         fixed,
         remaining,
     })
+}
+
+/// The integrity check's problems, and (when the pool lends two readers)
+/// the indexed findings read beside it.
+///
+/// The integrity check reads the whole file and takes longer than all the
+/// indexed checks together, so they run beside it on a second read
+/// connection. Their result waits for its verdict: nothing is reported
+/// from, or fixed in, a damaged file (where they may well fail).
+fn read_checks(app: &App, full: bool) -> (Result<Vec<String>>, Option<Result<IndexedFindings>>) {
+    let store = &app.store;
+    if !store.concurrent_reads() {
+        // With one reader they would only queue for its connection.
+        return (store.integrity_problems(full), None);
+    }
+    std::thread::scope(|scope| {
+        let integrity = scope.spawn(|| store.integrity_problems(full));
+        let indexed = indexed_findings(app);
+        let integrity = integrity
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (integrity, Some(indexed))
+    })
+}
+
+/// The report on a damaged file: the damage, and nothing touched.
+fn damaged(schema_version: i64, integrity: &[String]) -> HealthReport {
+    let problems = vec![Problem {
+        code: "INTEGRITY",
+        message: format!("the database file is damaged: {}", first_few(integrity, 5)),
+        count: integrity.len() as u64,
+        fixable: false,
+    }];
+    HealthReport {
+        healthy: false,
+        schema_version,
+        integrity_ok: false,
+        remaining: problems.clone(),
+        problems,
+        fixed: vec!["nothing: the integrity check failed, so the database was left untouched; restore a backup".into()],
+    }
+}
+
+/// A count of `what`, as a problem when there are any.
+fn counted(code: &'static str, count: usize, what: &str, fixable: bool) -> Option<Problem> {
+    (count > 0).then(|| Problem {
+        code,
+        message: format!("{count} {what}"),
+        count: count as u64,
+        fixable,
+    })
+}
+
+fn problems_of(found: &IndexedFindings, schema_version: i64) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if schema_version != crate::store::SCHEMA_VERSION {
+        problems.push(Problem {
+            code: "SCHEMA_VERSION",
+            message: format!(
+                "schema version {schema_version}, expected {}",
+                crate::store::SCHEMA_VERSION
+            ),
+            count: 1,
+            fixable: false,
+        });
+    }
+    let keys = &found.foreign_keys;
+    let what = format!("rows break a foreign key: {}", first_few(keys, 3));
+    problems.extend(counted("FOREIGN_KEYS", keys.len(), &what, false));
+    push_orphan_problems(&mut problems, &found.orphans);
+    let stuck = "runs are running with an expired lease";
+    problems.extend(counted("STUCK_RUNS", found.stuck.len(), stuck, true));
+    let defaults = "stories have no usable chapter count and fall back to the default";
+    problems.extend(counted(
+        "DEFAULT_CHAPTER_COUNT",
+        found.defaults.len(),
+        defaults,
+        true,
+    ));
+    let totals = "finished runs report a chapter count that disagrees with the chapters saved";
+    problems.extend(counted(
+        "WRONG_TOTALS",
+        found.wrong_totals.len(),
+        totals,
+        true,
+    ));
+    problems
+}
+
+/// Repairs what is safe to repair; returns what it changed.
+fn repair(app: &App, found: &IndexedFindings) -> Result<Vec<String>> {
+    let store = &app.store;
+    let mut fixed = Vec::new();
+    if found.orphans.total() > 0 {
+        let removed = store.remove_orphans()?;
+        Metrics::add(&app.metrics.failed_runs_cleaned, removed.runs);
+        fixed.push(format!(
+            "removed {} orphaned runs, {} orphaned chapters and {} orphaned events",
+            removed.runs, removed.chapters, removed.events
+        ));
+    }
+    if !found.stuck.is_empty() {
+        let (requeued, failed) =
+            store.recover_stuck_runs(&idle_since(app), app.config.max_attempts)?;
+        Metrics::add(&app.metrics.runs_recovered, requeued.len() as u64);
+        fixed.push(format!(
+            "re-queued {} stuck runs; failed {} that had used up their attempts",
+            requeued.len(),
+            failed.len()
+        ));
+    }
+    if !found.defaults.is_empty() {
+        let default = app.counts.default_count();
+        let set = store.set_default_chapter_counts(&found.defaults, default)?;
+        found
+            .defaults
+            .iter()
+            .for_each(|id| app.counts.invalidate(id));
+        fixed.push(format!(
+            "set an explicit chapter count of {default} on {set} stories"
+        ));
+    }
+    if !found.wrong_totals.is_empty() {
+        let ids: Vec<RunId> = found
+            .wrong_totals
+            .iter()
+            .map(|(id, _, _)| id.clone())
+            .collect();
+        let changed = store.recompute_totals(&ids)?;
+        fixed.push(format!(
+            "recomputed chapters_done of {changed} runs from their saved chapters"
+        ));
+    }
+    Ok(fixed)
 }
 
 fn push_orphan_problems(problems: &mut Vec<Problem>, orphans: &OrphanCounts) {
