@@ -2,7 +2,6 @@
 //! text), validation into settings, and one function per command. Each
 //! command returns its exit code; errors carry theirs (see `error::exit`).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::app::App;
-use crate::config::{ServeConfig, TOKEN_ENV, defaults};
+use crate::config::ServeConfig;
+pub use crate::config::{GeneratorKind, ServeArgs};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{Error, Result, exit};
 use crate::http::{EdgePolicy, HttpServer};
@@ -68,107 +68,6 @@ pub enum Command {
         /// Where to write the copy (must not exist).
         path: PathBuf,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GeneratorKind {
-    /// Offline, deterministic prose; no network.
-    Builtin,
-    /// Any OpenAI-compatible chat completions server.
-    Openai,
-    /// A local program: prompt on stdin, chapter on stdout.
-    Command,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback requires --token.
-    #[arg(long, default_value = defaults::ADDR)]
-    pub addr: SocketAddr,
-    /// Worker threads writing stories; 0 leaves runs to external workers.
-    #[arg(long, default_value_t = defaults::WORKERS)]
-    pub workers: usize,
-    /// Request-handling threads.
-    #[arg(long, default_value_t = defaults::HTTP_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub http_threads: u16,
-    /// Open connections served at once; more wait until one closes.
-    #[arg(long, default_value_t = defaults::HTTP_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..=4096))]
-    pub http_max_connections: u16,
-    /// Seconds a client has to send a whole request (an idle connection is
-    /// closed after it), and that a response write may stall.
-    #[arg(long, default_value_t = defaults::HTTP_TIMEOUT_S, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub http_timeout_s: u64,
-    /// Which text generator writes the chapters.
-    #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
-    pub generator: GeneratorKind,
-    /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
-    #[arg(long, default_value_t = defaults::BUILTIN_DELAY_MS)]
-    pub builtin_delay_ms: u64,
-    /// OpenAI generator: base URL of the server.
-    #[arg(long, default_value = defaults::LLM_URL)]
-    pub llm_url: String,
-    /// OpenAI generator: model name.
-    #[arg(long, default_value = defaults::LLM_MODEL)]
-    pub llm_model: String,
-    /// OpenAI generator: seconds before a request times out.
-    #[arg(long, default_value_t = defaults::LLM_TIMEOUT_S)]
-    pub llm_timeout_s: u64,
-    /// OpenAI generator: API key (sent as a Bearer token).
-    #[arg(long, env = "STORYFLOW_LLM_API_KEY", hide_env_values = true)]
-    pub llm_api_key: Option<String>,
-    /// Command generator: the program and its arguments.
-    #[arg(long, value_name = "\"PROGRAM ARGS\"")]
-    pub generator_cmd: Option<String>,
-    /// Command generator: seconds before the program is killed.
-    #[arg(long, default_value_t = defaults::GENERATOR_TIMEOUT_S)]
-    pub generator_timeout_s: u64,
-    /// Bearer token required on /api and /metrics.
-    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
-    pub token: Option<String>,
-    /// Seconds a shutdown waits for generator calls in progress; runs still
-    /// waiting on one are then handed back and resume after a restart.
-    #[arg(long, default_value_t = defaults::SHUTDOWN_GRACE_S)]
-    pub shutdown_grace_s: u64,
-    /// Seconds between background sweeps.
-    #[arg(long, default_value_t = defaults::SWEEP_INTERVAL_S, value_parser = clap::value_parser!(u64).range(1..))]
-    pub sweep_interval_s: u64,
-    /// Seconds a worker's claim on a run lasts without a heartbeat.
-    #[arg(long, default_value_t = defaults::LEASE_S, value_parser = clap::value_parser!(u64).range(1..))]
-    pub lease_s: u64,
-    /// Claims of one run (crash recoveries) before it fails STUCK_TIMEOUT.
-    #[arg(long, default_value_t = defaults::MAX_ATTEMPTS)]
-    pub max_attempts: u32,
-    /// Retries of a transient generator failure, per step.
-    #[arg(long, default_value_t = defaults::RETRIES)]
-    pub retries: u32,
-    /// Delay before the first retry, doubled for each next one.
-    #[arg(long, default_value_t = defaults::RETRY_BASE_MS)]
-    pub retry_base_ms: u64,
-    /// Tokens the model's context window holds: every prompt and its answer
-    /// fit in it (the story so far is trimmed oldest-first to make them).
-    #[arg(long, default_value_t = defaults::LLM_CONTEXT_TOKENS, value_parser = clap::value_parser!(u32).range(512..))]
-    pub llm_context_tokens: u32,
-    /// A directory of prompt templates overriding the built-in ones
-    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
-    #[arg(long, value_name = "DIR")]
-    pub prompts: Option<PathBuf>,
-    /// Follow-up requests for a chapter cut off by the length limit before
-    /// the run fails with CHAPTER_TRUNCATED.
-    #[arg(long, default_value_t = defaults::MAX_CONTINUATIONS)]
-    pub max_continuations: u32,
-    /// For the builtin and command generators: a chapter shorter than this
-    /// many words counts as cut off and is continued.
-    #[arg(long, default_value_t = defaults::MIN_CHAPTER_WORDS)]
-    pub min_chapter_words: u32,
-    /// Chapter count for stories with neither a count nor a usable outline.
-    #[arg(long, default_value_t = defaults::DEFAULT_CHAPTERS, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub default_chapters: u32,
-    /// Seconds a cached chapter count lives.
-    #[arg(long, default_value_t = defaults::CACHE_TTL_S)]
-    pub cache_ttl_s: u64,
-    /// Chapter counts held in the cache at most.
-    #[arg(long, default_value_t = defaults::CACHE_CAPACITY)]
-    pub cache_capacity: usize,
 }
 
 #[derive(Debug, Subcommand)]

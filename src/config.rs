@@ -1,22 +1,24 @@
 //! [`ServeConfig`]: the validated settings of `storyflow serve`, with the one
 //! default of each setting.
 //!
-//! The command line ([`crate::cli::ServeArgs`]) takes its defaults from
+//! The command line ([`ServeArgs`]) takes its defaults from
 //! [`defaults`]; [`ServeConfig::from_args`] validates the arguments once;
 //! the app, the engine and the HTTP server read the result. Commands other
 //! than `serve`, and tests, use [`ServeConfig::default`], which holds the
 //! same defaults.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+use clap::{Args, ValueEnum};
 
 use crate::error::{Error, Result};
 use crate::generator::builtin::Builtin;
 use crate::generator::command::CommandGenerator;
 use crate::generator::openai::{OpenAi, OpenAiConfig};
 use crate::generator::{Generator, PromptBuilder, Templates};
-use crate::http::HttpLimits;
 
 /// The environment variable that sets `--token`.
 pub const TOKEN_ENV: &str = "STORYFLOW_TOKEN";
@@ -53,6 +55,124 @@ pub mod defaults {
     /// Not on the command line: how often idle workers look for runs queued
     /// by other processes.
     pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+}
+
+/// The flags of `serve`, as clap parses them (their doc comments are the
+/// help text); [`ServeConfig::from_args`] validates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GeneratorKind {
+    /// Offline, deterministic prose; no network.
+    Builtin,
+    /// Any OpenAI-compatible chat completions server.
+    Openai,
+    /// A local program: prompt on stdin, chapter on stdout.
+    Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback requires --token.
+    #[arg(long, default_value = defaults::ADDR)]
+    pub addr: SocketAddr,
+    /// Worker threads writing stories; 0 leaves runs to external workers.
+    #[arg(long, default_value_t = defaults::WORKERS)]
+    pub workers: usize,
+    /// Request-handling threads.
+    #[arg(long, default_value_t = defaults::HTTP_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub http_threads: u16,
+    /// Open connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = defaults::HTTP_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub http_max_connections: u16,
+    /// Seconds a client has to send a whole request (an idle connection is
+    /// closed after it), and that a response write may stall.
+    #[arg(long, default_value_t = defaults::HTTP_TIMEOUT_S, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_timeout_s: u64,
+    /// Which text generator writes the chapters.
+    #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
+    pub generator: GeneratorKind,
+    /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
+    #[arg(long, default_value_t = defaults::BUILTIN_DELAY_MS)]
+    pub builtin_delay_ms: u64,
+    /// OpenAI generator: base URL of the server.
+    #[arg(long, default_value = defaults::LLM_URL)]
+    pub llm_url: String,
+    /// OpenAI generator: model name.
+    #[arg(long, default_value = defaults::LLM_MODEL)]
+    pub llm_model: String,
+    /// OpenAI generator: seconds before a request times out.
+    #[arg(long, default_value_t = defaults::LLM_TIMEOUT_S)]
+    pub llm_timeout_s: u64,
+    /// OpenAI generator: API key (sent as a Bearer token).
+    #[arg(long, env = "STORYFLOW_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// Command generator: the program and its arguments.
+    #[arg(long, value_name = "\"PROGRAM ARGS\"")]
+    pub generator_cmd: Option<String>,
+    /// Command generator: seconds before the program is killed.
+    #[arg(long, default_value_t = defaults::GENERATOR_TIMEOUT_S)]
+    pub generator_timeout_s: u64,
+    /// Bearer token required on /api and /metrics.
+    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Seconds a shutdown waits for generator calls in progress; runs still
+    /// waiting on one are then handed back and resume after a restart.
+    #[arg(long, default_value_t = defaults::SHUTDOWN_GRACE_S)]
+    pub shutdown_grace_s: u64,
+    /// Seconds between background sweeps.
+    #[arg(long, default_value_t = defaults::SWEEP_INTERVAL_S, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_interval_s: u64,
+    /// Seconds a worker's claim on a run lasts without a heartbeat.
+    #[arg(long, default_value_t = defaults::LEASE_S, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_s: u64,
+    /// Claims of one run (crash recoveries) before it fails STUCK_TIMEOUT.
+    #[arg(long, default_value_t = defaults::MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+    /// Retries of a transient generator failure, per step.
+    #[arg(long, default_value_t = defaults::RETRIES)]
+    pub retries: u32,
+    /// Delay before the first retry, doubled for each next one.
+    #[arg(long, default_value_t = defaults::RETRY_BASE_MS)]
+    pub retry_base_ms: u64,
+    /// Tokens the model's context window holds: every prompt and its answer
+    /// fit in it (the story so far is trimmed oldest-first to make them).
+    #[arg(long, default_value_t = defaults::LLM_CONTEXT_TOKENS, value_parser = clap::value_parser!(u32).range(512..))]
+    pub llm_context_tokens: u32,
+    /// A directory of prompt templates overriding the built-in ones
+    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// Follow-up requests for a chapter cut off by the length limit before
+    /// the run fails with CHAPTER_TRUNCATED.
+    #[arg(long, default_value_t = defaults::MAX_CONTINUATIONS)]
+    pub max_continuations: u32,
+    /// For the builtin and command generators: a chapter shorter than this
+    /// many words counts as cut off and is continued.
+    #[arg(long, default_value_t = defaults::MIN_CHAPTER_WORDS)]
+    pub min_chapter_words: u32,
+    /// Chapter count for stories with neither a count nor a usable outline.
+    #[arg(long, default_value_t = defaults::DEFAULT_CHAPTERS, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub default_chapters: u32,
+    /// Seconds a cached chapter count lives.
+    #[arg(long, default_value_t = defaults::CACHE_TTL_S)]
+    pub cache_ttl_s: u64,
+    /// Chapter counts held in the cache at most.
+    #[arg(long, default_value_t = defaults::CACHE_CAPACITY)]
+    pub cache_capacity: usize,
+}
+
+/// How many requests and connections the server takes on at once, and how
+/// long it waits for a slow client.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Request threads: requests handled at once; the rest queue.
+    pub threads: usize,
+    /// Open connections at once, each read by its own thread (tiny_http's
+    /// design); further ones wait in the kernel's listen backlog.
+    pub max_connections: usize,
+    /// A request, head and body, must arrive within this of the connection
+    /// being free to read it (so an idle or trickling connection is closed),
+    /// and a response write may stall no longer.
+    pub timeout: Duration,
 }
 
 /// Which backend writes, with its settings.
@@ -179,7 +299,7 @@ impl ServeConfig {
 
     /// Validates the arguments of `serve`, once: the address and its token,
     /// the generator's settings, the prompt templates.
-    pub fn from_args(args: &crate::cli::ServeArgs) -> Result<ServeConfig> {
+    pub fn from_args(args: &ServeArgs) -> Result<ServeConfig> {
         let token = args.token.clone().filter(|t| !t.is_empty());
         if !args.addr.ip().is_loopback() && token.is_none() {
             return Err(Error::validation(
@@ -226,8 +346,7 @@ impl ServeConfig {
     }
 }
 
-fn generator_config(args: &crate::cli::ServeArgs) -> Result<GeneratorConfig> {
-    use crate::cli::GeneratorKind;
+fn generator_config(args: &ServeArgs) -> Result<GeneratorConfig> {
     Ok(match args.generator {
         GeneratorKind::Builtin => GeneratorConfig::Builtin {
             delay: Duration::from_millis(args.builtin_delay_ms),
@@ -266,9 +385,11 @@ mod tests {
             panic!("`storyflow serve` parses");
         };
         let parsed = ServeConfig::from_args(&args).expect("the defaults are valid");
-        let mut expected = ServeConfig::default();
-        // The one setting the environment may set while the tests run.
-        expected.token = parsed.token.clone();
+        let expected = ServeConfig {
+            // The one setting the environment may set while the tests run.
+            token: parsed.token.clone(),
+            ..ServeConfig::default()
+        };
         assert_eq!(format!("{parsed:?}"), format!("{expected:?}"));
         assert_eq!(parsed.workers, 2);
     }
