@@ -3,61 +3,39 @@
 //! needs it) and handed around as `Arc<App>`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use crate::config::ServeConfig;
 use crate::error::Result;
 use crate::metrics::Metrics;
-use crate::progress::{
-    ChapterCounts, DEFAULT_CACHE_CAPACITY, DEFAULT_CHAPTER_COUNT, DEFAULT_TTL, ProgressTracker,
-};
+use crate::progress::{ChapterCounts, ProgressTracker};
 use crate::store::{Run, RunScope, Store, StoryId};
 
-/// Settings that shape the shared state.
-#[derive(Debug, Clone)]
-pub struct AppSettings {
-    pub default_chapter_count: u32,
-    pub cache_ttl: Duration,
-    pub cache_capacity: usize,
-    /// The generator's name, shown by `/api/health`.
-    pub generator: String,
-    pub workers: usize,
-    /// Claims of one run (crash recoveries) before it fails `STUCK_TIMEOUT`.
-    pub max_attempts: u32,
-}
-
-impl Default for AppSettings {
-    fn default() -> Self {
-        AppSettings {
-            default_chapter_count: DEFAULT_CHAPTER_COUNT,
-            cache_ttl: DEFAULT_TTL,
-            cache_capacity: DEFAULT_CACHE_CAPACITY,
-            generator: "builtin".into(),
-            workers: 0,
-            max_attempts: 5,
-        }
-    }
-}
+/// The settings the app was built with; one type with `serve`'s
+/// configuration (the name is kept for the code that builds an app without
+/// serving, such as tests and benchmarks).
+pub type AppSettings = ServeConfig;
 
 pub struct App {
     pub store: Store,
     pub metrics: Arc<Metrics>,
     pub counts: Arc<ChapterCounts>,
     pub tracker: ProgressTracker,
-    pub settings: AppSettings,
+    pub config: ServeConfig,
     pub started: Instant,
     /// Wakes idle workers when a run is queued, so they need not poll fast.
-    pub work_queued: crate::engine::Doorbell,
+    pub work_queued: crate::doorbell::Doorbell,
 }
 
 impl App {
-    pub fn new(store: Store, settings: AppSettings) -> App {
+    pub fn new(store: Store, config: ServeConfig) -> App {
         let metrics = Arc::new(Metrics::default());
         let counts = Arc::new(ChapterCounts::new(
             store.clone(),
             metrics.clone(),
-            settings.default_chapter_count,
-            settings.cache_ttl,
-            settings.cache_capacity,
+            config.default_chapter_count,
+            config.cache_ttl,
+            config.cache_capacity,
         ));
         let tracker = ProgressTracker::new(store.clone(), counts.clone(), metrics.clone());
         App {
@@ -65,9 +43,9 @@ impl App {
             metrics,
             counts,
             tracker,
-            settings,
+            config,
             started: Instant::now(),
-            work_queued: crate::engine::Doorbell::default(),
+            work_queued: crate::doorbell::Doorbell::default(),
         }
     }
 

@@ -2,7 +2,6 @@
 //! text), validation into settings, and one function per command. Each
 //! command returns its exit code; errors carry theirs (see `error::exit`).
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,15 +9,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::app::{App, AppSettings};
+use crate::app::App;
+use crate::config::ServeConfig;
+pub use crate::config::{GeneratorKind, ServeArgs};
 use crate::engine::{Engine, EngineSettings};
 use crate::error::{Error, Result, exit};
-use crate::generator::builtin::Builtin;
-use crate::generator::command::CommandGenerator;
-use crate::generator::openai::{OpenAi, OpenAiConfig};
-use crate::generator::{Generator, PromptBuilder, Templates};
-use crate::http::{EdgePolicy, HttpLimits, HttpServer};
+use crate::http::{EdgePolicy, HttpServer};
 use crate::maintenance::{self, HealthOptions, Report, Sweeper};
+use crate::run::Step;
 use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, Store, StoryId};
 
 /// storyflow: a self-hosted story generation workbench.
@@ -70,119 +68,6 @@ pub enum Command {
         /// Where to write the copy (must not exist).
         path: PathBuf,
     },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GeneratorKind {
-    /// Offline, deterministic prose; no network.
-    Builtin,
-    /// Any OpenAI-compatible chat completions server.
-    Openai,
-    /// A local program: prompt on stdin, chapter on stdout.
-    Command,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Address to listen on. Anything but loopback requires --token.
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    pub addr: SocketAddr,
-    /// Worker threads writing stories; 0 leaves runs to external workers.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// Request-handling threads.
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-    pub http_threads: u16,
-    /// Open connections served at once; more wait until one closes.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(1..=4096))]
-    pub http_max_connections: u16,
-    /// Seconds a client has to send a whole request (an idle connection is
-    /// closed after it), and that a response write may stall.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub http_timeout_s: u64,
-    /// Which text generator writes the chapters.
-    #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
-    pub generator: GeneratorKind,
-    /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
-    #[arg(long, default_value_t = 0)]
-    pub builtin_delay_ms: u64,
-    /// OpenAI generator: base URL of the server.
-    #[arg(long, default_value = "http://127.0.0.1:11434/v1")]
-    pub llm_url: String,
-    /// OpenAI generator: model name.
-    #[arg(long, default_value = "llama3.1")]
-    pub llm_model: String,
-    /// OpenAI generator: seconds before a request times out.
-    #[arg(long, default_value_t = 300)]
-    pub llm_timeout_s: u64,
-    /// OpenAI generator: API key (sent as a Bearer token).
-    #[arg(long, env = "STORYFLOW_LLM_API_KEY", hide_env_values = true)]
-    pub llm_api_key: Option<String>,
-    /// Command generator: the program and its arguments.
-    #[arg(long, value_name = "\"PROGRAM ARGS\"")]
-    pub generator_cmd: Option<String>,
-    /// Command generator: seconds before the program is killed.
-    #[arg(long, default_value_t = 600)]
-    pub generator_timeout_s: u64,
-    /// Bearer token required on /api and /metrics.
-    #[arg(long, env = "STORYFLOW_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
-    /// Seconds a shutdown waits for generator calls in progress; runs still
-    /// waiting on one are then handed back and resume after a restart.
-    #[arg(long, default_value_t = 10)]
-    pub shutdown_grace_s: u64,
-    /// Seconds between background sweeps.
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
-    pub sweep_interval_s: u64,
-    /// Seconds a worker's claim on a run lasts without a heartbeat.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
-    pub lease_s: u64,
-    /// Claims of one run (crash recoveries) before it fails STUCK_TIMEOUT.
-    #[arg(long, default_value_t = 5)]
-    pub max_attempts: u32,
-    /// Retries of a transient generator failure, per step.
-    #[arg(long, default_value_t = 4)]
-    pub retries: u32,
-    /// Delay before the first retry, doubled for each next one.
-    #[arg(long, default_value_t = 500)]
-    pub retry_base_ms: u64,
-    /// Tokens the model's context window holds: every prompt and its answer
-    /// fit in it (the story so far is trimmed oldest-first to make them).
-    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(512..))]
-    pub llm_context_tokens: u32,
-    /// A directory of prompt templates overriding the built-in ones
-    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
-    #[arg(long, value_name = "DIR")]
-    pub prompts: Option<PathBuf>,
-    /// Follow-up requests for a chapter cut off by the length limit before
-    /// the run fails with CHAPTER_TRUNCATED.
-    #[arg(long, default_value_t = 3)]
-    pub max_continuations: u32,
-    /// For the builtin and command generators: a chapter shorter than this
-    /// many words counts as cut off and is continued.
-    #[arg(long, default_value_t = 50)]
-    pub min_chapter_words: u32,
-    /// Chapter count for stories with neither a count nor a usable outline.
-    #[arg(long, default_value_t = crate::progress::DEFAULT_CHAPTER_COUNT, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub default_chapters: u32,
-    /// Seconds a cached chapter count lives.
-    #[arg(long, default_value_t = 300)]
-    pub cache_ttl_s: u64,
-    /// Chapter counts held in the cache at most.
-    #[arg(long, default_value_t = crate::progress::DEFAULT_CACHE_CAPACITY)]
-    pub cache_capacity: usize,
-}
-
-impl Default for ServeArgs {
-    fn default() -> Self {
-        match Cli::try_parse_from(["storyflow", "serve"]) {
-            Ok(Cli {
-                command: Some(Command::Serve(args)),
-                ..
-            }) => args,
-            _ => unreachable!("`storyflow serve` parses with its defaults"),
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -332,11 +217,11 @@ pub struct FixOrphansArgs {
 
 /// Runs the parsed command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<u8> {
-    let command = cli
-        .command
-        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
+    let Some(command) = cli.command else {
+        return serve(&cli.db, ServeConfig::without_arguments());
+    };
     match command {
-        Command::Serve(args) => serve(&cli.db, args),
+        Command::Serve(args) => serve(&cli.db, ServeConfig::from_args(&args)?),
         Command::Story(command) => story(&open_app(&cli.db)?, command),
         Command::Run(command) => run_command(&open_app(&cli.db)?, command),
         Command::Chapter(command) => chapter_command(&open_app(&cli.db)?, command),
@@ -353,7 +238,12 @@ pub fn run(cli: Cli) -> Result<u8> {
 }
 
 fn open_app(db: &Path) -> Result<App> {
-    Ok(App::new(Store::open(db, 2)?, AppSettings::default()))
+    Ok(App::new(Store::open(db, 2)?, ServeConfig::default()))
+}
+
+/// One line of JSON, as a count table is shown in text output.
+fn compact(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
 }
 
 fn print_json(value: &impl serde::Serialize) {
@@ -363,105 +253,40 @@ fn print_json(value: &impl serde::Serialize) {
     );
 }
 
-fn serve(db: &Path, args: ServeArgs) -> Result<u8> {
-    if !args.addr.ip().is_loopback() && args.token.as_deref().is_none_or(str::is_empty) {
-        return Err(Error::validation(
-            "--addr",
-            format!(
-                "binding {} exposes storyflow beyond this machine; set --token or STORYFLOW_TOKEN",
-                args.addr
-            ),
-        ));
-    }
-    let generator = build_generator(&args)?;
-    let templates = Templates::load(args.prompts.as_deref())
-        .map_err(|e| Error::validation("--prompts", format!("prompt template {e}")))?;
-    let settings = AppSettings {
-        default_chapter_count: args.default_chapters,
-        cache_ttl: Duration::from_secs(args.cache_ttl_s),
-        cache_capacity: args.cache_capacity,
-        generator: generator.name().to_string(),
-        workers: args.workers,
-        max_attempts: args.max_attempts,
-    };
-    let connections = u32::from(args.http_threads) + args.workers as u32 + 3;
-    let app = Arc::new(App::new(Store::open(db, connections)?, settings));
-    let policy = EdgePolicy::new(args.addr.ip(), args.token.clone());
-    let limits = HttpLimits {
-        threads: usize::from(args.http_threads),
-        max_connections: usize::from(args.http_max_connections),
-        timeout: Duration::from_secs(args.http_timeout_s),
-    };
-    let http = HttpServer::start(app.clone(), args.addr, policy, limits)
-        .map_err(|e| Error::validation("--addr", format!("cannot listen on {}: {e}", args.addr)))?;
+fn serve(db: &Path, config: ServeConfig) -> Result<u8> {
+    let generator = config.generator.build()?;
+    let app = Arc::new(App::new(Store::open(db, config.connections())?, config));
+    let config = &app.config;
+    let policy = EdgePolicy::new(config.addr.ip(), config.token.clone());
+    let http =
+        HttpServer::start(app.clone(), config.addr, policy, config.http.clone()).map_err(|e| {
+            Error::validation("--addr", format!("cannot listen on {}: {e}", config.addr))
+        })?;
     let (stop_tx, stop_rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = stop_tx.send(());
     })
     .map_err(|e| Error::Internal(format!("cannot install the signal handler: {e}")))?;
-    let sweeper = Sweeper::start(app.clone(), Duration::from_secs(args.sweep_interval_s))
+    let sweeper = Sweeper::start(app.clone(), config.sweep_interval)
         .map_err(|e| Error::Internal(format!("cannot start the sweeper: {e}")))?;
-    let engine_settings = EngineSettings {
-        prompts: Arc::new(PromptBuilder::new(templates, args.llm_context_tokens)),
-        max_continuations: args.max_continuations,
-        min_chapter_words: args.min_chapter_words,
-        workers: args.workers,
-        lease: Duration::from_secs(args.lease_s),
-        max_attempts: args.max_attempts,
-        retries: args.retries,
-        retry_base: Duration::from_millis(args.retry_base_ms),
-        ..EngineSettings::default()
-    };
     sweeper.wait_for_first_sweep(Duration::from_secs(30));
-    let engine = Engine::start(app.clone(), generator, engine_settings)
+    let engine = Engine::start(app.clone(), generator, EngineSettings::from_config(config))
         .map_err(|e| Error::Internal(format!("cannot start the workers: {e}")))?;
     log::info!(
         "storyflow {} serving http://{} (database {}, generator {}, {} workers)",
         env!("CARGO_PKG_VERSION"),
         http.addr(),
         db.display(),
-        app.settings.generator,
-        args.workers
+        config.generator.name(),
+        config.workers
     );
     let _ = stop_rx.recv();
     log::info!("shutting down: finishing requests, releasing runs in hand");
     http.shutdown();
-    engine.shutdown(Duration::from_secs(args.shutdown_grace_s));
+    engine.shutdown(config.shutdown_grace);
     sweeper.shutdown();
     log::info!("stopped");
     Ok(exit::OK)
-}
-
-fn build_generator(args: &ServeArgs) -> Result<Arc<dyn Generator>> {
-    Ok(match args.generator {
-        GeneratorKind::Builtin => Arc::new(Builtin {
-            delay: Duration::from_millis(args.builtin_delay_ms),
-        }),
-        GeneratorKind::Openai => Arc::new(
-            OpenAi::new(OpenAiConfig {
-                base_url: args.llm_url.clone(),
-                model: args.llm_model.clone(),
-                api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
-                timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
-            })
-            .map_err(|e| Error::validation("--llm-url", e))?,
-        ),
-        GeneratorKind::Command => {
-            let command = args.generator_cmd.as_deref().ok_or_else(|| {
-                Error::validation(
-                    "--generator-cmd",
-                    "--generator command needs --generator-cmd \"PROGRAM ARGS\"",
-                )
-            })?;
-            Arc::new(
-                CommandGenerator::new(
-                    command,
-                    Duration::from_secs(args.generator_timeout_s.max(1)),
-                )
-                .map_err(|e| Error::validation("--generator-cmd", e))?,
-            )
-        }
-    })
 }
 
 fn story(app: &App, command: StoryCommand) -> Result<u8> {
@@ -653,7 +478,9 @@ fn print_run(run: &crate::store::Run, json: bool) {
         run.id,
         run.story_id,
         run.status,
-        run.step.as_deref().unwrap_or("-"),
+        run.step
+            .as_ref()
+            .map_or_else(|| "-".into(), Step::to_string),
         run.progress(),
         run.chapters_done,
         run.chapters_total,
@@ -734,16 +561,18 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
             if let Some(run) = &report.run {
                 println!(
                     "  status: {}  step: {}  progress: {}% ({}/{})  attempt: {}",
-                    run["status"].as_str().unwrap_or("?"),
-                    run["step"].as_str().unwrap_or("-"),
-                    run["progress"],
-                    run["chapters_done"],
-                    run["chapters_total"],
-                    run["attempt"]
+                    run.status,
+                    run.step
+                        .as_ref()
+                        .map_or_else(|| "-".into(), Step::to_string),
+                    run.progress(),
+                    run.chapters_done,
+                    run.chapters_total,
+                    run.attempt
                 );
                 println!(
                     "  story: {} (exists: {})",
-                    run["story_id"].as_str().unwrap_or("?"),
+                    run.story_id,
                     report.story_exists.unwrap_or(false)
                 );
                 if let Some(owner) = &report.lease_owner {
@@ -753,11 +582,10 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
                         report.heartbeat_age_s.unwrap_or(0)
                     );
                 }
-                if let Some(error) = run.get("error").filter(|e| !e.is_null()) {
+                if let Some(code) = run.error_code {
                     println!(
-                        "  error: {}: {}",
-                        error["code"].as_str().unwrap_or(""),
-                        error["message"].as_str().unwrap_or("")
+                        "  error: {code}: {}",
+                        run.error_message.as_deref().unwrap_or("")
                     );
                 }
             }
@@ -770,12 +598,7 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
             if let Some(chapters) = &report.chapters {
                 println!("chapters:");
                 for c in chapters {
-                    println!(
-                        "  {:>3}. {} ({} words)",
-                        c["number"],
-                        c["title"].as_str().unwrap_or(""),
-                        c["word_count"]
-                    );
+                    println!("  {:>3}. {} ({} words)", c.number, c.title, c.word_count);
                 }
             }
             println!("findings:");
@@ -800,13 +623,9 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
                     source.as_str()
                 );
             }
-            println!("  runs by status: {}", report.runs_by_status);
+            println!("  runs by status: {}", compact(&report.runs_by_status));
             for run in &report.runs {
-                println!(
-                    "  run {} {}",
-                    run["id"].as_str().unwrap_or("?"),
-                    run["status"].as_str().unwrap_or("?")
-                );
+                println!("  run {} {}", run.id, run.status);
             }
             println!("findings:");
             print_findings(&report.findings, &report.recommendations);
@@ -817,7 +636,7 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
     if args.json {
         print_json(&report);
     } else {
-        println!("runs by status: {}", report.runs_by_status);
+        println!("runs by status: {}", compact(&report.runs_by_status));
         println!("orphaned runs: {}", report.orphaned_runs.len());
         for orphan in report
             .orphaned_runs
@@ -830,7 +649,7 @@ fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
             );
         }
         println!("stuck runs: {}", report.stuck_runs.len());
-        println!("failed runs by code: {}", report.failed_by_code);
+        println!("failed runs by code: {}", compact(&report.failed_by_code));
         println!(
             "stories with the default chapter count: {}",
             report.stories_with_default_count.len()

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use crate::cancel::CancelToken;
+use crate::run::Timestamp;
 
 pub trait Clock: Send + Sync {
     fn now(&self) -> SystemTime;
@@ -122,22 +123,8 @@ impl Clock for ManualClock {
 }
 
 /// `2026-11-29T19:08:16.123Z`: the one timestamp format of the database and the API.
-pub fn timestamp(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
-}
-
-/// Parses a timestamp written by [`timestamp`]; `None` for anything else.
-pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
-    humantime::parse_rfc3339_weak(text).ok()
-}
-
-/// How long ago `text` was, in whole seconds (negative when in the future).
-pub fn age_seconds(now: SystemTime, text: &str) -> Option<i64> {
-    let then = parse_timestamp(text)?;
-    Some(match now.duration_since(then) {
-        Ok(ago) => ago.as_secs() as i64,
-        Err(ahead) => -(ahead.duration().as_secs() as i64),
-    })
+pub fn timestamp(at: SystemTime) -> Timestamp {
+    Timestamp::at(at)
 }
 
 #[cfg(test)]
@@ -145,22 +132,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_are_fixed_width_and_sort_as_text() {
-        let a = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000);
-        let b = a + Duration::from_millis(1);
-        let (ta, tb) = (timestamp(a), timestamp(b));
-        assert_eq!(ta.len(), tb.len());
-        assert!(ta < tb);
-        assert_eq!(parse_timestamp(&ta), Some(a));
-    }
-
-    #[test]
     fn manual_clock_moves_only_when_told() {
         let clock = ManualClock::new(SystemTime::UNIX_EPOCH);
         assert_eq!(clock.now(), SystemTime::UNIX_EPOCH);
         clock.advance(Duration::from_secs(5));
         assert_eq!(
-            age_seconds(clock.now(), &timestamp(SystemTime::UNIX_EPOCH)),
+            timestamp(SystemTime::UNIX_EPOCH).age_seconds(clock.now()),
             Some(5)
         );
     }

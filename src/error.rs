@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::store::{InvalidId, RunId, StoryId};
+use crate::run::{FailureCode, InvalidId, RunId, StoryId};
 
 /// Exit codes of the command line (see the contract's Command line section).
 pub mod exit {
@@ -103,7 +103,8 @@ impl Error {
 
     pub fn code(&self) -> &'static str {
         match self {
-            Error::StoryNotFound(_) => "STORY_NOT_FOUND",
+            // The same names as the run failure codes for the same causes.
+            Error::StoryNotFound(_) => FailureCode::StoryNotFound.as_str(),
             Error::RunNotFound(_) => "RUN_NOT_FOUND",
             Error::NotFound { .. } => "NOT_FOUND",
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
@@ -116,7 +117,7 @@ impl Error {
             Error::Unauthorized(_) => "UNAUTHORIZED",
             Error::Forbidden { .. } => "FORBIDDEN",
             Error::DatabaseBusy => "DATABASE_BUSY",
-            Error::DatabaseFull => "DATABASE_FULL",
+            Error::DatabaseFull => FailureCode::DatabaseFull.as_str(),
             Error::DatabaseUnusable { .. } | Error::Internal(_) => "INTERNAL",
             Error::Protocol(ProtocolError::Timeout) => "REQUEST_TIMEOUT",
             Error::Protocol(ProtocolError::Expectation) => "EXPECTATION_FAILED",

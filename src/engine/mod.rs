@@ -49,7 +49,9 @@ use std::time::{Duration, Instant};
 use crate::app::App;
 use crate::cancel::CancelToken;
 use crate::clock::{Clock, timestamp};
-use crate::generator::{Generator, PromptBuilder, Templates};
+use crate::config::ServeConfig;
+use crate::generator::{Generator, PromptBuilder};
+use crate::run::{Timestamp, WorkerId};
 use crate::store::{RunId, RunStatus};
 
 pub(crate) use worker::Worker;
@@ -80,49 +82,34 @@ pub struct EngineSettings {
     pub min_chapter_words: u32,
 }
 
-impl Default for EngineSettings {
-    fn default() -> Self {
+/// How often the watcher checks that this process still holds its runs: it
+/// bounds how long a cancelled run's worker goes on (the contract gives a
+/// cancel 2 seconds).
+const WATCH_INTERVAL: Duration = Duration::from_millis(250);
+
+impl EngineSettings {
+    /// The engine's part of `serve`'s configuration.
+    pub fn from_config(config: &ServeConfig) -> EngineSettings {
         EngineSettings {
-            workers: 2,
-            lease: Duration::from_secs(30),
-            max_attempts: 5,
-            retries: 4,
-            retry_base: Duration::from_millis(500),
-            retry_max: Duration::from_secs(120),
-            poll_interval: Duration::from_millis(500),
-            watch_interval: Duration::from_millis(250),
-            // The built-in templates are part of this build and tested.
-            prompts: Arc::new(PromptBuilder::new(
-                Templates::load(None).expect("the built-in prompt templates parse"),
-                8192,
-            )),
-            max_continuations: 3,
-            min_chapter_words: 50,
+            workers: config.workers,
+            lease: config.lease,
+            max_attempts: config.max_attempts,
+            retries: config.retries,
+            retry_base: config.retry_base,
+            retry_max: config.retry_max,
+            poll_interval: config.poll_interval,
+            watch_interval: WATCH_INTERVAL,
+            prompts: config.prompts.clone(),
+            max_continuations: config.max_continuations,
+            min_chapter_words: config.min_chapter_words,
         }
     }
 }
 
-/// Wakes idle workers when work is queued in this process (and at shutdown).
-/// A worker takes the current [`Doorbell::token`] before it looks for work
-/// and sleeps on it; a ring cancels that token and puts a fresh one up, so a
-/// ring between the look and the sleep is not missed.
-#[derive(Debug, Default)]
-pub struct Doorbell {
-    current: Mutex<CancelToken>,
-}
-
-impl Doorbell {
-    pub fn ring(&self) {
-        let rung = std::mem::take(&mut *self.current.lock().unwrap_or_else(|e| e.into_inner()));
-        rung.cancel();
-    }
-
-    /// The token the next ring cancels.
-    pub fn token(&self) -> CancelToken {
-        self.current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+impl Default for EngineSettings {
+    /// The settings of `serve` with no flags.
+    fn default() -> Self {
+        EngineSettings::from_config(&ServeConfig::default())
     }
 }
 
@@ -135,7 +122,7 @@ pub struct Engine {
 /// one process hold the same run when one stalled past its lease and the
 /// other took it over), each with the token cancelled when the run leaves
 /// that worker's hands or at shutdown.
-type Held = HashMap<(RunId, String), CancelToken>;
+type Held = HashMap<(RunId, WorkerId), CancelToken>;
 
 /// What the workers and the watcher share.
 struct Shared {
@@ -164,7 +151,7 @@ impl Engine {
                 &uuid::Uuid::new_v4().simple().to_string()[..8]
             );
             for n in 0..workers {
-                let worker = Worker::new(shared.clone(), format!("worker-{n}@{process}"));
+                let worker = Worker::new(shared.clone(), WorkerId::new(n, &process));
                 threads.push(
                     std::thread::Builder::new()
                         .name(format!("worker-{n}"))
@@ -221,7 +208,7 @@ impl Shared {
         self.app.store.clock().as_ref()
     }
 
-    fn lease_until(&self) -> String {
+    fn lease_until(&self) -> Timestamp {
         timestamp(self.clock().now() + self.settings.lease)
     }
 
@@ -231,18 +218,18 @@ impl Shared {
 
     /// Registers a run a worker just claimed; its token is born cancelled
     /// when shutdown has begun (checked under the same lock shutdown takes).
-    fn hold(&self, run: &RunId, owner: &str) -> CancelToken {
+    fn hold(&self, run: &RunId, owner: &WorkerId) -> CancelToken {
         let cancel = CancelToken::new();
         let mut held = self.held();
         if self.shutdown.is_cancelled() {
             cancel.cancel();
         }
-        held.insert((run.clone(), owner.to_string()), cancel.clone());
+        held.insert((run.clone(), owner.clone()), cancel.clone());
         cancel
     }
 
-    fn unhold(&self, run: &RunId, owner: &str) {
-        self.held().remove(&(run.clone(), owner.to_string()));
+    fn unhold(&self, run: &RunId, owner: &WorkerId) {
+        self.held().remove(&(run.clone(), owner.clone()));
     }
 
     fn begin_shutdown(&self) {
@@ -291,7 +278,7 @@ impl Shared {
     /// (cancelled, deleted, taken over; by this process or another): one
     /// read by primary key per run. Returns how many it cancelled.
     fn watch_once(&self) -> usize {
-        let runs: Vec<(RunId, String, CancelToken)> = self
+        let runs: Vec<(RunId, WorkerId, CancelToken)> = self
             .held()
             .iter()
             .filter(|(_, cancel)| !cancel.is_cancelled())
@@ -301,7 +288,7 @@ impl Shared {
         for (run, owner, cancel) in runs {
             let still_ours = match self.app.store.find_run(&run) {
                 Ok(found) => found.is_some_and(|r| {
-                    r.status == RunStatus::Running && r.lease_owner.as_deref() == Some(&owner)
+                    r.status == RunStatus::Running && r.lease_owner.as_ref() == Some(&owner)
                 }),
                 Err(e) => {
                     log::warn!("could not check run {run}: {e}; checking again next tick");
@@ -320,7 +307,7 @@ impl Shared {
     }
 
     fn renew_leases(&self) {
-        let held: Vec<(RunId, String)> = self.held().keys().cloned().collect();
+        let held: Vec<(RunId, WorkerId)> = self.held().keys().cloned().collect();
         for (run, owner) in held {
             match self.app.store.heartbeat(&run, &owner, &self.lease_until()) {
                 Ok(true) => {}

@@ -9,10 +9,9 @@
 //! it, a short outline is written again rather than completed.
 
 use super::worker::{Job, Stop};
-use crate::generator::{
-    ChapterGist, ChapterRequest, Completion, StoryContext, Task, TaskKind, codes,
-};
+use crate::generator::{ChapterGist, ChapterRequest, Completion, StoryContext, Task, TaskKind};
 use crate::progress::{check_outline, outline_entries, parse_outline};
+use crate::run::{EventKind, FailureCode, Step, Timestamp};
 use crate::store::{Chapter, NewChapter, RunId, Story, word_count};
 
 /// A summary longer than this is cut at its last sentence end before it: it
@@ -77,7 +76,7 @@ impl Job<'_> {
                 store.set_chapter_summary(&story.id, request.number, &summary)
             })?;
             let note = format!("chapter {} had no summary; wrote one", request.number);
-            self.record("summary", &note)?;
+            self.record(EventKind::Summary, &note)?;
             chapters[index].summary = summary;
         }
         Ok(())
@@ -103,7 +102,7 @@ impl Job<'_> {
         while cut {
             if continuations == self.shared.settings.max_continuations {
                 return Err(Stop::Failed {
-                    code: codes::CHAPTER_TRUNCATED,
+                    code: FailureCode::ChapterTruncated,
                     message: format!(
                         "the summary of chapter {} was still cut off after {continuations} continuations; raise --llm-context-tokens or --max-continuations",
                         request.number
@@ -115,7 +114,7 @@ impl Job<'_> {
                 "the summary of chapter {} was cut off; asking for the rest ({continuations} of at most {})",
                 request.number, self.shared.settings.max_continuations
             );
-            self.record("continued", &note)?;
+            self.record(EventKind::Continued, &note)?;
             let mut task = self.task(context, kind, None)?;
             append_to_prompt(
                 &mut task,
@@ -151,7 +150,7 @@ impl Job<'_> {
         while cut {
             if continuations == max {
                 return Err(Stop::Failed {
-                    code: codes::CHAPTER_TRUNCATED,
+                    code: FailureCode::ChapterTruncated,
                     message: format!(
                         "chapter {} was still cut off after {continuations} continuations ({} words); raise --llm-context-tokens or --max-continuations",
                         request.number,
@@ -166,7 +165,7 @@ impl Job<'_> {
                 request.number,
                 word_count(&text),
             );
-            self.record("continued", &note)?;
+            self.record(EventKind::Continued, &note)?;
             let kind = TaskKind::Continue {
                 chapter: request,
                 so_far: &text,
@@ -212,7 +211,7 @@ impl Job<'_> {
         .map_err(Stop::from_generator)?;
         if label.is_some() || !built.trimmed.is_empty() {
             let what = label.map_or_else(|| kind.name().to_string(), str::to_string);
-            self.record("prompt", &built.describe(&what))?;
+            self.record(EventKind::Prompt, &built.describe(&what))?;
         }
         task.prompt = built.prompt;
         Ok(task)
@@ -224,14 +223,17 @@ impl Job<'_> {
         let count = story
             .chapter_count
             .unwrap_or(self.shared.app.counts.default_count());
-        self.enter_step("outline", count)?;
+        self.enter_step(&Step::Outline, count)?;
         let context = context_of(&story, &[], 1);
         let outline = self.whole_outline(&context, count)?;
         self.persist("the outline", || {
             store.set_generated_outline(&story.id, &outline)
         })?;
         self.shared.app.counts.invalidate(&story.id);
-        self.record("outline", &format!("outline written: {count} chapters"))?;
+        self.record(
+            EventKind::Outline,
+            &format!("outline written: {count} chapters"),
+        )?;
         Ok(store
             .find_story(&story.id)?
             .ok_or_else(|| crate::error::Error::StoryNotFound(story.id.clone()))?)
@@ -254,7 +256,7 @@ impl Job<'_> {
                         let note = format!(
                             "the outline named {dropped} chapters more than the {count} asked; kept the first {count}"
                         );
-                        self.record("outline", &note)?;
+                        self.record(EventKind::Outline, &note)?;
                     }
                     return Ok(text);
                 }
@@ -271,7 +273,7 @@ impl Job<'_> {
             let progress = format!("({follow_ups} of at most {max})");
             state = if named == 0 || !self.shared.generator.reads_prompts() {
                 let note = format!("the generated outline {why}; writing it again {progress}");
-                self.record("outline", &note)?;
+                self.record(EventKind::Outline, &note)?;
                 let answer = self.generate(&self.outline_task(context, count, None)?)?;
                 assess_outline(&answer.text, answer.truncated, count)
             } else {
@@ -279,7 +281,7 @@ impl Job<'_> {
                 let note = format!(
                     "the outline names chapters 1-{named} of {count}; asking for chapters {next}-{count} {progress}"
                 );
-                self.record("outline", &note)?;
+                self.record(EventKind::Outline, &note)?;
                 let mut task = self.outline_task(context, count, None)?;
                 append_to_prompt(&mut task, &outline_follow_up(&text, named, count));
                 let more = self.generate(&task)?;
@@ -301,7 +303,7 @@ impl Job<'_> {
 
 fn outline_incomplete(count: u32, named: u32, follow_ups: u32, why: &str) -> Stop {
     Stop::Failed {
-        code: codes::OUTLINE_INCOMPLETE,
+        code: FailureCode::OutlineIncomplete,
         message: format!(
             "the generated outline {why} after {follow_ups} follow-up requests, not the {count} chapters asked ({named} usable); write the outline yourself or raise --max-continuations"
         ),
@@ -434,15 +436,20 @@ pub(super) fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> St
 }
 
 /// Keeps a chapter just saved in the worker's view of the story.
-pub(super) fn remember(chapters: &mut Vec<Chapter>, chapter: NewChapter, run: &RunId) {
+pub(super) fn remember(
+    chapters: &mut Vec<Chapter>,
+    chapter: NewChapter,
+    run: &RunId,
+    at: Timestamp,
+) {
     chapters.push(Chapter {
         number: chapter.number,
         title: chapter.title,
         word_count: word_count(&chapter.content),
         content: chapter.content,
         summary: chapter.summary,
-        run_id: Some(run.to_string()),
-        created_at: String::new(),
+        run_id: Some(run.clone()),
+        created_at: at,
         updated_at: None,
     });
     chapters.sort_by_key(|c| c.number);

@@ -14,9 +14,10 @@ use super::Shared;
 use super::pieces::remember;
 use crate::cancel::CancelToken;
 use crate::error::Error;
-use crate::generator::{ChapterRequest, Completion, GenError, Task, codes};
+use crate::generator::{ChapterRequest, Completion, GenError, Task};
 use crate::metrics::Metrics;
 use crate::progress::parse_outline;
+use crate::run::{EventKind, FailureCode, Step, WorkerId};
 use crate::store::{Chapter, ChapterSave, NewChapter, Run, RunId, RunOutcome, RunStatus, Story};
 
 /// How often a worker tries a write again while the disk is full. A failed
@@ -31,7 +32,7 @@ pub(super) enum Stop {
     /// This process is shutting down: hand the run back.
     Shutdown,
     /// The run failed with a code and message.
-    Failed { code: &'static str, message: String },
+    Failed { code: FailureCode, message: String },
 }
 
 impl Stop {
@@ -39,11 +40,11 @@ impl Stop {
         match err {
             GenError::Permanent { code, message } => Stop::Failed { code, message },
             GenError::BadAnswer { message } => Stop::Failed {
-                code: codes::BAD_RESPONSE,
+                code: FailureCode::GeneratorBadResponse,
                 message,
             },
             GenError::Transient { message, .. } => Stop::Failed {
-                code: codes::UNAVAILABLE,
+                code: FailureCode::GeneratorUnavailable,
                 message,
             },
             GenError::Cancelled => Stop::Lost,
@@ -55,15 +56,15 @@ impl From<Error> for Stop {
     fn from(err: Error) -> Stop {
         match err {
             Error::StoryNotFound(id) => Stop::Failed {
-                code: "STORY_NOT_FOUND",
+                code: FailureCode::StoryNotFound,
                 message: format!("story {id} no longer exists; the run cannot continue"),
             },
             Error::DatabaseFull => Stop::Failed {
-                code: "DATABASE_FULL",
+                code: FailureCode::DatabaseFull,
                 message: "the disk is full".into(),
             },
             other => Stop::Failed {
-                code: "DATABASE_ERROR",
+                code: FailureCode::DatabaseError,
                 message: other.to_string(),
             },
         }
@@ -73,11 +74,11 @@ impl From<Error> for Stop {
 /// One worker: a name (the lease owner) and the engine's shared state.
 pub(crate) struct Worker {
     shared: Arc<Shared>,
-    owner: String,
+    owner: WorkerId,
 }
 
 impl Worker {
-    pub(super) fn new(shared: Arc<Shared>, owner: String) -> Worker {
+    pub(super) fn new(shared: Arc<Shared>, owner: WorkerId) -> Worker {
         Worker { shared, owner }
     }
 
@@ -137,7 +138,7 @@ impl Worker {
 pub(super) struct Job<'a> {
     pub(super) shared: &'a Shared,
     pub(super) run: &'a Run,
-    pub(super) owner: &'a str,
+    pub(super) owner: &'a WorkerId,
     pub(super) cancel: CancelToken,
 }
 
@@ -202,7 +203,7 @@ impl Job<'_> {
             Ok(None) => return,
             Ok(Some(run)) if run.status == RunStatus::Cancelled => "the run was cancelled".into(),
             Ok(Some(run)) => match run.lease_owner {
-                Some(other) if other != owner => format!("{other} holds the run now"),
+                Some(other) if &other != owner => format!("{other} holds the run now"),
                 _ => format!("the run is {}", run.status),
             },
             Err(e) => format!("the run is no longer its own ({e})"),
@@ -210,7 +211,7 @@ impl Job<'_> {
         let note = format!(
             "{owner} stopped: {why}; its generator call, if any, was abandoned and nothing more is sent for this run"
         );
-        if let Err(e) = store.add_event(id, "stopped", &note) {
+        if let Err(e) = store.add_event(id, EventKind::Stopped, &note) {
             log::warn!("could not record that run {id} stopped: {e}");
         }
     }
@@ -243,7 +244,7 @@ impl Job<'_> {
                 continue;
             }
             self.check_stop()?;
-            self.enter_step(&format!("chapter {number}/{last}"), last)?;
+            self.enter_step(&Step::Chapter { number, last }, last)?;
             let title = titles
                 .get(number as usize - 1)
                 .map_or_else(|| format!("Chapter {number}"), |entry| entry.title.clone());
@@ -255,10 +256,10 @@ impl Job<'_> {
             let chapter = self.compose_chapter(&story, &mut chapters, &request)?;
             done += 1;
             self.save(&chapter, ChapterSave::New, (done, last))?;
-            remember(&mut chapters, chapter, &run.id);
+            remember(&mut chapters, chapter, &run.id, store.now());
         }
         self.check_stop()?;
-        self.enter_step("finalize", last)?;
+        self.enter_step(&Step::Finalize, last)?;
         Ok(())
     }
 
@@ -272,7 +273,7 @@ impl Job<'_> {
         let count = self.shared.app.counts.get(&story.id)?.count.max(number);
         let Some(existing) = chapters.iter().find(|c| c.number == number) else {
             return Err(Stop::Failed {
-                code: "CHAPTER_NOT_FOUND",
+                code: FailureCode::ChapterNotFound,
                 message: format!("story {} has no chapter {number} to rewrite", story.id),
             });
         };
@@ -281,11 +282,11 @@ impl Job<'_> {
             total: count,
             title: existing.title.clone(),
         };
-        self.enter_step(&format!("chapter {number} (rewrite)"), 1)?;
+        self.enter_step(&Step::Rewrite { number }, 1)?;
         let chapter = self.compose_chapter(story, chapters, &request)?;
         self.check_stop()?;
         self.save(&chapter, ChapterSave::Rewrite, (1, 1))?;
-        self.enter_step("finalize", 1)?;
+        self.enter_step(&Step::Finalize, 1)?;
         Ok(())
     }
 
@@ -326,7 +327,7 @@ impl Job<'_> {
     }
 
     /// Records the step the run is on; `Lost` when the run is no longer ours.
-    pub(super) fn enter_step(&self, step: &str, total: u32) -> Result<(), Stop> {
+    pub(super) fn enter_step(&self, step: &Step, total: u32) -> Result<(), Stop> {
         let store = &self.shared.app.store;
         let (run, owner) = (&self.run.id, self.owner);
         if self.persist("the step", || store.set_step(run, owner, step, total))? {
@@ -358,7 +359,7 @@ impl Job<'_> {
     }
 
     /// Adds an event to the run's timeline.
-    pub(super) fn record(&self, kind: &str, note: &str) -> Result<(), Stop> {
+    pub(super) fn record(&self, kind: EventKind, note: &str) -> Result<(), Stop> {
         self.persist(&format!("its {kind} event"), || {
             self.shared.app.store.add_event(&self.run.id, kind, note)
         })
@@ -389,7 +390,7 @@ impl Job<'_> {
         match self.shared.app.store.find_run(&self.run.id) {
             Ok(Some(run))
                 if run.status == RunStatus::Running
-                    && run.lease_owner.as_deref() == Some(self.owner) =>
+                    && run.lease_owner.as_ref() == Some(self.owner) =>
             {
                 Ok(())
             }
@@ -445,13 +446,15 @@ impl Job<'_> {
                 GenError::Cancelled => (
                     "the generator abandoned its call unasked".to_string(),
                     None,
-                    codes::UNAVAILABLE,
+                    FailureCode::GeneratorUnavailable,
                 ),
                 GenError::Transient {
                     message,
                     retry_after,
-                } => (message, retry_after, codes::UNAVAILABLE),
-                GenError::BadAnswer { message } => (message, None, codes::BAD_RESPONSE),
+                } => (message, retry_after, FailureCode::GeneratorUnavailable),
+                GenError::BadAnswer { message } => {
+                    (message, None, FailureCode::GeneratorBadResponse)
+                }
             };
             failures += 1;
             if failures > self.shared.settings.retries {
@@ -476,7 +479,12 @@ impl Job<'_> {
             "attempt {failures} failed: {message}; retrying in {} ms",
             delay.as_millis()
         );
-        if let Err(e) = self.shared.app.store.add_event(run, "retry", &note) {
+        if let Err(e) = self
+            .shared
+            .app
+            .store
+            .add_event(run, EventKind::Retry, &note)
+        {
             log::warn!("could not record a retry of run {run}: {e}");
         }
     }

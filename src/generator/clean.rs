@@ -19,7 +19,8 @@
 //! backtracking), never panics, and leaves no think tag behind; its output
 //! cleaned again is unchanged.
 
-use super::{Completion, GenError, TaskKind, codes};
+use super::{Completion, GenError, TaskKind};
+use crate::run::FailureCode;
 
 /// A generator's answer as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +127,7 @@ impl Cleaned {
                 truncated: true,
             }),
             Verdict::Filtered => Err(GenError::permanent(
-                codes::FILTERED,
+                FailureCode::GeneratorFiltered,
                 format!(
                     "the generator's content filter withheld the {what} (finish reason content_filter); nothing of it was saved"
                 ),
@@ -137,7 +138,7 @@ impl Cleaned {
                 ),
             }),
             Verdict::Bad(reason) => Err(GenError::permanent(
-                codes::BAD_RESPONSE,
+                FailureCode::GeneratorBadResponse,
                 format!("the generator's answer for the {what} was unusable: {reason}"),
             )),
         }
@@ -464,7 +465,7 @@ mod tests {
         else {
             panic!("a filtered answer was accepted");
         };
-        assert_eq!(code, codes::FILTERED);
+        assert_eq!(code, FailureCode::GeneratorFiltered);
         assert!(message.contains("outline"), "{message}");
         assert!(matches!(
             completion("<think>x</think>", None),
@@ -472,7 +473,7 @@ mod tests {
         ));
         let bad = clean(RawCompletion::bytes(b"\xc3(".to_vec())).into_completion(&kind);
         assert!(
-            matches!(bad, Err(GenError::Permanent { code, .. }) if code == codes::BAD_RESPONSE)
+            matches!(bad, Err(GenError::Permanent { code, .. }) if code == FailureCode::GeneratorBadResponse)
         );
     }
 

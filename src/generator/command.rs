@@ -22,13 +22,14 @@
 //! threads, so a program that writes a lot before reading its input, or
 //! never reads it, cannot deadlock storyflow.
 
+use crate::run::FailureCode;
 use std::io::{self, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{GenError, Generator, RawCompletion, Task, TaskKind, codes};
+use super::{GenError, Generator, RawCompletion, Task, TaskKind};
 use crate::cancel::CancelToken;
 
 /// Characters of standard error quoted in a message.
@@ -160,7 +161,7 @@ impl CommandGenerator {
                 truncated: true, ..
             })) => {
                 return Err(GenError::permanent(
-                    codes::BAD_RESPONSE,
+                    FailureCode::GeneratorBadResponse,
                     format!(
                         "`{program}` wrote more than {} MiB to standard output",
                         MAX_OUTPUT_BYTES / (1024 * 1024)
@@ -208,13 +209,13 @@ impl Generator for CommandGenerator {
 fn spawn_error(program: &str, error: &io::Error) -> GenError {
     match error.kind() {
         io::ErrorKind::NotFound => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!(
                 "the generator program `{program}` was not found; check --generator-cmd and PATH"
             ),
         ),
         io::ErrorKind::PermissionDenied => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!(
                 "the generator program `{program}` cannot be executed (permission denied); check --generator-cmd"
             ),
@@ -449,7 +450,7 @@ mod tests {
 
     fn code(error: &GenError) -> &'static str {
         match error {
-            GenError::Permanent { code, .. } => code,
+            GenError::Permanent { code, .. } => code.as_str(),
             GenError::Transient { .. } => "transient",
             GenError::BadAnswer { .. } => "bad answer",
             GenError::Cancelled => "cancelled",
@@ -540,7 +541,11 @@ mod tests {
     #[test]
     fn output_that_is_not_utf8_is_a_bad_response() {
         let error = run("printf 'The tide \\377 turned.'", Duration::from_secs(10)).unwrap_err();
-        assert_eq!(code(&error), codes::BAD_RESPONSE, "{error}");
+        assert_eq!(
+            code(&error),
+            FailureCode::GeneratorBadResponse.as_str(),
+            "{error}"
+        );
         assert!(error.to_string().contains("UTF-8"), "{error}");
     }
 
@@ -602,7 +607,7 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap_err();
-        assert_eq!(code(&error), codes::REJECTED);
+        assert_eq!(code(&error), FailureCode::GeneratorRejected.as_str());
         assert!(error.to_string().contains("not found"), "{error}");
     }
 

@@ -25,6 +25,7 @@ pub mod prompts;
 use std::time::Duration;
 
 use crate::cancel::CancelToken;
+use crate::run::FailureCode;
 use crate::store::StoryId;
 
 pub use clean::{Cleaned, RawCompletion, Verdict};
@@ -142,7 +143,7 @@ pub enum GenError {
     /// Trying again will not help: bad credentials, wrong URL or model,
     /// malformed answers, bad configuration.
     #[error("{message}")]
-    Permanent { code: &'static str, message: String },
+    Permanent { code: FailureCode, message: String },
     /// The answer arrived but holds nothing to save (no text once reasoning
     /// is removed): asking again may help. Retried as transient failures
     /// are; once retries are spent the run fails `GENERATOR_BAD_RESPONSE`.
@@ -162,36 +163,12 @@ impl GenError {
         }
     }
 
-    pub fn permanent(code: &'static str, message: impl Into<String>) -> GenError {
+    pub fn permanent(code: FailureCode, message: impl Into<String>) -> GenError {
         GenError::Permanent {
             code,
             message: message.into(),
         }
     }
-}
-
-/// Error codes a run can fail with because of its generator.
-pub mod codes {
-    /// 401/403 from the LLM server: the API key is missing or wrong.
-    pub const AUTH: &str = "GENERATOR_AUTH";
-    /// 404 from the LLM server: wrong URL or unknown model.
-    pub const NOT_FOUND: &str = "GENERATOR_NOT_FOUND";
-    /// An answer that is not what the protocol promises, or empty text.
-    pub const BAD_RESPONSE: &str = "GENERATOR_BAD_RESPONSE";
-    /// Other 4xx answers and configuration problems.
-    pub const REJECTED: &str = "GENERATOR_REJECTED";
-    /// Transient failures that outlasted every retry.
-    pub const UNAVAILABLE: &str = "GENERATOR_UNAVAILABLE";
-    /// The server's content filter withheld an answer (`finish_reason:
-    /// "content_filter"`).
-    pub const FILTERED: &str = "GENERATOR_FILTERED";
-    /// A generated outline that could not be made to name every chapter
-    /// asked, in order, within `--max-continuations` follow-up requests.
-    pub const OUTLINE_INCOMPLETE: &str = "OUTLINE_INCOMPLETE";
-    /// A chapter still cut off after every continuation.
-    pub const CHAPTER_TRUNCATED: &str = "CHAPTER_TRUNCATED";
-    /// The fixed part of a prompt alone exceeds the context budget.
-    pub const CONTEXT_BUDGET: &str = "CONTEXT_BUDGET";
 }
 
 pub trait Generator: Send + Sync {

@@ -18,6 +18,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::{ChapterGist, ChapterRequest, GenError, StoryContext};
+use crate::run::FailureCode;
 
 /// A system instruction and the user's request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -497,7 +498,7 @@ impl PromptBuilder {
         }
         if fixed > budget {
             return Err(GenError::permanent(
-                super::codes::CONTEXT_BUDGET,
+                FailureCode::ContextBudget,
                 format!(
                     "the prompt needs about {fixed} tokens before any story text, over the budget of {budget}; raise --llm-context-tokens (now {})",
                     self.context_tokens
@@ -827,7 +828,7 @@ mod tests {
             matches!(
                 err,
                 GenError::Permanent {
-                    code: "CONTEXT_BUDGET",
+                    code: FailureCode::ContextBudget,
                     ..
                 }
             ),

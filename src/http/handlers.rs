@@ -80,7 +80,7 @@ fn saved_story_json(app: &App, story: &Story) -> Value {
 }
 
 pub fn health(app: &App) -> Result<Reply> {
-    let report = maintenance::health_summary(app)?;
+    let report = super::health::health_summary(app)?;
     Ok(Reply::ok(&report))
 }
 

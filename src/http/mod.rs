@@ -9,6 +9,7 @@
 mod assets;
 mod edge;
 mod handlers;
+mod health;
 mod request;
 mod router;
 
@@ -18,33 +19,18 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use crate::app::App;
 use crate::error::{Error, ProtocolError};
 use crate::metrics::Metrics;
 
+pub use crate::config::HttpLimits;
 pub use edge::EdgePolicy;
 pub use request::{Reply, Req};
 pub use router::{ROUTES, route};
 
 /// Bodies above this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// How many requests and connections the server takes on at once, and how
-/// long it waits for a slow client.
-#[derive(Debug, Clone)]
-pub struct HttpLimits {
-    /// Request threads: requests handled at once; the rest queue.
-    pub threads: usize,
-    /// Open connections at once, each read by its own thread (tiny_http's
-    /// design); further ones wait in the kernel's listen backlog.
-    pub max_connections: usize,
-    /// A request, head and body, must arrive within this of the connection
-    /// being free to read it (so an idle or trickling connection is closed),
-    /// and a response write may stall no longer.
-    pub timeout: Duration,
-}
 
 pub struct HttpServer {
     server: Arc<tiny_http::Server>,

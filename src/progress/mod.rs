@@ -25,6 +25,7 @@ pub use outline::{check_outline, outline_entries, parse_outline};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
+use crate::run::Step;
 use crate::store::{RunId, Store, Story, StoryId, explain_skipped_progress, write_progress};
 
 pub const DEFAULT_CHAPTER_COUNT: u32 = 10;
@@ -315,9 +316,10 @@ impl ProgressTracker {
             return Ok(self.skipped(run, SkipReason::Stale));
         }
         let now = self.store.now();
-        let written = self
-            .store
-            .write_one(|conn| write_progress(conn, run, chapters_done, total, step, &now, true));
+        let step = step.map(Step::from_text);
+        let written = self.store.write_one(|conn| {
+            write_progress(conn, run, chapters_done, total, step.as_ref(), &now, true)
+        });
         self.leave(run);
         if written? {
             Metrics::inc(&self.metrics.progress_applied);

@@ -3,6 +3,7 @@ use std::time::UNIX_EPOCH;
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::run::{FailureCode, Timestamp, WorkerId};
 use crate::store::testing::temp_store;
 use crate::store::{NewStory, RunOutcome, RunScope, RunStatus, StoryPatch};
 
@@ -160,15 +161,17 @@ fn failed_runs_are_never_advanced_and_the_skip_is_counted() {
     let f = fixture(16);
     let s = story(&f.store, "", Some(4));
     let run = f.store.create_run(&s.id, 4, RunScope::Book).unwrap();
+    let worker = WorkerId::new(0, "test");
+    let far_future = Timestamp::at(f.store.clock().now() + Duration::from_secs(3600));
     f.store
-        .claim_next_run("worker", "9999-12-31T00:00:00.000Z", 5)
+        .claim_next_run(&worker, &far_future, 5)
         .unwrap()
         .expect("the run is claimed");
     let failed = RunOutcome::Failed {
-        code: "TEST",
+        code: FailureCode::GeneratorRejected,
         message: "failed on purpose",
     };
-    assert!(f.store.finish_run(&run.id, "worker", failed).unwrap());
+    assert!(f.store.finish_run(&run.id, &worker, failed).unwrap());
     assert_eq!(
         f.tracker.report(&run.id, 3, None).unwrap(),
         ProgressOutcome::Skipped(SkipReason::RunFailed)

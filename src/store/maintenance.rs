@@ -13,6 +13,7 @@ use super::model::{RUN_COLUMNS, Run};
 use super::runs::{add_event, fail_stuck};
 use super::{RunId, RunStatus, Store, StoryId};
 use crate::error::Result;
+use crate::run::{EventKind, FailureCode, Timestamp, WorkerId};
 
 /// A run whose story does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -20,8 +21,8 @@ pub struct OrphanRun {
     pub id: RunId,
     pub story_id: StoryId,
     pub status: RunStatus,
-    pub error_code: Option<String>,
-    pub created_at: String,
+    pub error_code: Option<FailureCode>,
+    pub created_at: Timestamp,
 }
 
 /// How much orphaned data there is (or was removed).
@@ -43,7 +44,7 @@ impl OrphanCounts {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SweepRecord {
     pub id: i64,
-    pub started_at: String,
+    pub started_at: Timestamp,
     pub duration_ms: u64,
     pub findings: Value,
     pub changes: Value,
@@ -71,14 +72,22 @@ const MISSING_EVENT_RUNS: &str = "SELECT run_id FROM run_events GROUP BY run_id
 /// order written, so the story probe (there only to leave orphans to their
 /// own report) runs for the few runs that disagree rather than for every
 /// finished run, and `saved` is counted once per run: 855 ms to 372 ms on a
-/// million runs.
+/// million runs. Binds the finished statuses: ?1 completed, ?2 failed, ?3
+/// cancelled (see [`FINISHED`]).
 const WRONG_TOTALS: &str = "SELECT r.id, r.chapters_done,
             (SELECT count(*) FROM chapters c WHERE c.story_id = r.story_id AND c.number <= r.chapters_total) AS saved
      FROM workflow_runs r
-     WHERE r.status IN ('completed', 'failed', 'cancelled')
+     WHERE r.status IN (?1, ?2, ?3)
        AND r.regenerate_chapter IS NULL
-       AND CASE WHEN r.status = 'completed' THEN r.chapters_done != saved ELSE r.chapters_done > saved END
+       AND CASE WHEN r.status = ?1 THEN r.chapters_done != saved ELSE r.chapters_done > saved END
        AND EXISTS (SELECT 1 FROM stories s WHERE s.id = r.story_id)";
+
+/// The statuses of a finished run, in the order the statements above bind them.
+const FINISHED: [RunStatus; 3] = [
+    RunStatus::Completed,
+    RunStatus::Failed,
+    RunStatus::Cancelled,
+];
 
 /// The foreign keys whose broken rows [`orphan_counts`] counts, as (child
 /// table, child column, parent table, parent column).
@@ -137,12 +146,13 @@ fn orphan_counts(conn: &Connection) -> Result<OrphanCounts> {
         "WITH orphans AS MATERIALIZED (
              SELECT id, status FROM workflow_runs WHERE story_id IN ({MISSING_STORIES}))
          SELECT (SELECT count(*) FROM orphans),
-                (SELECT coalesce(sum(status IN ('pending', 'running')), 0) FROM orphans),
+                (SELECT coalesce(sum(status IN (?1, ?2)), 0) FROM orphans),
                 (SELECT count(*) FROM chapters WHERE story_id IN ({MISSING_CHAPTER_STORIES})),
                 (SELECT count(*) FROM run_events
                  WHERE run_id IN ({MISSING_EVENT_RUNS}) OR run_id IN (SELECT id FROM orphans))"
     );
-    let counts: [i64; 4] = conn.prepare_cached(&sql)?.query_row([], |row| {
+    let active = [RunStatus::Pending, RunStatus::Running];
+    let counts: [i64; 4] = conn.prepare_cached(&sql)?.query_row(active, |row| {
         Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
     })?;
     let [runs, active_runs, chapters, events] = counts.map(|n| n.max(0) as u64);
@@ -183,19 +193,24 @@ impl Store {
     pub fn fail_active_orphans(&self) -> Result<Vec<RunId>> {
         self.write(|tx| {
             let now = self.now();
+            let code = FailureCode::OrphanedRun;
             let sql = format!(
-                "UPDATE workflow_runs AS r SET status = 'failed', error_code = 'ORPHANED_RUN',
+                "UPDATE workflow_runs AS r SET status = ?2, error_code = ?3,
                      error_message = 'story ' || story_id || ' does not exist; the run cannot continue',
                      lease_owner = NULL, lease_expires_at = NULL, finished_at = ?1, updated_at = ?1
-                 WHERE status IN ('pending', 'running') AND {ORPHAN_RUNS_WHERE}
+                 WHERE status IN (?4, ?5) AND {ORPHAN_RUNS_WHERE}
                  RETURNING id, story_id"
             );
             let marked: Vec<(RunId, StoryId)> = tx
                 .prepare_cached(&sql)?
-                .query_map([&now], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .query_map(
+                    params![now, RunStatus::Failed, code, RunStatus::Pending, RunStatus::Running],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )?
                 .collect::<rusqlite::Result<_>>()?;
             for (run, story) in &marked {
-                add_event(tx, run, &now, "failed", &format!("ORPHANED_RUN: story {story} does not exist"))?;
+                let message = format!("{code}: story {story} does not exist");
+                add_event(tx, run, &now, EventKind::Failed, &message)?;
             }
             Ok(marked.into_iter().map(|(run, _)| run).collect())
         })
@@ -214,17 +229,17 @@ impl Store {
 
     /// Running runs whose lease expired, or (for external workers, which
     /// hold no lease) that have not reported for `idle_after`.
-    pub fn stuck_runs(&self, idle_since: &str) -> Result<Vec<Run>> {
+    pub fn stuck_runs(&self, idle_since: &Timestamp) -> Result<Vec<Run>> {
         let conn = self.conn()?;
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM workflow_runs
-             WHERE status = 'running'
+             WHERE status = ?3
                AND (lease_expires_at < ?1 OR (lease_expires_at IS NULL AND updated_at < ?2))
              ORDER BY created_at"
         );
         let now = self.now();
         let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![now, idle_since], Run::from_row)?;
+        let rows = stmt.query_map(params![now, idle_since, RunStatus::Running], Run::from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -233,7 +248,7 @@ impl Store {
     /// Returns (re-queued, failed).
     pub fn recover_stuck_runs(
         &self,
-        idle_since: &str,
+        idle_since: &Timestamp,
         max_attempts: u32,
     ) -> Result<(Vec<RunId>, Vec<RunId>)> {
         let stuck = self.stuck_runs(idle_since)?;
@@ -248,18 +263,18 @@ impl Store {
                 }
                 let changed = tx
                     .prepare_cached(
-                        "UPDATE workflow_runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                        "UPDATE workflow_runs SET status = ?4, lease_owner = NULL, lease_expires_at = NULL,
                              updated_at = ?2
-                         WHERE id = ?1 AND status = 'running' AND lease_owner IS ?3",
+                         WHERE id = ?1 AND status = ?5 AND lease_owner IS ?3",
                     )?
-                    .execute(params![run.id, now, run.lease_owner])?;
+                    .execute(params![run.id, now, run.lease_owner, RunStatus::Pending, RunStatus::Running])?;
                 if changed == 1 {
                     let message = format!(
                         "re-queued: {} stopped responding; resumes after chapter {}",
-                        run.lease_owner.as_deref().unwrap_or("its external worker"),
+                        run.lease_owner.as_ref().map_or("its external worker", WorkerId::as_str),
                         run.chapters_done
                     );
-                    add_event(tx, &run.id, &now, "recovered", &message)?;
+                    add_event(tx, &run.id, &now, EventKind::Recovered, &message)?;
                     requeued.push(run.id);
                 }
             }
@@ -329,12 +344,12 @@ impl Store {
             // A separate statement, so that one story's runs come from the
             // story index rather than from a scan of every run.
             Some(story) => conn
-                .prepare_cached(&format!("{WRONG_TOTALS} AND r.story_id = ?1"))?
-                .query_map([story], read)?
+                .prepare_cached(&format!("{WRONG_TOTALS} AND r.story_id = ?4"))?
+                .query_map(params![FINISHED[0], FINISHED[1], FINISHED[2], story], read)?
                 .collect::<rusqlite::Result<_>>()?,
             None => conn
                 .prepare_cached(WRONG_TOTALS)?
-                .query_map([], read)?
+                .query_map(FINISHED, read)?
                 .collect::<rusqlite::Result<_>>()?,
         };
         Ok(rows)
@@ -347,11 +362,11 @@ impl Store {
                 "UPDATE workflow_runs SET chapters_done =
                      (SELECT count(*) FROM chapters c WHERE c.story_id = workflow_runs.story_id
                          AND c.number <= workflow_runs.chapters_total)
-                 WHERE id = ?1 AND status IN ('completed', 'failed', 'cancelled') AND regenerate_chapter IS NULL",
+                 WHERE id = ?1 AND status IN (?2, ?3, ?4) AND regenerate_chapter IS NULL",
             )?;
             let mut changed = 0;
             for run in runs {
-                changed += stmt.execute([run])?;
+                changed += stmt.execute(params![run, FINISHED[0], FINISHED[1], FINISHED[2]])?;
             }
             Ok(changed)
         })
@@ -444,19 +459,23 @@ impl Store {
         Ok((pending.max(0) as u64, running.max(0) as u64))
     }
 
-    pub fn failed_runs_by_code(&self) -> Result<Vec<(String, u64)>> {
+    /// Failed runs by their code; a run failed without one counts as
+    /// `UNKNOWN`.
+    pub fn failed_runs_by_code(&self) -> Result<Vec<(FailureCode, u64)>> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT coalesce(error_code, 'UNKNOWN'), count(*) FROM workflow_runs
-             WHERE status = 'failed' GROUP BY 1 ORDER BY 2 DESC",
+            "SELECT coalesce(error_code, ?2), count(*) FROM workflow_runs
+             WHERE status = ?1 GROUP BY 1 ORDER BY 2 DESC",
         )?;
-        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?;
+        let rows = stmt.query_map(params![RunStatus::Failed, FailureCode::Unknown], |row| {
+            Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))
+        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     pub fn record_sweep(
         &self,
-        started_at: &str,
+        started_at: &Timestamp,
         duration_ms: u64,
         findings: &Value,
         changes: &Value,

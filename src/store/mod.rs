@@ -14,7 +14,6 @@
 //! - at most one active run per story (a partial unique index);
 //! - every statement is parameterised and prepared through the statement cache.
 
-mod ids;
 mod maintenance;
 mod migrate;
 mod model;
@@ -30,7 +29,7 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use ids::{InvalidId, RunId, StoryId};
+pub use crate::run::{InvalidId, RunId, RunStatus, StoryId};
 pub use maintenance::*;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
@@ -42,6 +41,7 @@ pub use stories::{ChapterEdit, NewStory, StoryPatch};
 
 use crate::clock::{Clock, SystemClock, timestamp};
 use crate::error::{Error, Result};
+use crate::run::Timestamp;
 
 /// How long a statement waits for another writer before giving up with
 /// `DATABASE_BUSY`.
@@ -76,7 +76,7 @@ pub struct Store {
 struct DiskFull {
     /// Checked on every successful write; the lock is only taken on a change.
     flagged: AtomicBool,
-    since: Mutex<Option<String>>,
+    since: Mutex<Option<Timestamp>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -155,7 +155,7 @@ impl Store {
     }
 
     /// Now, as the database writes it.
-    pub fn now(&self) -> String {
+    pub fn now(&self) -> Timestamp {
         timestamp(self.clock.now())
     }
 
@@ -196,7 +196,7 @@ impl Store {
 
     /// Since when writes have been failing because the disk is full (as the
     /// database writes time), or `None` while they succeed.
-    pub fn disk_full_since(&self) -> Option<String> {
+    pub fn disk_full_since(&self) -> Option<Timestamp> {
         if !self.disk_full.flagged.load(Ordering::Relaxed) {
             return None;
         }

@@ -1,14 +1,10 @@
 //! Typed rows: what the store hands out, and how a row of SQL becomes one.
 
-use std::fmt;
-use std::str::FromStr;
-
 use rusqlite::Row;
-use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{RunId, StoryId};
+use crate::run::{EventKind, FailureCode, RunId, RunStatus, Step, StoryId, Timestamp, WorkerId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Story {
@@ -18,8 +14,8 @@ pub struct Story {
     pub outline: String,
     /// The writer's explicit count; `None` means derived (see `progress`).
     pub chapter_count: Option<u32>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 pub(super) const STORY_COLUMNS: &str =
@@ -39,102 +35,25 @@ impl Story {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatus {
-    Pending,
-    Running,
-    Completed,
-    Failed,
-    Cancelled,
-}
-
-impl RunStatus {
-    pub const ALL: [RunStatus; 5] = [
-        RunStatus::Pending,
-        RunStatus::Running,
-        RunStatus::Completed,
-        RunStatus::Failed,
-        RunStatus::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Failed => "failed",
-            RunStatus::Cancelled => "cancelled",
-        }
-    }
-
-    /// Pending or running: a worker holds it or will.
-    pub fn is_active(self) -> bool {
-        matches!(self, RunStatus::Pending | RunStatus::Running)
-    }
-
-    /// Failed or cancelled runs may be retried; they resume where they stopped.
-    pub fn is_retriable(self) -> bool {
-        matches!(self, RunStatus::Failed | RunStatus::Cancelled)
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RunStatus {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == text)
-            .ok_or_else(|| {
-                format!(
-                    "`{text}` is not a run status (pending, running, completed, failed, cancelled)"
-                )
-            })
-    }
-}
-
-impl ToSql for RunStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
-            self.as_str().as_bytes(),
-        )))
-    }
-}
-
-impl FromSql for RunStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        value
-            .as_str()?
-            .parse()
-            .map_err(|e: String| FromSqlError::Other(e.into()))
-    }
-}
-
+/// A run; it serialises as the contract's run object ([`Run::to_json`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Run {
     pub id: RunId,
     pub story_id: StoryId,
     pub status: RunStatus,
-    pub step: Option<String>,
+    pub step: Option<Step>,
     pub chapters_done: u32,
     pub chapters_total: u32,
     pub attempt: u32,
-    pub error_code: Option<String>,
+    pub error_code: Option<FailureCode>,
     pub error_message: Option<String>,
-    pub lease_owner: Option<String>,
-    pub lease_expires_at: Option<String>,
-    pub heartbeat_at: Option<String>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub updated_at: String,
-    pub finished_at: Option<String>,
+    pub lease_owner: Option<WorkerId>,
+    pub lease_expires_at: Option<Timestamp>,
+    pub heartbeat_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     /// What the run writes: the missing chapters up to here (`None`: all).
     pub until_chapter: Option<u32>,
     /// A run that rewrites this one chapter and nothing else.
@@ -217,10 +136,10 @@ pub struct Chapter {
     pub word_count: u32,
     /// The generator's short account of the chapter; empty when unknown.
     pub summary: String,
-    pub run_id: Option<String>,
-    pub created_at: String,
+    pub run_id: Option<RunId>,
+    pub created_at: Timestamp,
     /// Set when the chapter was edited or rewritten.
-    pub updated_at: Option<String>,
+    pub updated_at: Option<Timestamp>,
 }
 
 pub(super) const CHAPTER_COLUMNS: &str =
@@ -257,8 +176,8 @@ pub fn word_count(text: &str) -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunEvent {
     pub id: i64,
-    pub at: String,
-    pub kind: String,
+    pub at: Timestamp,
+    pub kind: EventKind,
     pub message: String,
 }
 
@@ -270,5 +189,11 @@ impl RunEvent {
             kind: row.get(2)?,
             message: row.get(3)?,
         })
+    }
+}
+
+impl Serialize for Run {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
     }
 }

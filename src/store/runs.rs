@@ -3,7 +3,7 @@
 //! progress writes, and the event timeline.
 //!
 //! Every worker-side write is guarded by `lease_owner = ?` and
-//! `status = 'running'`: a worker that lost its run (cancelled, deleted, taken
+//! `status = running`: a worker that lost its run (cancelled, deleted, taken
 //! over after its lease expired) changes nothing and learns it from the count
 //! of changed rows.
 
@@ -13,6 +13,7 @@ use super::model::{RUN_COLUMNS, Run, RunEvent};
 use super::stories::story_exists;
 use super::{NewChapter, RunId, RunStatus, Store, StoryId, word_count};
 use crate::error::{Error, Result};
+use crate::run::{EventKind, FailureCode, Step, Timestamp, WorkerId};
 
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -63,8 +64,8 @@ pub(super) fn get_run(conn: &Connection, id: &RunId) -> Result<Option<Run>> {
 pub(super) fn add_event(
     conn: &Connection,
     run: &RunId,
-    at: &str,
-    kind: &str,
+    at: &Timestamp,
+    kind: EventKind,
     message: &str,
 ) -> Result<()> {
     conn.prepare_cached(
@@ -76,10 +77,11 @@ pub(super) fn add_event(
 
 fn active_run_of(conn: &Connection, story: &StoryId) -> Result<Option<RunId>> {
     Ok(conn
-        .prepare_cached(
-            "SELECT id FROM workflow_runs WHERE story_id = ?1 AND status IN ('pending', 'running')",
-        )?
-        .query_row([story], |row| row.get(0))
+        .prepare_cached("SELECT id FROM workflow_runs WHERE story_id = ?1 AND status IN (?2, ?3)")?
+        .query_row(
+            params![story, RunStatus::Pending, RunStatus::Running],
+            |row| row.get(0),
+        )
         .optional()?)
 }
 
@@ -107,8 +109,8 @@ pub fn write_progress(
     run: &RunId,
     done: u32,
     total: u32,
-    step: Option<&str>,
-    now: &str,
+    step: Option<&Step>,
+    now: &Timestamp,
     complete_at_total: bool,
 ) -> Result<bool> {
     if !(complete_at_total && done >= total) {
@@ -116,9 +118,9 @@ pub fn write_progress(
             .prepare_cached(
                 "UPDATE workflow_runs SET chapters_done = ?2, chapters_total = ?3, step = coalesce(?4, step),
                      updated_at = ?5
-                 WHERE id = ?1 AND status = 'running' AND chapters_done < ?2",
+                 WHERE id = ?1 AND status = ?6 AND chapters_done < ?2",
             )?
-            .execute(params![run, done, total, step, now])?;
+            .execute(params![run, done, total, step, now, RunStatus::Running])?;
         if advanced == 1 {
             return Ok(true);
         }
@@ -129,15 +131,25 @@ pub fn write_progress(
                  chapters_done = ?2,
                  chapters_total = ?3,
                  step = coalesce(?4, step),
-                 status = CASE WHEN ?6 AND ?2 >= ?3 THEN 'completed' ELSE 'running' END,
+                 status = CASE WHEN ?6 AND ?2 >= ?3 THEN ?7 ELSE ?8 END,
                  finished_at = CASE WHEN ?6 AND ?2 >= ?3 THEN ?5 ELSE NULL END,
                  started_at = coalesce(started_at, ?5),
                  updated_at = ?5
              WHERE id = ?1
-               AND (status = 'running' AND chapters_done < ?2
-                    OR status = 'pending' AND chapters_done <= ?2)",
+               AND (status = ?8 AND chapters_done < ?2
+                    OR status = ?9 AND chapters_done <= ?2)",
         )?
-        .execute(params![run, done, total, step, now, complete_at_total])?;
+        .execute(params![
+            run,
+            done,
+            total,
+            step,
+            now,
+            complete_at_total,
+            RunStatus::Completed,
+            RunStatus::Running,
+            RunStatus::Pending,
+        ])?;
     Ok(changed == 1)
 }
 
@@ -194,14 +206,14 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO workflow_runs (id, story_id, status, chapters_done, chapters_total,
                      until_chapter, regenerate_chapter, created_at, updated_at)
-                 VALUES (?1, ?2, 'pending',
+                 VALUES (?1, ?2, ?7,
                          CASE WHEN ?5 IS NULL
                               THEN (SELECT count(*) FROM chapters WHERE story_id = ?2 AND number <= ?3)
                               ELSE 0 END,
                          ?3, ?4, ?5, ?6, ?6)",
             )?
-            .execute(params![id, story, total, until, regenerate, now])?;
-            add_event(tx, &id, &now, "created", &message)?;
+            .execute(params![id, story, total, until, regenerate, now, RunStatus::Pending])?;
+            add_event(tx, &id, &now, EventKind::Created, &message)?;
             get_run(tx, &id)?.ok_or_else(|| Error::Internal(format!("run {id} vanished after insert")))
         })
     }
@@ -238,19 +250,22 @@ impl Store {
             let run = get_run(tx, id)?.ok_or_else(|| Error::RunNotFound(id.clone()))?;
             if !run.status.is_active() {
                 return Err(Error::Conflict {
-                    message: format!("run {id} is {}; only pending or running runs can be cancelled", run.status),
+                    message: format!(
+                        "run {id} is {}; only pending or running runs can be cancelled",
+                        run.status
+                    ),
                     details: serde_json::json!({ "run_id": id, "status": run.status }),
                     hint: "it has already stopped; start a new run or retry a failed one".into(),
                 });
             }
             let now = self.now();
             tx.prepare_cached(
-                "UPDATE workflow_runs SET status = 'cancelled', lease_owner = NULL, lease_expires_at = NULL,
+                "UPDATE workflow_runs SET status = ?3, lease_owner = NULL, lease_expires_at = NULL,
                      finished_at = ?2, updated_at = ?2
                  WHERE id = ?1",
             )?
-            .execute(params![id, now])?;
-            add_event(tx, id, &now, "cancelled", "cancelled by the user")?;
+            .execute(params![id, now, RunStatus::Cancelled])?;
+            add_event(tx, id, &now, EventKind::Cancelled, "cancelled by the user")?;
             get_run(tx, id)?.ok_or_else(|| Error::RunNotFound(id.clone()))
         })
     }
@@ -275,13 +290,13 @@ impl Store {
             }
             let now = self.now();
             tx.prepare_cached(
-                "UPDATE workflow_runs SET status = 'pending', attempt = 0, error_code = NULL, error_message = NULL,
+                "UPDATE workflow_runs SET status = ?3, attempt = 0, error_code = NULL, error_message = NULL,
                      lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL, updated_at = ?2
                  WHERE id = ?1",
             )?
-            .execute(params![id, now])?;
+            .execute(params![id, now, RunStatus::Pending])?;
             let message = format!("retry requested; resumes after chapter {}", run.chapters_done);
-            add_event(tx, id, &now, "retry", &message)?;
+            add_event(tx, id, &now, EventKind::Retry, &message)?;
             get_run(tx, id)?.ok_or_else(|| Error::RunNotFound(id.clone()))
         })
     }
@@ -295,7 +310,7 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    pub fn add_event(&self, id: &RunId, kind: &str, message: &str) -> Result<()> {
+    pub fn add_event(&self, id: &RunId, kind: EventKind, message: &str) -> Result<()> {
         self.write_one(|conn| add_event(conn, id, &self.now(), kind, message))
     }
 
@@ -306,8 +321,8 @@ impl Store {
     /// fails it with `STORY_NOT_FOUND` at once.
     pub fn claim_next_run(
         &self,
-        owner: &str,
-        lease_until: &str,
+        owner: &WorkerId,
+        lease_until: &Timestamp,
         max_attempts: u32,
     ) -> Result<Option<ClaimedRun>> {
         // Idle workers poll: look with a plain read before taking the write lock.
@@ -315,26 +330,26 @@ impl Store {
         let claimable: bool = self
             .conn()?
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE status = 'pending')
-                     OR EXISTS (SELECT 1 FROM workflow_runs WHERE status = 'running' AND lease_expires_at < ?1)",
+                "SELECT EXISTS (SELECT 1 FROM workflow_runs WHERE status = ?2)
+                     OR EXISTS (SELECT 1 FROM workflow_runs WHERE status = ?3 AND lease_expires_at < ?1)",
             )?
-            .query_row([&now], |row| row.get(0))?;
+            .query_row(params![now, RunStatus::Pending, RunStatus::Running], |row| row.get(0))?;
         if !claimable {
             return Ok(None);
         }
         self.write(|tx| {
             let now = self.now();
             let pending_sql =
-                format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status = 'pending' ORDER BY created_at LIMIT 1");
+                format!("SELECT {RUN_COLUMNS} FROM workflow_runs WHERE status = ?1 ORDER BY created_at LIMIT 1");
             let expired_sql = format!(
                 "SELECT {RUN_COLUMNS} FROM workflow_runs
-                 WHERE status = 'running' AND lease_expires_at < ?1 ORDER BY created_at LIMIT 1"
+                 WHERE status = ?2 AND lease_expires_at < ?1 ORDER BY created_at LIMIT 1"
             );
-            let candidate = match tx.prepare_cached(&pending_sql)?.query_row([], Run::from_row).optional()? {
+            let candidate = match tx.prepare_cached(&pending_sql)?.query_row([RunStatus::Pending], Run::from_row).optional()? {
                 Some(run) => Some((run, false)),
                 None => tx
                     .prepare_cached(&expired_sql)?
-                    .query_row([&now], Run::from_row)
+                    .query_row(params![now, RunStatus::Running], Run::from_row)
                     .optional()?
                     .map(|run| (run, true)),
             };
@@ -344,51 +359,57 @@ impl Store {
                 return Ok(None);
             }
             tx.prepare_cached(
-                "UPDATE workflow_runs SET status = 'running', lease_owner = ?2, lease_expires_at = ?3,
+                "UPDATE workflow_runs SET status = ?5, lease_owner = ?2, lease_expires_at = ?3,
                      heartbeat_at = ?4, attempt = attempt + 1, started_at = coalesce(started_at, ?4),
                      updated_at = ?4
                  WHERE id = ?1",
             )?
-            .execute(params![run.id, owner, lease_until, now])?;
+            .execute(params![run.id, owner, lease_until, now, RunStatus::Running])?;
             if recovered {
                 let message = format!(
                     "taken over from {} whose lease expired; resumes after chapter {}",
-                    run.lease_owner.as_deref().unwrap_or("an unknown worker"),
+                    run.lease_owner.as_ref().map_or("an unknown worker", WorkerId::as_str),
                     run.chapters_done
                 );
-                add_event(tx, &run.id, &now, "recovered", &message)?;
+                add_event(tx, &run.id, &now, EventKind::Recovered, &message)?;
             }
-            add_event(tx, &run.id, &now, "claimed", &format!("claimed by {owner} (attempt {})", run.attempt + 1))?;
+            add_event(tx, &run.id, &now, EventKind::Claimed, &format!("claimed by {owner} (attempt {})", run.attempt + 1))?;
             let run = get_run(tx, &run.id)?.ok_or_else(|| Error::RunNotFound(run.id.clone()))?;
             Ok(Some(ClaimedRun { run, recovered }))
         })
     }
 
     /// Extends the lease; false when the worker no longer holds the run.
-    pub fn heartbeat(&self, id: &RunId, owner: &str, lease_until: &str) -> Result<bool> {
+    pub fn heartbeat(&self, id: &RunId, owner: &WorkerId, lease_until: &Timestamp) -> Result<bool> {
         let changed = self.write_one(|conn| {
             Ok(conn
                 .prepare_cached(
                     "UPDATE workflow_runs SET lease_expires_at = ?3, heartbeat_at = ?4
-                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = ?5",
                 )?
-                .execute(params![id, owner, lease_until, self.now()])?)
+                .execute(params![
+                    id,
+                    owner,
+                    lease_until,
+                    self.now(),
+                    RunStatus::Running
+                ])?)
         })?;
         Ok(changed == 1)
     }
 
     /// Records the step a worker is on; false when it no longer holds the run.
-    pub fn set_step(&self, id: &RunId, owner: &str, step: &str, total: u32) -> Result<bool> {
+    pub fn set_step(&self, id: &RunId, owner: &WorkerId, step: &Step, total: u32) -> Result<bool> {
         self.write(|tx| {
             let now = self.now();
             let changed = tx
                 .prepare_cached(
                     "UPDATE workflow_runs SET step = ?3, chapters_total = ?4, updated_at = ?5
-                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = ?6",
                 )?
-                .execute(params![id, owner, step, total, now])?;
+                .execute(params![id, owner, step, total, now, RunStatus::Running])?;
             if changed == 1 {
-                add_event(tx, id, &now, "step", step)?;
+                add_event(tx, id, &now, EventKind::Step, &step.text())?;
             }
             Ok(changed == 1)
         })
@@ -404,7 +425,7 @@ impl Store {
     pub fn save_chapter(
         &self,
         id: &RunId,
-        owner: &str,
+        owner: &WorkerId,
         story: &StoryId,
         chapter: &NewChapter,
         save: ChapterSave,
@@ -418,9 +439,9 @@ impl Store {
             let story_exists: Option<bool> = tx
                 .prepare_cached(
                     "SELECT EXISTS (SELECT 1 FROM stories WHERE id = ?3) FROM workflow_runs
-                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = ?4",
                 )?
-                .query_row(params![id, owner, story], |row| row.get(0))
+                .query_row(params![id, owner, story, RunStatus::Running], |row| row.get(0))
                 .optional()?;
             match story_exists {
                 None => return Ok(false),
@@ -449,41 +470,51 @@ impl Store {
             };
             write_progress(tx, id, done, total, None, &now, false)?;
             let message = format!("chapter {} {what} ({words} words): {}", chapter.number, chapter.title);
-            add_event(tx, id, &now, "chapter", &message)?;
+            add_event(tx, id, &now, EventKind::Chapter, &message)?;
             Ok(true)
         })
     }
 
     /// Ends a run the worker holds: completed, or failed with a code.
-    pub fn finish_run(&self, id: &RunId, owner: &str, outcome: RunOutcome<'_>) -> Result<bool> {
+    pub fn finish_run(
+        &self,
+        id: &RunId,
+        owner: &WorkerId,
+        outcome: RunOutcome<'_>,
+    ) -> Result<bool> {
         self.write(|tx| {
             let now = self.now();
-            let (status, code, message) = match outcome {
-                RunOutcome::Completed => (RunStatus::Completed, None, None),
-                RunOutcome::Failed { code, message } => (RunStatus::Failed, Some(code), Some(message)),
+            let (status, kind, code, message, last_step) = match outcome {
+                RunOutcome::Completed => {
+                    (RunStatus::Completed, EventKind::Completed, None, None, Some(Step::Finalize))
+                }
+                RunOutcome::Failed { code, message } => {
+                    (RunStatus::Failed, EventKind::Failed, Some(code), Some(message), None)
+                }
             };
+            let completed = status == RunStatus::Completed;
             let changed = tx
                 .prepare_cached(
                     "UPDATE workflow_runs SET status = ?3, error_code = ?4, error_message = ?5,
                          lease_owner = NULL, lease_expires_at = NULL, finished_at = ?6, updated_at = ?6,
-                         step = CASE WHEN ?3 = 'completed' THEN 'finalize' ELSE step END,
+                         step = coalesce(?7, step),
                          -- A completed run reports the chapters the story has, whoever wrote
                          -- them (an older run retried after a newer one finished the book).
                          chapters_done = CASE
-                             WHEN ?3 = 'completed' AND regenerate_chapter IS NOT NULL THEN chapters_total
-                             WHEN ?3 = 'completed'
+                             WHEN ?8 AND regenerate_chapter IS NOT NULL THEN chapters_total
+                             WHEN ?8
                              THEN (SELECT count(*) FROM chapters c
                                    WHERE c.story_id = workflow_runs.story_id AND c.number <= chapters_total)
                              ELSE chapters_done END
-                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = ?9",
                 )?
-                .execute(params![id, owner, status, code, message, now])?;
+                .execute(params![id, owner, status, code, message, now, last_step, completed, RunStatus::Running])?;
             if changed == 1 {
                 let text = match (code, message) {
                     (Some(code), Some(message)) => format!("{code}: {message}"),
                     _ => "all chapters written".to_string(),
                 };
-                add_event(tx, id, &now, status.as_str(), &text)?;
+                add_event(tx, id, &now, kind, &text)?;
             }
             Ok(changed == 1)
         })
@@ -491,18 +522,18 @@ impl Store {
 
     /// Hands a run back to the queue (graceful shutdown); it resumes later
     /// after its last saved chapter.
-    pub fn release_run(&self, id: &RunId, owner: &str) -> Result<bool> {
+    pub fn release_run(&self, id: &RunId, owner: &WorkerId) -> Result<bool> {
         self.write(|tx| {
             let now = self.now();
             let changed = tx
                 .prepare_cached(
-                    "UPDATE workflow_runs SET status = 'pending', lease_owner = NULL, lease_expires_at = NULL,
+                    "UPDATE workflow_runs SET status = ?4, lease_owner = NULL, lease_expires_at = NULL,
                          attempt = max(attempt - 1, 0), updated_at = ?3
-                     WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+                     WHERE id = ?1 AND lease_owner = ?2 AND status = ?5",
                 )?
-                .execute(params![id, owner, now])?;
+                .execute(params![id, owner, now, RunStatus::Pending, RunStatus::Running])?;
             if changed == 1 {
-                add_event(tx, id, &now, "released", &format!("released by {owner} at shutdown"))?;
+                add_event(tx, id, &now, EventKind::Released, &format!("released by {owner} at shutdown"))?;
             }
             Ok(changed == 1)
         })
@@ -532,35 +563,49 @@ pub enum ChapterSave {
 #[derive(Debug, Clone, Copy)]
 pub enum RunOutcome<'a> {
     Completed,
-    Failed { code: &'a str, message: &'a str },
+    Failed { code: FailureCode, message: &'a str },
 }
 
 pub(super) fn fail_active(
     conn: &Connection,
     id: &RunId,
-    code: &str,
+    code: FailureCode,
     message: &str,
-    now: &str,
+    now: &Timestamp,
 ) -> Result<bool> {
     let changed = conn
         .prepare_cached(
-            "UPDATE workflow_runs SET status = 'failed', error_code = ?2, error_message = ?3,
+            "UPDATE workflow_runs SET status = ?5, error_code = ?2, error_message = ?3,
                  lease_owner = NULL, lease_expires_at = NULL, finished_at = ?4, updated_at = ?4
-             WHERE id = ?1 AND status IN ('pending', 'running')",
+             WHERE id = ?1 AND status IN (?6, ?7)",
         )?
-        .execute(params![id, code, message, now])?;
+        .execute(params![
+            id,
+            code,
+            message,
+            now,
+            RunStatus::Failed,
+            RunStatus::Pending,
+            RunStatus::Running
+        ])?;
     Ok(changed == 1)
 }
 
-pub(super) fn fail_stuck(conn: &Connection, id: &RunId, now: &str, attempts: u32) -> Result<()> {
+pub(super) fn fail_stuck(
+    conn: &Connection,
+    id: &RunId,
+    now: &Timestamp,
+    attempts: u32,
+) -> Result<()> {
     let message = format!("the run stopped responding {attempts} times; giving up");
-    if fail_active(conn, id, "STUCK_TIMEOUT", &message, now)? {
+    let code = FailureCode::StuckTimeout;
+    if fail_active(conn, id, code, &message, now)? {
         add_event(
             conn,
             id,
             now,
-            "failed",
-            &format!("STUCK_TIMEOUT: {message}"),
+            EventKind::Failed,
+            &format!("{code}: {message}"),
         )?;
     }
     Ok(())

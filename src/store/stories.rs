@@ -264,9 +264,15 @@ impl Store {
                 .prepare_cached(
                     "UPDATE workflow_runs SET status = ?2, lease_owner = NULL, lease_expires_at = NULL,
                          finished_at = ?3, updated_at = ?3
-                     WHERE story_id = ?1 AND status IN ('pending', 'running')",
+                     WHERE story_id = ?1 AND status IN (?4, ?5)",
                 )?
-                .execute(params![id, RunStatus::Cancelled, self.now()])?;
+                .execute(params![
+                    id,
+                    RunStatus::Cancelled,
+                    self.now(),
+                    RunStatus::Pending,
+                    RunStatus::Running
+                ])?;
             tx.prepare_cached("DELETE FROM stories WHERE id = ?1")?.execute([id])?;
             Ok(cancelled)
         })

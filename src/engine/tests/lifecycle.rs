@@ -6,7 +6,8 @@ use std::time::Duration;
 use super::{Harness, outline, settings};
 use crate::clock::{Clock, timestamp};
 use crate::engine::worker::backoff;
-use crate::generator::{GenError, codes};
+use crate::generator::GenError;
+use crate::run::{FailureCode, WorkerId};
 use crate::store::RunStatus;
 
 fn rate_limited(seconds: u64) -> GenError {
@@ -91,7 +92,7 @@ fn transient_failures_past_the_retries_fail_the_run_unavailable() {
     h.worker("w").run_once();
     let failed = h.run(&run);
     assert_eq!(failed.status, RunStatus::Failed);
-    assert_eq!(failed.error_code.as_deref(), Some(codes::UNAVAILABLE));
+    assert_eq!(failed.error_code, Some(FailureCode::GeneratorUnavailable));
     assert_eq!(h.clock.sleeps().len(), 4);
 }
 
@@ -157,13 +158,18 @@ fn a_run_recovered_past_its_attempts_fails_stuck_timeout() {
     let store = &h.app().store;
     for dead in ["dead-1", "dead-2", "dead-3"] {
         let until = timestamp(h.clock.now() + Duration::from_secs(30));
-        assert!(store.claim_next_run(dead, &until, 3).unwrap().is_some());
+        assert!(
+            store
+                .claim_next_run(&WorkerId::named(dead), &until, 3)
+                .unwrap()
+                .is_some()
+        );
         h.clock.advance(Duration::from_secs(31));
     }
     assert_eq!(h.worker("w").run_once(), None);
     let failed = h.run(&run);
     assert_eq!(failed.status, RunStatus::Failed);
-    assert_eq!(failed.error_code.as_deref(), Some("STUCK_TIMEOUT"));
+    assert_eq!(failed.error_code, Some(FailureCode::StuckTimeout));
     assert!(h.generator.calls().is_empty());
 }
 

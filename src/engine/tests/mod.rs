@@ -15,6 +15,7 @@ use super::{EngineSettings, Shared, Worker};
 use crate::app::{App, AppSettings};
 use crate::clock::ManualClock;
 use crate::generator::{Completion, GenError, Generator, RawCompletion, Task, TaskKind};
+use crate::run::WorkerId;
 use crate::store::{NewStory, Run, RunId, RunScope, Store, Story};
 
 type Answer = Box<dyn FnOnce(&Task<'_>) -> Result<Completion, GenError> + Send>;
@@ -166,7 +167,7 @@ impl Harness {
     }
 
     fn worker(&self, name: &str) -> Worker {
-        Worker::new(self.shared.clone(), name.to_string())
+        Worker::new(self.shared.clone(), WorkerId::named(name))
     }
 
     fn app(&self) -> &App {
@@ -199,7 +200,7 @@ impl Harness {
             .events(id)
             .unwrap()
             .into_iter()
-            .map(|e| (e.kind, e.message))
+            .map(|e| (e.kind.as_str().to_string(), e.message))
             .collect()
     }
 

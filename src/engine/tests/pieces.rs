@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use super::{FakeGenerator, Harness, outline, settings, words};
 use crate::engine::pieces::{OutlineState, assess_outline, join_continuation};
-use crate::generator::{GenError, codes};
+use crate::generator::GenError;
+use crate::run::FailureCode;
 use crate::store::RunStatus;
 
 #[test]
@@ -44,7 +45,7 @@ fn a_summary_still_cut_after_every_continuation_saves_nothing() {
     }
     h.worker("w").run_once();
     let failed = h.run(&run);
-    assert_eq!(failed.error_code.as_deref(), Some(codes::CHAPTER_TRUNCATED));
+    assert_eq!(failed.error_code, Some(FailureCode::ChapterTruncated));
     assert!(h.app().store.chapters(&story.id).unwrap().is_empty());
 }
 
@@ -118,10 +119,7 @@ fn an_outline_that_stays_short_fails_outline_incomplete_and_saves_nothing() {
     }
     h.worker("w").run_once();
     let failed = h.run(&run);
-    assert_eq!(
-        failed.error_code.as_deref(),
-        Some(codes::OUTLINE_INCOMPLETE)
-    );
+    assert_eq!(failed.error_code, Some(FailureCode::OutlineIncomplete));
     assert_eq!(h.app().store.story(&story.id).unwrap().outline, "");
     assert_eq!(
         h.generator.calls().len(),
@@ -194,12 +192,14 @@ fn a_filtered_answer_fails_the_run_and_saves_nothing_of_that_chapter() {
     let (story, run) = h.story_with_run("Salt Road", &outline(2), 2);
     h.generator.then_text(&words(60, "sand"), false);
     h.generator.then_text("Summary one.", false);
-    h.generator
-        .then_error(GenError::permanent(codes::FILTERED, "content_filter"));
+    h.generator.then_error(GenError::permanent(
+        FailureCode::GeneratorFiltered,
+        "content_filter",
+    ));
     h.worker("w").run_once();
     let failed = h.run(&run);
     assert_eq!(failed.status, RunStatus::Failed);
-    assert_eq!(failed.error_code.as_deref(), Some(codes::FILTERED));
+    assert_eq!(failed.error_code, Some(FailureCode::GeneratorFiltered));
     let saved = h.app().store.chapters(&story.id).unwrap();
     assert_eq!(saved.len(), 1, "chapter 1 stays; nothing of chapter 2");
     assert!(h.clock.sleeps().is_empty(), "a filter is not retried");
@@ -217,7 +217,7 @@ fn bad_answers_are_retried_then_fail_bad_response() {
     }
     h.worker("w").run_once();
     let failed = h.run(&run);
-    assert_eq!(failed.error_code.as_deref(), Some(codes::BAD_RESPONSE));
+    assert_eq!(failed.error_code, Some(FailureCode::GeneratorBadResponse));
     assert_eq!(h.clock.sleeps().len(), 4);
     assert!(
         h.clock

@@ -2,9 +2,10 @@
 //! raw content and finish reason of its first choice, or an error object
 //! sent with status 200, classified by what it says.
 
+use crate::run::FailureCode;
 use serde_json::Value;
 
-use crate::generator::{GenError, RawCompletion, codes};
+use crate::generator::{GenError, RawCompletion};
 
 /// Characters of a server's error body quoted in a message.
 const EXCERPT_CHARS: usize = 200;
@@ -31,7 +32,7 @@ const TRANSIENT_WORDS: &[&str] = &[
 /// and judging the text is [`super::clean`]'s job: an empty or missing
 /// content is returned empty (a bad answer, asked again), not refused here.
 pub(super) fn parse_completion(body: &str) -> Result<RawCompletion, GenError> {
-    let bad = |what: String| GenError::permanent(codes::BAD_RESPONSE, what);
+    let bad = |what: String| GenError::permanent(FailureCode::GeneratorBadResponse, what);
     let value: Value = serde_json::from_str(body).map_err(|_| {
         bad(format!(
             "the llm server's answer is not json: {}",
@@ -110,7 +111,7 @@ fn answered_error(value: &Value, body: &str) -> GenError {
         ))
     } else {
         GenError::permanent(
-            codes::BAD_RESPONSE,
+            FailureCode::GeneratorBadResponse,
             format!("the llm server answered with an error (status 200): {excerpt}"),
         )
     }
@@ -191,7 +192,10 @@ mod tests {
     #[test]
     fn a_filtered_completion_is_refused_whatever_its_text() {
         let body = r#"{"choices":[{"message":{"content":"Five harmless words here."},"finish_reason":"content_filter"}]}"#;
-        assert_eq!(code(&answer(body).unwrap_err()), codes::FILTERED);
+        assert_eq!(
+            code(&answer(body).unwrap_err()),
+            FailureCode::GeneratorFiltered.as_str()
+        );
     }
 
     #[test]
@@ -237,7 +241,11 @@ mod tests {
             r#"{"error":null}"#,
         ] {
             let error = answer(body).unwrap_err();
-            assert_eq!(code(&error), codes::BAD_RESPONSE, "{body}: {error}");
+            assert_eq!(
+                code(&error),
+                FailureCode::GeneratorBadResponse.as_str(),
+                "{body}: {error}"
+            );
         }
     }
 
@@ -258,7 +266,11 @@ mod tests {
             r#"{"error":"invalid api key"}"#,
         ] {
             let error = answer(body).unwrap_err();
-            assert_eq!(code(&error), codes::BAD_RESPONSE, "{body}: {error}");
+            assert_eq!(
+                code(&error),
+                FailureCode::GeneratorBadResponse.as_str(),
+                "{body}: {error}"
+            );
         }
         let error = answer(r#"{"error":{"message":"model is overloaded"}}"#).unwrap_err();
         assert!(error.to_string().contains("model is overloaded"), "{error}");

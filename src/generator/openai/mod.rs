@@ -28,6 +28,7 @@
 //! Invariant: the API key is sent only in the `Authorization` header and
 //! never appears in an error message, even when a server echoes it back.
 
+use crate::run::FailureCode;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ mod status;
 use answer::{error_excerpt, parse_completion};
 use status::{Context, classify_status, classify_transport, retry_after};
 
-use super::{GenError, Generator, Prompt, RawCompletion, Task, codes};
+use super::{GenError, Generator, Prompt, RawCompletion, Task};
 use crate::cancel::CancelToken;
 
 /// Largest answer read from the server; chat completions are far smaller.
@@ -136,7 +137,7 @@ impl OpenAi {
         let bytes = body.map_err(|e| self.classify_transport(e))?;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             GenError::permanent(
-                codes::BAD_RESPONSE,
+                FailureCode::GeneratorBadResponse,
                 format!(
                     "the llm server at {} sent an answer that is not valid UTF-8 (at byte {})",
                     self.shown_endpoint,
@@ -321,7 +322,7 @@ fn without_userinfo(url: &str) -> String {
 #[cfg(test)]
 fn code(error: &GenError) -> &'static str {
     match error {
-        GenError::Permanent { code, .. } => code,
+        GenError::Permanent { code, .. } => code.as_str(),
         GenError::Transient { .. } => "transient",
         GenError::BadAnswer { .. } => "bad answer",
         GenError::Cancelled => "cancelled",
@@ -441,7 +442,11 @@ mod tests {
         let error = openai
             .complete(&prompt(), 100, &CancelToken::new())
             .unwrap_err();
-        assert_eq!(code(&error), codes::BAD_RESPONSE, "{error}");
+        assert_eq!(
+            code(&error),
+            FailureCode::GeneratorBadResponse.as_str(),
+            "{error}"
+        );
         assert!(error.to_string().contains("UTF-8"), "{error}");
     }
 
@@ -495,7 +500,7 @@ mod tests {
             &error_excerpt(r#"{"error":{"message":"Incorrect API key provided: sk-very-secret"}}"#),
             &openai.context(),
         ));
-        assert_eq!(code(&error), codes::AUTH);
+        assert_eq!(code(&error), FailureCode::GeneratorAuth.as_str());
         assert!(!error.to_string().contains("sk-very-secret"), "{error}");
         assert!(error.to_string().contains("[redacted]"), "{error}");
     }

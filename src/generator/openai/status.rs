@@ -1,9 +1,10 @@
 //! How a failed exchange with an OpenAI-compatible server is classified:
 //! by HTTP status, by transport error, and the server's `Retry-After`.
 
+use crate::run::FailureCode;
 use std::time::Duration;
 
-use crate::generator::{GenError, codes};
+use crate::generator::GenError;
 
 /// What a message about a failed request names.
 pub(super) struct Context<'a> {
@@ -33,12 +34,12 @@ pub(super) fn classify_status(
                 "set STORYFLOW_LLM_API_KEY to a valid api key"
             };
             GenError::permanent(
-                codes::AUTH,
+                FailureCode::GeneratorAuth,
                 format!("the llm server at {endpoint} refused the credentials ({detail}); {hint}"),
             )
         }
         404 => GenError::permanent(
-            codes::NOT_FOUND,
+            FailureCode::GeneratorNotFound,
             format!(
                 "the llm server answered not found for model `{}` at {endpoint} ({detail}); check --llm-url and --llm-model",
                 context.model
@@ -56,11 +57,11 @@ pub(super) fn classify_status(
             }
         }
         400..=499 => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!("the llm server at {endpoint} rejected the request ({detail})"),
         ),
         _ => GenError::permanent(
-            codes::BAD_RESPONSE,
+            FailureCode::GeneratorBadResponse,
             format!("the llm server at {endpoint} gave an unexpected answer ({detail})"),
         ),
     }
@@ -100,18 +101,18 @@ pub(super) fn classify_transport(
         )),
         E::Protocol(_) | E::BodyExceedsLimit(_) | E::LargeResponseHeader(..) | E::Json(_) => {
             GenError::permanent(
-                codes::BAD_RESPONSE,
+                FailureCode::GeneratorBadResponse,
                 format!("the llm server at {endpoint} sent a malformed answer: {error}"),
             )
         }
         E::RedirectFailed | E::TooManyRedirects => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!(
                 "the llm server at {endpoint} redirected the request ({error}); give the final url in --llm-url"
             ),
         ),
         other => GenError::permanent(
-            codes::REJECTED,
+            FailureCode::GeneratorRejected,
             format!("the request to the llm server at {endpoint} failed: {other}"),
         ),
     }
@@ -167,16 +168,16 @@ mod tests {
     #[test]
     fn statuses_are_classified_as_the_contract_says() {
         let cases = [
-            (401, codes::AUTH),
-            (403, codes::AUTH),
-            (404, codes::NOT_FOUND),
-            (400, codes::REJECTED),
-            (422, codes::REJECTED),
+            (401, FailureCode::GeneratorAuth.as_str()),
+            (403, FailureCode::GeneratorAuth.as_str()),
+            (404, FailureCode::GeneratorNotFound.as_str()),
+            (400, FailureCode::GeneratorRejected.as_str()),
+            (422, FailureCode::GeneratorRejected.as_str()),
             (408, "transient"),
             (429, "transient"),
             (500, "transient"),
             (503, "transient"),
-            (302, codes::BAD_RESPONSE),
+            (302, FailureCode::GeneratorBadResponse.as_str()),
         ];
         for (status, expected) in cases {
             let error = classify_status(status, None, "nope", &CONTEXT);

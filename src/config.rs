@@ -1,0 +1,410 @@
+//! [`ServeConfig`]: the validated settings of `storyflow serve`, with the one
+//! default of each setting.
+//!
+//! The command line ([`ServeArgs`]) takes its defaults from
+//! [`defaults`]; [`ServeConfig::from_args`] validates the arguments once;
+//! the app, the engine and the HTTP server read the result. Commands other
+//! than `serve`, and tests, use [`ServeConfig::default`], which holds the
+//! same defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::error::{Error, Result};
+use crate::generator::builtin::Builtin;
+use crate::generator::command::CommandGenerator;
+use crate::generator::openai::{OpenAi, OpenAiConfig};
+use crate::generator::{Generator, PromptBuilder, Templates};
+
+/// The environment variable that sets `--token`.
+pub const TOKEN_ENV: &str = "STORYFLOW_TOKEN";
+
+/// The one default of each setting; clap's `default_value_t` reads these.
+pub mod defaults {
+    use std::time::Duration;
+
+    pub const ADDR: &str = "127.0.0.1:7878";
+    pub const WORKERS: usize = 2;
+    pub const HTTP_THREADS: u16 = 8;
+    pub const HTTP_MAX_CONNECTIONS: u16 = 128;
+    pub const HTTP_TIMEOUT_S: u64 = 30;
+    pub const BUILTIN_DELAY_MS: u64 = 0;
+    pub const LLM_URL: &str = "http://127.0.0.1:11434/v1";
+    pub const LLM_MODEL: &str = "llama3.1";
+    pub const LLM_TIMEOUT_S: u64 = 300;
+    pub const GENERATOR_TIMEOUT_S: u64 = 600;
+    pub const SHUTDOWN_GRACE_S: u64 = 10;
+    pub const SWEEP_INTERVAL_S: u64 = 60;
+    pub const LEASE_S: u64 = 30;
+    pub const MAX_ATTEMPTS: u32 = 5;
+    pub const RETRIES: u32 = 4;
+    pub const RETRY_BASE_MS: u64 = 500;
+    pub const LLM_CONTEXT_TOKENS: u32 = 8192;
+    pub const MAX_CONTINUATIONS: u32 = 3;
+    pub const MIN_CHAPTER_WORDS: u32 = 50;
+    pub const DEFAULT_CHAPTERS: u32 = crate::progress::DEFAULT_CHAPTER_COUNT;
+    pub const CACHE_TTL_S: u64 = crate::progress::DEFAULT_TTL.as_secs();
+    pub const CACHE_CAPACITY: usize = crate::progress::DEFAULT_CACHE_CAPACITY;
+    /// Not on the command line: the longest wait between two tries of a
+    /// generator call.
+    pub const RETRY_MAX: Duration = Duration::from_secs(120);
+    /// Not on the command line: how often idle workers look for runs queued
+    /// by other processes.
+    pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+}
+
+/// The flags of `serve`, as clap parses them (their doc comments are the
+/// help text); [`ServeConfig::from_args`] validates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GeneratorKind {
+    /// Offline, deterministic prose; no network.
+    Builtin,
+    /// Any OpenAI-compatible chat completions server.
+    Openai,
+    /// A local program: prompt on stdin, chapter on stdout.
+    Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on. Anything but loopback requires --token.
+    #[arg(long, default_value = defaults::ADDR)]
+    pub addr: SocketAddr,
+    /// Worker threads writing stories; 0 leaves runs to external workers.
+    #[arg(long, default_value_t = defaults::WORKERS)]
+    pub workers: usize,
+    /// Request-handling threads.
+    #[arg(long, default_value_t = defaults::HTTP_THREADS, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub http_threads: u16,
+    /// Open connections served at once; more wait until one closes.
+    #[arg(long, default_value_t = defaults::HTTP_MAX_CONNECTIONS, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub http_max_connections: u16,
+    /// Seconds a client has to send a whole request (an idle connection is
+    /// closed after it), and that a response write may stall.
+    #[arg(long, default_value_t = defaults::HTTP_TIMEOUT_S, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_timeout_s: u64,
+    /// Which text generator writes the chapters.
+    #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
+    pub generator: GeneratorKind,
+    /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
+    #[arg(long, default_value_t = defaults::BUILTIN_DELAY_MS)]
+    pub builtin_delay_ms: u64,
+    /// OpenAI generator: base URL of the server.
+    #[arg(long, default_value = defaults::LLM_URL)]
+    pub llm_url: String,
+    /// OpenAI generator: model name.
+    #[arg(long, default_value = defaults::LLM_MODEL)]
+    pub llm_model: String,
+    /// OpenAI generator: seconds before a request times out.
+    #[arg(long, default_value_t = defaults::LLM_TIMEOUT_S)]
+    pub llm_timeout_s: u64,
+    /// OpenAI generator: API key (sent as a Bearer token).
+    #[arg(long, env = "STORYFLOW_LLM_API_KEY", hide_env_values = true)]
+    pub llm_api_key: Option<String>,
+    /// Command generator: the program and its arguments.
+    #[arg(long, value_name = "\"PROGRAM ARGS\"")]
+    pub generator_cmd: Option<String>,
+    /// Command generator: seconds before the program is killed.
+    #[arg(long, default_value_t = defaults::GENERATOR_TIMEOUT_S)]
+    pub generator_timeout_s: u64,
+    /// Bearer token required on /api and /metrics.
+    #[arg(long, env = TOKEN_ENV, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Seconds a shutdown waits for generator calls in progress; runs still
+    /// waiting on one are then handed back and resume after a restart.
+    #[arg(long, default_value_t = defaults::SHUTDOWN_GRACE_S)]
+    pub shutdown_grace_s: u64,
+    /// Seconds between background sweeps.
+    #[arg(long, default_value_t = defaults::SWEEP_INTERVAL_S, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_interval_s: u64,
+    /// Seconds a worker's claim on a run lasts without a heartbeat.
+    #[arg(long, default_value_t = defaults::LEASE_S, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_s: u64,
+    /// Claims of one run (crash recoveries) before it fails STUCK_TIMEOUT.
+    #[arg(long, default_value_t = defaults::MAX_ATTEMPTS)]
+    pub max_attempts: u32,
+    /// Retries of a transient generator failure, per step.
+    #[arg(long, default_value_t = defaults::RETRIES)]
+    pub retries: u32,
+    /// Delay before the first retry, doubled for each next one.
+    #[arg(long, default_value_t = defaults::RETRY_BASE_MS)]
+    pub retry_base_ms: u64,
+    /// Tokens the model's context window holds: every prompt and its answer
+    /// fit in it (the story so far is trimmed oldest-first to make them).
+    #[arg(long, default_value_t = defaults::LLM_CONTEXT_TOKENS, value_parser = clap::value_parser!(u32).range(512..))]
+    pub llm_context_tokens: u32,
+    /// A directory of prompt templates overriding the built-in ones
+    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// Follow-up requests for a chapter cut off by the length limit before
+    /// the run fails with CHAPTER_TRUNCATED.
+    #[arg(long, default_value_t = defaults::MAX_CONTINUATIONS)]
+    pub max_continuations: u32,
+    /// For the builtin and command generators: a chapter shorter than this
+    /// many words counts as cut off and is continued.
+    #[arg(long, default_value_t = defaults::MIN_CHAPTER_WORDS)]
+    pub min_chapter_words: u32,
+    /// Chapter count for stories with neither a count nor a usable outline.
+    #[arg(long, default_value_t = defaults::DEFAULT_CHAPTERS, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub default_chapters: u32,
+    /// Seconds a cached chapter count lives.
+    #[arg(long, default_value_t = defaults::CACHE_TTL_S)]
+    pub cache_ttl_s: u64,
+    /// Chapter counts held in the cache at most.
+    #[arg(long, default_value_t = defaults::CACHE_CAPACITY)]
+    pub cache_capacity: usize,
+}
+
+/// How many requests and connections the server takes on at once, and how
+/// long it waits for a slow client.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// Request threads: requests handled at once; the rest queue.
+    pub threads: usize,
+    /// Open connections at once, each read by its own thread (tiny_http's
+    /// design); further ones wait in the kernel's listen backlog.
+    pub max_connections: usize,
+    /// A request, head and body, must arrive within this of the connection
+    /// being free to read it (so an idle or trickling connection is closed),
+    /// and a response write may stall no longer.
+    pub timeout: Duration,
+}
+
+/// Which backend writes, with its settings.
+#[derive(Debug, Clone)]
+pub enum GeneratorConfig {
+    /// Offline, deterministic prose; `delay` per chapter (demos, tests).
+    Builtin { delay: Duration },
+    /// Any OpenAI-compatible chat completions server.
+    OpenAi(OpenAiConfig),
+    /// A local program (`PROGRAM ARGS`), killed after `timeout`.
+    Command { command: String, timeout: Duration },
+}
+
+impl GeneratorConfig {
+    /// The backend's name, as `/api/health` shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            GeneratorConfig::Builtin { .. } => "builtin",
+            GeneratorConfig::OpenAi(_) => "openai",
+            GeneratorConfig::Command { .. } => "command",
+        }
+    }
+
+    /// Starts the backend; its own checks (the URL, the command line) fail
+    /// as validation errors naming the flag.
+    pub fn build(&self) -> Result<Arc<dyn Generator>> {
+        Ok(match self {
+            GeneratorConfig::Builtin { delay } => Arc::new(Builtin { delay: *delay }),
+            GeneratorConfig::OpenAi(config) => Arc::new(
+                OpenAi::new(config.clone()).map_err(|e| Error::validation("--llm-url", e))?,
+            ),
+            GeneratorConfig::Command { command, timeout } => Arc::new(
+                CommandGenerator::new(command, *timeout)
+                    .map_err(|e| Error::validation("--generator-cmd", e))?,
+            ),
+        })
+    }
+}
+
+/// The validated settings of a serving storyflow.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    /// Required on /api and /metrics when set; required when `addr` is not
+    /// loopback.
+    pub token: Option<String>,
+    /// Worker threads writing stories; 0 leaves runs to external workers.
+    pub workers: usize,
+    pub http: HttpLimits,
+    pub generator: GeneratorConfig,
+    /// Renders prompts within the context budget.
+    pub prompts: Arc<PromptBuilder>,
+    /// How long a shutdown waits for generator calls in progress.
+    pub shutdown_grace: Duration,
+    pub sweep_interval: Duration,
+    /// How long a claim lasts without a heartbeat.
+    pub lease: Duration,
+    /// Claims of one run (crash recoveries) before it fails `STUCK_TIMEOUT`.
+    pub max_attempts: u32,
+    /// Retries of a transient generator failure, per step.
+    pub retries: u32,
+    /// The first retry's delay; doubled each time, with jitter.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    pub poll_interval: Duration,
+    /// Follow-up requests for a chapter that was cut off.
+    pub max_continuations: u32,
+    /// For generators that cannot say they were cut off: fewer words than
+    /// this means the chapter was.
+    pub min_chapter_words: u32,
+    /// The chapter count of stories with neither a count nor a usable outline.
+    pub default_chapter_count: u32,
+    pub cache_ttl: Duration,
+    pub cache_capacity: usize,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        use defaults::*;
+        ServeConfig {
+            addr: ADDR.parse().expect("the default address parses"),
+            token: None,
+            workers: WORKERS,
+            http: HttpLimits {
+                threads: usize::from(HTTP_THREADS),
+                max_connections: usize::from(HTTP_MAX_CONNECTIONS),
+                timeout: Duration::from_secs(HTTP_TIMEOUT_S),
+            },
+            generator: GeneratorConfig::Builtin {
+                delay: Duration::from_millis(BUILTIN_DELAY_MS),
+            },
+            prompts: Arc::new(PromptBuilder::new(
+                // The built-in templates are part of this build and tested.
+                Templates::load(None).expect("the built-in prompt templates parse"),
+                LLM_CONTEXT_TOKENS,
+            )),
+            shutdown_grace: Duration::from_secs(SHUTDOWN_GRACE_S),
+            sweep_interval: Duration::from_secs(SWEEP_INTERVAL_S),
+            lease: Duration::from_secs(LEASE_S),
+            max_attempts: MAX_ATTEMPTS,
+            retries: RETRIES,
+            retry_base: Duration::from_millis(RETRY_BASE_MS),
+            retry_max: RETRY_MAX,
+            poll_interval: POLL_INTERVAL,
+            max_continuations: MAX_CONTINUATIONS,
+            min_chapter_words: MIN_CHAPTER_WORDS,
+            default_chapter_count: DEFAULT_CHAPTERS,
+            cache_ttl: Duration::from_secs(CACHE_TTL_S),
+            cache_capacity: CACHE_CAPACITY,
+        }
+    }
+}
+
+impl ServeConfig {
+    /// `storyflow` without a command serves with every default, and with the
+    /// token of [`TOKEN_ENV`] as `serve` would read it (no other setting of
+    /// the builtin generator reads the environment).
+    pub fn without_arguments() -> ServeConfig {
+        ServeConfig {
+            token: std::env::var(TOKEN_ENV).ok(),
+            ..ServeConfig::default()
+        }
+    }
+
+    /// Validates the arguments of `serve`, once: the address and its token,
+    /// the generator's settings, the prompt templates.
+    pub fn from_args(args: &ServeArgs) -> Result<ServeConfig> {
+        let token = args.token.clone().filter(|t| !t.is_empty());
+        if !args.addr.ip().is_loopback() && token.is_none() {
+            return Err(Error::validation(
+                "--addr",
+                format!(
+                    "binding {} exposes storyflow beyond this machine; set --token or STORYFLOW_TOKEN",
+                    args.addr
+                ),
+            ));
+        }
+        let templates = Templates::load(args.prompts.as_deref())
+            .map_err(|e| Error::validation("--prompts", format!("prompt template {e}")))?;
+        Ok(ServeConfig {
+            addr: args.addr,
+            token: args.token.clone(),
+            workers: args.workers,
+            http: HttpLimits {
+                threads: usize::from(args.http_threads),
+                max_connections: usize::from(args.http_max_connections),
+                timeout: Duration::from_secs(args.http_timeout_s),
+            },
+            generator: generator_config(args)?,
+            prompts: Arc::new(PromptBuilder::new(templates, args.llm_context_tokens)),
+            shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
+            sweep_interval: Duration::from_secs(args.sweep_interval_s),
+            lease: Duration::from_secs(args.lease_s),
+            max_attempts: args.max_attempts,
+            retries: args.retries,
+            retry_base: Duration::from_millis(args.retry_base_ms),
+            max_continuations: args.max_continuations,
+            min_chapter_words: args.min_chapter_words,
+            default_chapter_count: args.default_chapters,
+            cache_ttl: Duration::from_secs(args.cache_ttl_s),
+            cache_capacity: args.cache_capacity,
+            ..ServeConfig::default()
+        })
+    }
+
+    /// Database connections the server needs: one per request thread and
+    /// worker, and a few for the heartbeat, the sweeper and the integrity
+    /// check.
+    pub fn connections(&self) -> u32 {
+        (self.http.threads + self.workers + 3).min(u32::MAX as usize) as u32
+    }
+}
+
+fn generator_config(args: &ServeArgs) -> Result<GeneratorConfig> {
+    Ok(match args.generator {
+        GeneratorKind::Builtin => GeneratorConfig::Builtin {
+            delay: Duration::from_millis(args.builtin_delay_ms),
+        },
+        GeneratorKind::Openai => GeneratorConfig::OpenAi(OpenAiConfig {
+            base_url: args.llm_url.clone(),
+            model: args.llm_model.clone(),
+            api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
+            timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
+        }),
+        GeneratorKind::Command => GeneratorConfig::Command {
+            command: args.generator_cmd.clone().ok_or_else(|| {
+                Error::validation(
+                    "--generator-cmd",
+                    "--generator command needs --generator-cmd \"PROGRAM ARGS\"",
+                )
+            })?,
+            timeout: Duration::from_secs(args.generator_timeout_s.max(1)),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn the_command_line_defaults_are_the_config_defaults() {
+        let Ok(Cli {
+            command: Some(Command::Serve(args)),
+            ..
+        }) = Cli::try_parse_from(["storyflow", "serve"])
+        else {
+            panic!("`storyflow serve` parses");
+        };
+        let parsed = ServeConfig::from_args(&args).expect("the defaults are valid");
+        let expected = ServeConfig {
+            // The one setting the environment may set while the tests run.
+            token: parsed.token.clone(),
+            ..ServeConfig::default()
+        };
+        assert_eq!(format!("{parsed:?}"), format!("{expected:?}"));
+        assert_eq!(parsed.workers, 2);
+    }
+
+    #[test]
+    fn a_command_generator_needs_its_command() {
+        let Ok(Cli {
+            command: Some(Command::Serve(args)),
+            ..
+        }) = Cli::try_parse_from(["storyflow", "serve", "--generator", "command"])
+        else {
+            panic!("parses");
+        };
+        let err = ServeConfig::from_args(&args).unwrap_err();
+        assert_eq!(err.code(), "VALIDATION_FAILED");
+        assert!(err.to_string().starts_with("--generator-cmd:"), "{err}");
+    }
+}
