@@ -1,0 +1,362 @@
+//! Finds the chapters an outline names, checks its numbering, and finds the
+//! chapter headings a manuscript is split at.
+//!
+//! A chapter line is, at the start of a line and in any Markdown (`#`
+//! heading, `-`/`*` list item, `>` quote, `**bold**`):
+//! - `Chapter 3`, `Chapter Three` (one to ninety-nine, `Twenty-One`),
+//!   `Chapter III`, `Ch. 3`, `Ch 3`, `Chap. 3`;
+//! - `Prologue`, `Interlude` and `Epilogue`, each a chapter of its own;
+//! - `3.` or `3)`, as a heading (`## 3. Arrival`, `**3. Arrival**`) or as a
+//!   list item (`3. Arrival`).
+//!
+//! The label is followed by the end of the line, a separator (`:`, `.`, `)`,
+//! ` - `, ` — `, ` – `) or a title. Without a separator the title must not
+//! start with a lower-case word unless the line is a heading or bold, so
+//! prose that opens with "Chapter 3 is where…" is not a chapter line; prose
+//! that mentions a chapter in mid-sentence never is.
+//!
+//! Which lines count, decided once the whole text is read:
+//! - Only lines at the outermost indent among chapter lines count: indented
+//!   lines are notes under a chapter.
+//! - When any line names a chapter (`Chapter`/`Ch.`), numbered lines are
+//!   notes; otherwise numbered headings are the chapters, and numbered list
+//!   items only when there are no numbered headings.
+//! - `Part One`, `Book 2`, `Act III`, `Volume 1` group chapters; they are not
+//!   chapters.
+//!
+//! Numbering (the "running" number is the story's chapter number, the
+//! written one is kept for warnings): without parts or named chapters the
+//! written number is the chapter number. A prologue, interlude or epilogue is
+//! the chapter after the last one, and the chapters after it move up by one
+//! (a prologue is chapter 1, `Chapter 1` after it is chapter 2). At the first
+//! numbered chapter after a part heading or a prologue/interlude, a written
+//! `1` restarts (it runs on from the chapters before) and a written number
+//! that is already the next running number is taken as written; any other
+//! number keeps the current offset and is warned about.
+//!
+//! The scan is one pass over the text, line by line, each line read once with
+//! no backtracking; choosing and numbering is one pass over the lines found:
+//! linear in the input whatever it holds.
+
+mod line;
+mod number;
+
+#[cfg(test)]
+mod corpus;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+use std::ops::Range;
+
+use line::{ClassifiedLine, LineKind, Special, classify};
+use number::MAX_CHAPTER_NUMBER;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlineEntry {
+    /// The story's chapter number (running on across parts).
+    pub number: u32,
+    /// The number as written (`Chapter 1` in Part Two), `None` for a
+    /// prologue, interlude or epilogue.
+    pub written: Option<u32>,
+    pub title: String,
+    /// 1-based line of the outline it came from.
+    pub line: usize,
+}
+
+/// A chapter heading in a manuscript, with the lines of its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChapterHeading {
+    /// The story's chapter number (running on across parts).
+    pub number: u32,
+    pub written: Option<u32>,
+    pub title: String,
+    /// 0-based index of the heading in `text.lines()`.
+    pub line: usize,
+    /// The chapter's text as indexes into `text.lines()`: from the line after
+    /// the heading up to the next chapter or part heading, or the end.
+    pub body: Range<usize>,
+}
+
+/// A chapter line, with where it came from.
+struct Found {
+    index: usize,
+    line: ClassifiedLine,
+}
+
+/// A chapter line with its running number; `offset` is running minus written
+/// (two chapters with the same offset can be compared by written number).
+struct Numbered {
+    entry: OutlineEntry,
+    offset: u64,
+    kind: LineKind,
+}
+
+/// Every chapter line, in the order written (duplicates and gaps kept, for
+/// [`check_outline`]).
+pub fn outline_entries(outline: &str) -> Vec<OutlineEntry> {
+    numbered(outline, true)
+        .0
+        .into_iter()
+        .map(|numbered| numbered.entry)
+        .collect()
+}
+
+/// The chapters of an outline: one per distinct number, in the order first
+/// written. Its length is the outline's chapter count.
+pub fn parse_outline(outline: &str) -> Vec<OutlineEntry> {
+    let mut seen = HashSet::new();
+    outline_entries(outline)
+        .into_iter()
+        .filter(|entry| seen.insert(entry.number))
+        .collect()
+}
+
+/// The chapter headings of a manuscript, to split it into chapters: the same
+/// lines as in an outline, except numbered list items (`3. …`), which in a
+/// manuscript are lists, not headings.
+pub fn chapter_headings(text: &str) -> Vec<ChapterHeading> {
+    let (chapters, boundaries, line_count) = numbered(text, false);
+    let mut boundaries = boundaries.into_iter().peekable();
+    let mut headings = Vec::with_capacity(chapters.len());
+    for numbered in chapters {
+        let index = numbered.entry.line - 1;
+        while boundaries.next_if(|&boundary| boundary <= index).is_some() {}
+        let end = boundaries.peek().copied().unwrap_or(line_count);
+        headings.push(ChapterHeading {
+            number: numbered.entry.number,
+            written: numbered.entry.written,
+            title: numbered.entry.title,
+            line: index,
+            body: index + 1..end,
+        });
+    }
+    headings
+}
+
+/// Scans the text once: the chapter lines and part headings, and how many
+/// lines there are.
+fn scan(text: &str, numbered_items: bool) -> (Vec<Found>, usize) {
+    let mut found = Vec::new();
+    let mut line_count = 0;
+    for (index, line) in text.lines().enumerate() {
+        line_count = index + 1;
+        if let Some(line) = classify(line, numbered_items) {
+            found.push(Found { index, line });
+        }
+    }
+    (found, line_count)
+}
+
+/// The chapters, numbered, and the 0-based indexes of every line that ends a
+/// chapter's text (chapter and part headings), and the line count.
+fn numbered(text: &str, numbered_items: bool) -> (Vec<Numbered>, Vec<usize>, usize) {
+    let (found, line_count) = scan(text, numbered_items);
+    let chosen = choose(found);
+    let boundaries = chosen.iter().map(|found| found.index).collect();
+    (number_chapters(chosen), boundaries, line_count)
+}
+
+/// Keeps part headings and the lines that are chapters (see the module docs).
+fn choose(found: Vec<Found>) -> Vec<Found> {
+    let is_chapter = |found: &Found| found.line.kind != LineKind::Part;
+    let Some(outermost) = found
+        .iter()
+        .filter(|f| is_chapter(f))
+        .map(|f| f.line.indent)
+        .min()
+    else {
+        return found;
+    };
+    let at_outermost = |found: &Found| !is_chapter(found) || found.line.indent == outermost;
+    let any = |wanted: fn(LineKind) -> bool| {
+        found
+            .iter()
+            .any(|found| at_outermost(found) && wanted(found.line.kind))
+    };
+    let named = any(|kind| matches!(kind, LineKind::Named { .. }));
+    let headings = any(|kind| matches!(kind, LineKind::NumberedHeading { .. }));
+    found
+        .into_iter()
+        .filter(|found| at_outermost(found))
+        .filter(|found| match found.line.kind {
+            LineKind::Named { .. } | LineKind::Special(_) | LineKind::Part => true,
+            LineKind::NumberedHeading { .. } => !named,
+            LineKind::NumberedItem { .. } => !named && !headings,
+        })
+        .collect()
+}
+
+/// Gives each chapter its running number (see the module docs); chapters
+/// that would be numbered past the largest chapter number are dropped.
+fn number_chapters(chosen: Vec<Found>) -> Vec<Numbered> {
+    let mut chapters = Vec::with_capacity(chosen.len());
+    let mut offset: u64 = 0;
+    let mut last: u64 = 0;
+    let mut segment_start = false;
+    for Found { index, line } in chosen {
+        let running = match line.kind.written() {
+            None if line.kind == LineKind::Part => {
+                segment_start = true;
+                continue;
+            }
+            None => {
+                offset += 1;
+                segment_start = true;
+                last + 1
+            }
+            Some(written) => {
+                let written = u64::from(written);
+                if segment_start && last > 0 {
+                    if written == 1 {
+                        offset = last;
+                    } else if written == last + 1 {
+                        offset = 0;
+                    }
+                }
+                segment_start = false;
+                written + offset
+            }
+        };
+        let Ok(number) = u32::try_from(running) else {
+            continue;
+        };
+        if number > MAX_CHAPTER_NUMBER {
+            continue;
+        }
+        last = last.max(running);
+        let title = if line.title.is_empty() {
+            format!("Chapter {number}")
+        } else {
+            line.title
+        };
+        chapters.push(Numbered {
+            entry: OutlineEntry {
+                number,
+                written: line.kind.written(),
+                title,
+                line: index + 1,
+            },
+            offset,
+            kind: line.kind,
+        });
+    }
+    chapters
+}
+
+/// What a writer is told when an outline names no chapter.
+const NO_CHAPTER_FOUND: &str = "no chapter found in the outline, so the chapter count does not \
+come from it; write one line per chapter, such as `Chapter 1: Title`, `## Chapter One - Title`, \
+`Ch. 1: Title`, `**Chapter I:** Title`, `## 1. Title`, `1. Title`, `Prologue` or `Epilogue`, \
+under `# Part One` headings if the story has parts";
+
+/// Problems in an outline that would surprise a writer mid-run: no chapter
+/// found in a non-empty outline, gaps, duplicates, disorder, and a count
+/// that differs from the explicit one. At most one warning per chapter line,
+/// plus one for the outline as a whole.
+pub fn check_outline(outline: &str, explicit_count: Option<u32>) -> Vec<String> {
+    let (chapters, _, _) = numbered(outline, true);
+    if chapters.is_empty() {
+        return if outline.trim().is_empty() {
+            Vec::new()
+        } else {
+            vec![NO_CHAPTER_FOUND.to_string()]
+        };
+    }
+    let mut warnings = Vec::new();
+    let mut seen = HashSet::new();
+    // The chapter with the highest number so far, and whether an epilogue
+    // has closed the story.
+    let mut highest: Option<&Numbered> = None;
+    let mut epilogue_seen = false;
+    for chapter in &chapters {
+        let warning = numbering_problem(chapter, highest, &mut seen, epilogue_seen);
+        if let Some(warning) = warning {
+            warnings.push(format!("line {}: {warning}", chapter.entry.line));
+        }
+        epilogue_seen |= chapter.kind == LineKind::Special(Special::Epilogue);
+        if highest.is_none_or(|h| chapter.entry.number > h.entry.number) {
+            highest = Some(chapter);
+        }
+    }
+    if let Some(explicit) = explicit_count
+        && explicit as usize != seen.len()
+    {
+        warnings.push(format!(
+            "the chapter count is {explicit} but the outline names {} chapters",
+            seen.len()
+        ));
+    }
+    warnings
+}
+
+/// The one thing wrong with a chapter's place in the outline, if any.
+fn numbering_problem(
+    chapter: &Numbered,
+    highest: Option<&Numbered>,
+    seen: &mut HashSet<u32>,
+    epilogue_seen: bool,
+) -> Option<String> {
+    let number = chapter.entry.number;
+    if !seen.insert(number) {
+        return Some(format!("{} appears more than once", label(chapter)));
+    }
+    let Some(highest) = highest else {
+        return (number > 1).then(|| {
+            format!(
+                "the outline starts at {}; {}",
+                label(chapter),
+                missing(1, number - 1)
+            )
+        });
+    };
+    if epilogue_seen {
+        return Some(format!("{} comes after the epilogue", label(chapter)));
+    }
+    if chapter.kind == LineKind::Special(Special::Prologue) {
+        return Some(format!(
+            "the prologue comes after {}; a prologue opens the story",
+            label(highest)
+        ));
+    }
+    let top = highest.entry.number;
+    if number < top {
+        return Some(format!("{} comes after {}", label(chapter), label(highest)));
+    }
+    if number > top + 1 {
+        // Within one numbering (same offset) the writer's own numbers say
+        // what is missing; across a restart only the story's numbers can.
+        let gap = match (chapter.entry.written, highest.entry.written) {
+            (Some(written), Some(before)) if chapter.offset == highest.offset => {
+                missing(before + 1, written - 1)
+            }
+            _ => format!("the story's {}", missing(top + 1, number - 1)),
+        };
+        return Some(format!(
+            "{} follows {}; {gap}",
+            label(chapter),
+            label(highest)
+        ));
+    }
+    None
+}
+
+/// `chapter 3`, `chapter 1 (the story's chapter 6)`, `the prologue`.
+fn label(chapter: &Numbered) -> String {
+    match (chapter.kind, chapter.entry.written) {
+        (LineKind::Special(special), _) => format!("the {}", special.name().to_lowercase()),
+        (_, Some(written)) if written != chapter.entry.number => format!(
+            "chapter {written} (the story's chapter {})",
+            chapter.entry.number
+        ),
+        _ => format!("chapter {}", chapter.entry.number),
+    }
+}
+
+fn missing(first: u32, last: u32) -> String {
+    if first == last {
+        format!("chapter {first} is missing")
+    } else {
+        format!("chapters {first}-{last} are missing")
+    }
+}
