@@ -78,21 +78,30 @@ struct Markup<'a> {
 }
 
 fn markup(line: &str) -> Markup<'_> {
-    let mut indent = 0;
-    for c in line.chars().take_while(|c| c.is_whitespace()) {
-        indent += if c == '\t' { 4 } else { 1 };
+    if line.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        // Most lines: no indent and no Markdown to read.
+        return Markup {
+            indent: 0,
+            heading: false,
+            emphasis: false,
+            text: line,
+        };
     }
-    let text = line.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
+    let text = line.trim_start();
+    // Only the ASCII spaces and tabs of the indent count; any other
+    // whitespace is rare enough to count as one column each.
+    let indent = line[..line.len() - text.len()]
+        .bytes()
+        .map(|b| if b == b'\t' { 4 } else { 1 })
+        .sum();
+    let text = text.trim_start_matches(|c: char| c == '>' || c.is_whitespace());
     let after_hashes = text.trim_start_matches('#');
     let heading = after_hashes.len() < text.len();
     let mut text = after_hashes.trim_start();
-    for marker in ['-', '*', '+', '•'] {
-        if let Some(rest) = text.strip_prefix(marker)
-            && rest.starts_with(char::is_whitespace)
-        {
-            text = rest.trim_start();
-            break;
-        }
+    if let Some(rest) = text.strip_prefix(['-', '*', '+', '•'])
+        && rest.starts_with(char::is_whitespace)
+    {
+        text = rest.trim_start();
     }
     let after_emphasis = text.trim_start_matches(['*', '_']);
     Markup {
@@ -106,6 +115,9 @@ fn markup(line: &str) -> Markup<'_> {
 /// What one line of an outline is, if it is a chapter or a part heading.
 /// `numbered_items` says whether plain numbered list items are wanted.
 pub(super) fn classify(line: &str, numbered_items: bool) -> Option<ClassifiedLine> {
+    if line.is_empty() {
+        return None;
+    }
     let Markup {
         indent,
         heading,
@@ -159,6 +171,11 @@ fn numbered_prefix(text: &str) -> Option<(u32, &str)> {
 
 /// A line that starts with a label: `Chapter 3`, `Prologue`, `Part One`.
 fn labelled(text: &str, lenient: bool, emphasis: bool) -> Option<(LineKind, String)> {
+    // Every label starts with one of these letters: most lines stop here.
+    let first = text.bytes().next()?.to_ascii_lowercase();
+    if !b"cpiebav".contains(&first) {
+        return None;
+    }
     if let Some(rest) = chapter_keyword(text) {
         let (written, after) = leading_number(rest)?;
         let (region, closed) = after_label(after, lenient)?;
@@ -272,6 +289,16 @@ fn trim_separators(text: &str) -> &str {
 /// with a bold span is that span (`1. **The Letter** – …`).
 fn clean_title(region: &str, bold_open: bool) -> String {
     let mut title = trim_separators(region);
+    // Most titles are plain words: nothing more to strip.
+    let plain = title.trim_end();
+    if !bold_open
+        && plain.len() <= MAX_TITLE_CHARS
+        && plain
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b' ')
+    {
+        return plain.to_string();
+    }
     let mut cut = false;
     if bold_open && let Some(close) = find_strong(title) {
         if close == 0 {
@@ -288,14 +315,23 @@ fn clean_title(region: &str, bold_open: bool) -> String {
     {
         title = &title[2..2 + close];
     }
-    let title = title.replace("**", "").replace("__", "");
+    let unmarked;
+    let title = if find_strong(title).is_some() {
+        unmarked = title.replace("**", "").replace("__", "");
+        unmarked.as_str()
+    } else {
+        title
+    };
     let title = without_closing_hashes(title.trim())
         .trim_end_matches(|c: char| {
             c.is_whitespace() || matches!(c, ':' | '—' | '–' | '-' | '*' | '_')
         })
         .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '_'));
-    let title: String = title.chars().take(MAX_TITLE_CHARS).collect();
-    title.trim_end().to_string()
+    // A title of at most MAX_TITLE_CHARS bytes has at most as many chars.
+    match title.char_indices().nth(MAX_TITLE_CHARS) {
+        Some((cut, _)) if title.len() > MAX_TITLE_CHARS => title[..cut].trim_end().to_string(),
+        _ => title.to_string(),
+    }
 }
 
 /// `Arrival ##` → `Arrival`; `Learning C#` is left alone.

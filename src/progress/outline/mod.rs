@@ -38,6 +38,7 @@
 //! no backtracking; choosing and numbering is one pass over the lines found:
 //! linear in the input whatever it holds.
 
+mod check;
 mod line;
 mod number;
 
@@ -49,8 +50,10 @@ mod tests;
 use std::collections::HashSet;
 use std::ops::Range;
 
-use line::{ClassifiedLine, LineKind, Special, classify};
+use line::{ClassifiedLine, LineKind, classify};
 use number::MAX_CHAPTER_NUMBER;
+
+pub use check::check_outline;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutlineEntry {
@@ -106,8 +109,10 @@ pub fn outline_entries(outline: &str) -> Vec<OutlineEntry> {
 /// written. Its length is the outline's chapter count.
 pub fn parse_outline(outline: &str) -> Vec<OutlineEntry> {
     let mut seen = HashSet::new();
-    outline_entries(outline)
+    numbered(outline, true)
+        .0
         .into_iter()
+        .map(|numbered| numbered.entry)
         .filter(|entry| seen.insert(entry.number))
         .collect()
 }
@@ -158,33 +163,30 @@ fn numbered(text: &str, numbered_items: bool) -> (Vec<Numbered>, Vec<usize>, usi
 }
 
 /// Keeps part headings and the lines that are chapters (see the module docs).
-fn choose(found: Vec<Found>) -> Vec<Found> {
-    let is_chapter = |found: &Found| found.line.kind != LineKind::Part;
-    let Some(outermost) = found
-        .iter()
-        .filter(|f| is_chapter(f))
-        .map(|f| f.line.indent)
-        .min()
-    else {
-        return found;
-    };
-    let at_outermost = |found: &Found| !is_chapter(found) || found.line.indent == outermost;
-    let any = |wanted: fn(LineKind) -> bool| {
-        found
-            .iter()
-            .any(|found| at_outermost(found) && wanted(found.line.kind))
-    };
-    let named = any(|kind| matches!(kind, LineKind::Named { .. }));
-    let headings = any(|kind| matches!(kind, LineKind::NumberedHeading { .. }));
+fn choose(mut found: Vec<Found>) -> Vec<Found> {
+    // One pass: the outermost indent of a chapter line, and which kinds of
+    // chapter line appear at it.
+    let mut outermost = usize::MAX;
+    let (mut named, mut headings) = (false, false);
+    for Found { line, .. } in &found {
+        if line.kind == LineKind::Part || line.indent > outermost {
+            continue;
+        }
+        if line.indent < outermost {
+            outermost = line.indent;
+            (named, headings) = (false, false);
+        }
+        named |= matches!(line.kind, LineKind::Named { .. });
+        headings |= matches!(line.kind, LineKind::NumberedHeading { .. });
+    }
+    found.retain(|Found { line, .. }| match line.kind {
+        LineKind::Part => true,
+        _ if line.indent != outermost => false,
+        LineKind::Named { .. } | LineKind::Special(_) => true,
+        LineKind::NumberedHeading { .. } => !named,
+        LineKind::NumberedItem { .. } => !named && !headings,
+    });
     found
-        .into_iter()
-        .filter(|found| at_outermost(found))
-        .filter(|found| match found.line.kind {
-            LineKind::Named { .. } | LineKind::Special(_) | LineKind::Part => true,
-            LineKind::NumberedHeading { .. } => !named,
-            LineKind::NumberedItem { .. } => !named && !headings,
-        })
-        .collect()
 }
 
 /// Gives each chapter its running number (see the module docs); chapters
@@ -242,121 +244,4 @@ fn number_chapters(chosen: Vec<Found>) -> Vec<Numbered> {
         });
     }
     chapters
-}
-
-/// What a writer is told when an outline names no chapter.
-const NO_CHAPTER_FOUND: &str = "no chapter found in the outline, so the chapter count does not \
-come from it; write one line per chapter, such as `Chapter 1: Title`, `## Chapter One - Title`, \
-`Ch. 1: Title`, `**Chapter I:** Title`, `## 1. Title`, `1. Title`, `Prologue` or `Epilogue`, \
-under `# Part One` headings if the story has parts";
-
-/// Problems in an outline that would surprise a writer mid-run: no chapter
-/// found in a non-empty outline, gaps, duplicates, disorder, and a count
-/// that differs from the explicit one. At most one warning per chapter line,
-/// plus one for the outline as a whole.
-pub fn check_outline(outline: &str, explicit_count: Option<u32>) -> Vec<String> {
-    let (chapters, _, _) = numbered(outline, true);
-    if chapters.is_empty() {
-        return if outline.trim().is_empty() {
-            Vec::new()
-        } else {
-            vec![NO_CHAPTER_FOUND.to_string()]
-        };
-    }
-    let mut warnings = Vec::new();
-    let mut seen = HashSet::new();
-    // The chapter with the highest number so far, and whether an epilogue
-    // has closed the story.
-    let mut highest: Option<&Numbered> = None;
-    let mut epilogue_seen = false;
-    for chapter in &chapters {
-        let warning = numbering_problem(chapter, highest, &mut seen, epilogue_seen);
-        if let Some(warning) = warning {
-            warnings.push(format!("line {}: {warning}", chapter.entry.line));
-        }
-        epilogue_seen |= chapter.kind == LineKind::Special(Special::Epilogue);
-        if highest.is_none_or(|h| chapter.entry.number > h.entry.number) {
-            highest = Some(chapter);
-        }
-    }
-    if let Some(explicit) = explicit_count
-        && explicit as usize != seen.len()
-    {
-        warnings.push(format!(
-            "the chapter count is {explicit} but the outline names {} chapters",
-            seen.len()
-        ));
-    }
-    warnings
-}
-
-/// The one thing wrong with a chapter's place in the outline, if any.
-fn numbering_problem(
-    chapter: &Numbered,
-    highest: Option<&Numbered>,
-    seen: &mut HashSet<u32>,
-    epilogue_seen: bool,
-) -> Option<String> {
-    let number = chapter.entry.number;
-    if !seen.insert(number) {
-        return Some(format!("{} appears more than once", label(chapter)));
-    }
-    let Some(highest) = highest else {
-        return (number > 1).then(|| {
-            format!(
-                "the outline starts at {}; {}",
-                label(chapter),
-                missing(1, number - 1)
-            )
-        });
-    };
-    if epilogue_seen {
-        return Some(format!("{} comes after the epilogue", label(chapter)));
-    }
-    if chapter.kind == LineKind::Special(Special::Prologue) {
-        return Some(format!(
-            "the prologue comes after {}; a prologue opens the story",
-            label(highest)
-        ));
-    }
-    let top = highest.entry.number;
-    if number < top {
-        return Some(format!("{} comes after {}", label(chapter), label(highest)));
-    }
-    if number > top + 1 {
-        // Within one numbering (same offset) the writer's own numbers say
-        // what is missing; across a restart only the story's numbers can.
-        let gap = match (chapter.entry.written, highest.entry.written) {
-            (Some(written), Some(before)) if chapter.offset == highest.offset => {
-                missing(before + 1, written - 1)
-            }
-            _ => format!("the story's {}", missing(top + 1, number - 1)),
-        };
-        return Some(format!(
-            "{} follows {}; {gap}",
-            label(chapter),
-            label(highest)
-        ));
-    }
-    None
-}
-
-/// `chapter 3`, `chapter 1 (the story's chapter 6)`, `the prologue`.
-fn label(chapter: &Numbered) -> String {
-    match (chapter.kind, chapter.entry.written) {
-        (LineKind::Special(special), _) => format!("the {}", special.name().to_lowercase()),
-        (_, Some(written)) if written != chapter.entry.number => format!(
-            "chapter {written} (the story's chapter {})",
-            chapter.entry.number
-        ),
-        _ => format!("chapter {}", chapter.entry.number),
-    }
-}
-
-fn missing(first: u32, last: u32) -> String {
-    if first == last {
-        format!("chapter {first} is missing")
-    } else {
-        format!("chapters {first}-{last} are missing")
-    }
 }

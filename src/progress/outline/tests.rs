@@ -292,3 +292,16 @@ fn hostile_text_neither_panics_nor_blows_up() {
     );
     assert_eq!(titles(&inputs[4]), ["Chapter 1"]);
 }
+
+#[test]
+fn a_flood_of_problems_is_listed_briefly() {
+    let outline = "Chapter 1: A\n".repeat(100);
+    let warnings = check_outline(&outline, Some(5));
+    assert_eq!(warnings.len(), 22, "{warnings:?}");
+    assert_eq!(warnings[0], "line 2: chapter 1 appears more than once");
+    assert_eq!(warnings[20], "and 79 more numbering problems like these");
+    assert_eq!(
+        warnings[21],
+        "the chapter count is 5 but the outline names 1 chapters"
+    );
+}
