@@ -205,25 +205,20 @@ fn chapter_headings_split_a_manuscript() {
     let text = "The Salt Road\n\n# Part One\n\n## Chapter 1: Arrival\nShe came.\n1. a list\n\n\
                 ## Chapter 2: Inn\nRain.\n# Part Two\n## Chapter 1: Storm\nWind.\nEpilogue\nEnd.";
     let headings = chapter_headings(text);
-    let summary: Vec<(u32, Option<u32>, &str, usize, Range<usize>)> = headings
-        .iter()
-        .map(|h| {
-            (
-                h.number,
-                h.written,
-                h.title.as_str(),
-                h.line,
-                h.body.clone(),
-            )
-        })
-        .collect();
+    let heading = |number, written, title: &str, line, body| ChapterHeading {
+        number,
+        written,
+        title: title.to_string(),
+        line,
+        body,
+    };
     assert_eq!(
-        summary,
+        headings,
         [
-            (1, Some(1), "Arrival", 4, 5..8),
-            (2, Some(2), "Inn", 8, 9..10),
-            (3, Some(1), "Storm", 11, 12..13),
-            (4, None, "Epilogue", 13, 14..15),
+            heading(1, Some(1), "Arrival", 4, 5..8),
+            heading(2, Some(2), "Inn", 8, 9..10),
+            heading(3, Some(1), "Storm", 11, 12..13),
+            heading(4, None, "Epilogue", 13, 14..15),
         ]
     );
     let lines: Vec<&str> = text.lines().collect();
