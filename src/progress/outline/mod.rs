@@ -34,6 +34,21 @@
 //! that is already the next running number is taken as written; any other
 //! number keeps the current offset and is warned about.
 //!
+//! Titles come out without Markdown (`**`, `#`, a trailing `:` or dash). A
+//! chapter line without a title is titled `Chapter N` with its running
+//! number; a prologue, interlude or epilogue keeps its name in the title
+//! (`Prologue`, `Prologue: The Fire`) so the generator knows what it writes.
+//! `Interlude` is a chapter because writers list it to have it written; a
+//! part heading is not, because it has no text of its own.
+//!
+//! Not understood (an outline in these forms gets the "no chapter found"
+//! warning): unnumbered headings (`## The Storm`), tables, ordinals
+//! (`First Chapter`), and Roman-numbered list items (`IV. The Storm`, which
+//! in formal outlines are parts).
+//!
+//! The forms are pinned by the corpus in `tests/data/outlines/` (one file
+//! per outline, read by `corpus.rs`).
+//!
 //! The scan is one pass over the text, line by line, each line read once with
 //! no backtracking; choosing and numbering is one pass over the lines found:
 //! linear in the input whatever it holds.
