@@ -89,9 +89,15 @@ fn count_sources_in_contract_order() {
 fn writer_outlines_give_their_own_chapter_count() {
     let f = fixture(16);
     for (outline, chapters) in [
-        ("Chapter One: Arrival\nChapter Two: Storm\nChapter Three: Home", 3),
+        (
+            "Chapter One: Arrival\nChapter Two: Storm\nChapter Three: Home",
+            3,
+        ),
         ("- Ch. 1: Arrival\n- Ch. 2: Storm", 2),
-        ("# Part One\n## 1. Arrival\n## 2. Storm\n# Part Two\n## 1. Home", 3),
+        (
+            "# Part One\n## 1. Arrival\n## 2. Storm\n# Part Two\n## 1. Home",
+            3,
+        ),
         ("Prologue\nChapter 1: Arrival\nEpilogue", 3),
     ] {
         let s = story(&f.store, outline, None);

@@ -309,12 +309,18 @@ fn a_list_item_that_names_a_chapter_is_read_as_that_chapter() {
     assert_eq!(entries[0].written, Some(1));
     // Still prose when it reads as prose.
     assert_eq!(numbers("Notes:\n1. Chapter 3 is too long\n"), [1]);
-    assert_eq!(titles("Notes:\n1. Chapter 3 is too long\n"), ["Chapter 3 is too long"]);
+    assert_eq!(
+        titles("Notes:\n1. Chapter 3 is too long\n"),
+        ["Chapter 3 is too long"]
+    );
 }
 
 #[test]
 fn parts_are_not_chapters_and_an_outline_of_parts_warns() {
     warns("# Part One\n# Part Two\n", None, "no chapter found");
     assert_eq!(titles("**PART ONE**\n**Chapter 1:** Dawn\n"), ["Dawn"]);
-    assert_eq!(numbers("Volume I\nChapter 1\nVolume II\nChapter 1\n"), [1, 2]);
+    assert_eq!(
+        numbers("Volume I\nChapter 1\nVolume II\nChapter 1\n"),
+        [1, 2]
+    );
 }
