@@ -73,6 +73,7 @@ pub(super) struct ClassifiedLine {
 struct Markup<'a> {
     indent: usize,
     heading: bool,
+    list: bool,
     emphasis: bool,
     text: &'a str,
 }
@@ -83,6 +84,7 @@ fn markup(line: &str) -> Markup<'_> {
         return Markup {
             indent: 0,
             heading: false,
+            list: false,
             emphasis: false,
             text: line,
         };
@@ -98,15 +100,18 @@ fn markup(line: &str) -> Markup<'_> {
     let after_hashes = text.trim_start_matches('#');
     let heading = after_hashes.len() < text.len();
     let mut text = after_hashes.trim_start();
+    let mut list = false;
     if let Some(rest) = text.strip_prefix(['-', '*', '+', '•'])
         && rest.starts_with(char::is_whitespace)
     {
         text = rest.trim_start();
+        list = true;
     }
     let after_emphasis = text.trim_start_matches(['*', '_']);
     Markup {
         indent,
         heading,
+        list,
         emphasis: after_emphasis.len() < text.len(),
         text: after_emphasis.trim_start(),
     }
@@ -123,6 +128,7 @@ pub(super) fn classify(line: &str, numbered_items: bool) -> Option<ClassifiedLin
         heading,
         emphasis,
         text,
+        ..
     } = markup(line);
     let lenient = heading || emphasis;
     let (kind, title) = match numbered_prefix(text) {
@@ -158,6 +164,26 @@ pub(super) fn classify(line: &str, numbered_items: bool) -> Option<ClassifiedLin
         indent,
         title,
     })
+}
+
+/// The title of an untitled chapter line, read from the line below it, when
+/// that line reads as a title: `The Letter`, `### The Letter`, `**The
+/// Letter**`; not a list item, an indented note, a line longer than a title,
+/// or one that ends like a sentence or a label (`Mara arrives.`, `Beats:`).
+pub(super) fn title_below_heading(line: &str) -> Option<String> {
+    const MAX_TITLE_LINE_CHARS: usize = 80;
+    let markup = markup(line);
+    let text = markup
+        .text
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '_' | '#'));
+    if markup.list || markup.indent >= 4 || text.chars().count() > MAX_TITLE_LINE_CHARS {
+        return None;
+    }
+    if text.ends_with(['.', '!', '?', ',', ';', ':']) {
+        return None;
+    }
+    let title = clean_title(text, false);
+    (!title.is_empty()).then_some(title)
 }
 
 /// `3. ` or `3) `: digits, a dot or parenthesis, then a space (`3.5 million`

@@ -35,8 +35,10 @@
 //! number keeps the current offset and is warned about.
 //!
 //! Titles come out without Markdown (`**`, `#`, a trailing `:` or dash). A
-//! chapter line without a title is titled `Chapter N` with its running
-//! number; a prologue, interlude or epilogue keeps its name in the title
+//! `Chapter N` line without a title takes the next non-blank line as its
+//! title when that line reads as one (short, not a list item, not ending
+//! like a sentence or a label: `CHAPTER ONE` / `The Letter`); otherwise it
+//! is titled `Chapter N` with its running number; a prologue, interlude or epilogue keeps its name in the title
 //! (`Prologue`, `Prologue: The Fire`) so the generator knows what it writes.
 //! `Interlude` is a chapter because writers list it to have it written; a
 //! part heading is not, because it has no text of its own.
@@ -65,7 +67,7 @@ mod tests;
 use std::collections::HashSet;
 use std::ops::Range;
 
-use line::{ClassifiedLine, LineKind, classify};
+use line::{ClassifiedLine, LineKind, classify, title_below_heading};
 use number::MAX_CHAPTER_NUMBER;
 
 pub use check::check_outline;
@@ -100,6 +102,9 @@ pub struct ChapterHeading {
 struct Found {
     index: usize,
     line: ClassifiedLine,
+    /// The line the title was read from when it is not the heading's own
+    /// (`CHAPTER ONE` / `The Letter`).
+    title_line: Option<usize>,
 }
 
 /// A chapter line with its running number; `offset` is running minus written
@@ -108,6 +113,7 @@ struct Numbered {
     entry: OutlineEntry,
     offset: u64,
     kind: LineKind,
+    title_line: Option<usize>,
 }
 
 /// Every chapter line, in the order written (duplicates and gaps kept, for
@@ -148,7 +154,7 @@ pub fn chapter_headings(text: &str) -> Vec<ChapterHeading> {
             written: numbered.entry.written,
             title: numbered.entry.title,
             line: index,
-            body: index + 1..end,
+            body: numbered.title_line.unwrap_or(index) + 1..end,
         });
     }
     headings
@@ -157,12 +163,29 @@ pub fn chapter_headings(text: &str) -> Vec<ChapterHeading> {
 /// Scans the text once: the chapter lines and part headings, and how many
 /// lines there are.
 fn scan(text: &str, numbered_items: bool) -> (Vec<Found>, usize) {
-    let mut found = Vec::new();
+    let mut found: Vec<Found> = Vec::new();
     let mut line_count = 0;
-    for (index, line) in text.lines().enumerate() {
+    // A `Chapter N` line without a title, waiting for the next non-blank
+    // line, which may be its title.
+    let mut untitled: Option<usize> = None;
+    for (index, text) in text.lines().enumerate() {
         line_count = index + 1;
-        if let Some(line) = classify(line, numbered_items) {
-            found.push(Found { index, line });
+        if let Some(line) = classify(text, numbered_items) {
+            let waits = line.title.is_empty() && matches!(line.kind, LineKind::Named { .. });
+            untitled = waits.then_some(found.len());
+            found.push(Found {
+                index,
+                line,
+                title_line: None,
+            });
+        } else if let Some(position) = untitled
+            && !text.trim().is_empty()
+        {
+            untitled = None;
+            if let Some(title) = title_below_heading(text) {
+                found[position].line.title = title;
+                found[position].title_line = Some(index);
+            }
         }
     }
     (found, line_count)
@@ -211,7 +234,12 @@ fn number_chapters(chosen: Vec<Found>) -> Vec<Numbered> {
     let mut offset: u64 = 0;
     let mut last: u64 = 0;
     let mut segment_start = false;
-    for Found { index, line } in chosen {
+    for Found {
+        index,
+        line,
+        title_line,
+    } in chosen
+    {
         let running = match line.kind.written() {
             None if line.kind == LineKind::Part => {
                 segment_start = true;
@@ -256,6 +284,7 @@ fn number_chapters(chosen: Vec<Found>) -> Vec<Numbered> {
             },
             offset,
             kind: line.kind,
+            title_line,
         });
     }
     chapters

@@ -324,3 +324,30 @@ fn parts_are_not_chapters_and_an_outline_of_parts_warns() {
         [1, 2]
     );
 }
+
+#[test]
+fn a_title_on_the_line_below_an_untitled_chapter_is_its_title() {
+    let outline = "CHAPTER ONE\nThe Letter\n\nCHAPTER TWO\n\n### The Ferry\nShe pays.\n\
+                   Chapter 3\nMara arrives at the coast.\nChapter 4\n- beats\nChapter 5\nChapter 6";
+    assert_eq!(
+        titles(outline),
+        [
+            "The Letter",
+            "The Ferry",
+            "Chapter 3",
+            "Chapter 4",
+            "Chapter 5",
+            "Chapter 6"
+        ]
+    );
+    let text = "CHAPTER ONE\nThe Letter\nIt was late.\nCHAPTER TWO\nNo title here, a sentence.\n";
+    let headings = chapter_headings(text);
+    assert_eq!(
+        (headings[0].title.as_str(), headings[0].body.clone()),
+        ("The Letter", 2..3)
+    );
+    assert_eq!(
+        (headings[1].title.as_str(), headings[1].body.clone()),
+        ("Chapter 2", 4..5)
+    );
+}
