@@ -25,8 +25,8 @@
 //!   chapters.
 //!
 //! Numbering (the "running" number is the story's chapter number, the
-//! written one is kept for warnings): without parts or named chapters the
-//! written number is the chapter number. A prologue, interlude or epilogue is
+//! written one is kept for warnings): without parts, prologue, interlude or
+//! epilogue the written number is the chapter number. A prologue, interlude or epilogue is
 //! the chapter after the last one, and the chapters after it move up by one
 //! (a prologue is chapter 1, `Chapter 1` after it is chapter 2). At the first
 //! numbered chapter after a part heading or a prologue/interlude, a written
@@ -38,8 +38,9 @@
 //! `Chapter N` line without a title takes the next non-blank line as its
 //! title when that line reads as one (short, not a list item, not ending
 //! like a sentence or a label: `CHAPTER ONE` / `The Letter`); otherwise it
-//! is titled `Chapter N` with its running number; a prologue, interlude or epilogue keeps its name in the title
-//! (`Prologue`, `Prologue: The Fire`) so the generator knows what it writes.
+//! is titled `Chapter N` with its running number. A prologue, interlude or
+//! epilogue keeps its name in the title (`Prologue`, `Prologue: The Fire`)
+//! so the generator knows what it writes.
 //! `Interlude` is a chapter because writers list it to have it written; a
 //! part heading is not, because it has no text of its own.
 //!
@@ -51,8 +52,9 @@
 //! The forms are pinned by the corpus in `tests/data/outlines/` (one file
 //! per outline, read by `corpus.rs`).
 //!
-//! The scan is one pass over the text, line by line, each line read once with
-//! no backtracking; choosing and numbering is one pass over the lines found:
+//! The scan is one pass over the text, line by line, each line read at most
+//! twice (the line below an untitled chapter line is also read as its title)
+//! with no backtracking; choosing and numbering is one pass over the lines found:
 //! linear in the input whatever it holds.
 
 mod check;
