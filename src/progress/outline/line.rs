@@ -175,7 +175,7 @@ pub(super) fn title_below_heading(line: &str) -> Option<String> {
     let markup = markup(line);
     let text = markup
         .text
-        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '_' | '#'));
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '*' | '_'));
     if markup.list || markup.indent >= 4 || text.chars().count() > MAX_TITLE_LINE_CHARS {
         return None;
     }

@@ -340,6 +340,8 @@ fn a_title_on_the_line_below_an_untitled_chapter_is_its_title() {
             "Chapter 6"
         ]
     );
+    assert_eq!(titles("Chapter 1\n## Learning C#\n"), ["Learning C#"]);
+    assert_eq!(titles("Chapter 1\n## The Ferry ##\n"), ["The Ferry"]);
     let text = "CHAPTER ONE\nThe Letter\nIt was late.\nCHAPTER TWO\nNo title here, a sentence.\n";
     let headings = chapter_headings(text);
     assert_eq!(
