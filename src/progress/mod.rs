@@ -21,7 +21,9 @@ use lru::LruCache;
 use serde::Serialize;
 
 pub use crate::store::SkipReason;
-pub use outline::{check_outline, outline_entries, parse_outline};
+pub use outline::{
+    ChapterHeading, OutlineEntry, chapter_headings, check_outline, outline_entries, parse_outline,
+};
 
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;

@@ -85,6 +85,34 @@ fn count_sources_in_contract_order() {
     );
 }
 
+/// Issue 12: outlines in the forms writers use gave "10 chapters (default)".
+#[test]
+fn writer_outlines_give_their_own_chapter_count() {
+    let f = fixture(16);
+    for (outline, chapters) in [
+        (
+            "Chapter One: Arrival\nChapter Two: Storm\nChapter Three: Home",
+            3,
+        ),
+        ("- Ch. 1: Arrival\n- Ch. 2: Storm", 2),
+        (
+            "# Part One\n## 1. Arrival\n## 2. Storm\n# Part Two\n## 1. Home",
+            3,
+        ),
+        ("Prologue\nChapter 1: Arrival\nEpilogue", 3),
+    ] {
+        let s = story(&f.store, outline, None);
+        assert_eq!(
+            f.counts.get(&s.id).unwrap(),
+            ChapterCount {
+                count: chapters,
+                source: CountSource::Outline
+            },
+            "{outline}"
+        );
+    }
+}
+
 #[test]
 fn cached_counts_cost_no_reads_until_they_expire_or_change() {
     let f = fixture(16);
