@@ -626,7 +626,11 @@ fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> {
                 })?),
                 (None, text) => text,
             };
-            let edit = ChapterEdit { title, content };
+            let edit = ChapterEdit {
+                title,
+                content,
+                locked: None,
+            };
             let chapter = app
                 .store
                 .update_chapter(&StoryId::parse(&story_id)?, number, &edit)?;

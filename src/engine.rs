@@ -861,6 +861,7 @@ fn remember(chapters: &mut Vec<Chapter>, chapter: NewChapter, run: &RunId) {
         run_id: Some(run.to_string()),
         created_at: String::new(),
         updated_at: None,
+        locked: false,
     });
     chapters.sort_by_key(|c| c.number);
 }

@@ -20,6 +20,7 @@ mod migrate;
 mod model;
 mod runs;
 mod stories;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +40,7 @@ pub use runs::{
     write_progress,
 };
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
+pub use versions::{ChapterSource, ChapterVersion, RollBack, VersionInfo};
 
 use crate::clock::{Clock, SystemClock, timestamp};
 use crate::error::{Error, Result};

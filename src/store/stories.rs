@@ -4,6 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
 use super::model::{CHAPTER_COLUMNS, Chapter, STORY_COLUMNS, Story, word_count};
+use super::versions::{ChapterSource, VersionRecord, add_version};
 use super::{RunStatus, Store, StoryId};
 use crate::error::{Error, Result};
 
@@ -59,14 +60,19 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 pub struct ChapterEdit {
     pub title: Option<String>,
     pub content: Option<String>,
+    /// Locks (`true`) or unlocks the chapter.
+    pub locked: Option<bool>,
 }
 
 pub const MAX_CHAPTER_CHARS: usize = 200_000;
 
 impl ChapterEdit {
     pub fn validate(&self) -> Result<()> {
-        if self.title.is_none() && self.content.is_none() {
-            return Err(Error::validation("body", "give `content`, `title` or both"));
+        if self.title.is_none() && self.content.is_none() && self.locked.is_none() {
+            return Err(Error::validation(
+                "body",
+                "give `content`, `title`, `locked` or several of them",
+            ));
         }
         if let Some(title) = &self.title {
             check_title(title)?;
@@ -81,7 +87,7 @@ impl ChapterEdit {
     }
 }
 
-fn chapter_not_written(story: &StoryId, number: u32) -> Error {
+pub(super) fn chapter_not_written(story: &StoryId, number: u32) -> Error {
     Error::validation(
         "number",
         format!("story {story} has no chapter {number} yet; write it with a run first"),
@@ -295,8 +301,10 @@ impl Store {
             .ok_or_else(|| chapter_not_written(story, number))
     }
 
-    /// The writer's edit of a chapter. Its summary is cleared: it described
-    /// the old text, and the engine writes a new one before it is needed.
+    /// The writer's edit of a chapter: a new version `edited` when the text
+    /// or title changes, and the lock set when asked. Its summary is cleared
+    /// when the text changes: it described the old text, and the engine
+    /// writes a new one before it is needed.
     pub fn update_chapter(
         &self,
         story: &StoryId,
@@ -308,34 +316,61 @@ impl Store {
             if !story_exists(tx, story)? {
                 return Err(Error::StoryNotFound(story.clone()));
             }
-            let content = edit.content.as_deref().map(str::trim);
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE chapters SET
-                         title = coalesce(?3, title),
-                         content = coalesce(?4, content),
-                         word_count = coalesce(?5, word_count),
-                         summary = CASE WHEN ?4 IS NULL THEN summary ELSE '' END,
-                         updated_at = ?6
+            let sql = format!(
+                "SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2"
+            );
+            let read = |tx: &Connection| -> Result<Chapter> {
+                tx.prepare_cached(&sql)?
+                    .query_row(params![story, number], Chapter::from_row)
+                    .optional()?
+                    .ok_or_else(|| chapter_not_written(story, number))
+            };
+            let mut chapter = read(tx)?;
+            if let Some(locked) = edit.locked {
+                tx.prepare_cached(
+                    "UPDATE chapters SET locked = ?3 WHERE story_id = ?1 AND number = ?2",
+                )?
+                .execute(params![story, number, locked])?;
+            }
+            if edit.title.is_some() || edit.content.is_some() {
+                let now = self.now();
+                let title = edit
+                    .title
+                    .as_deref()
+                    .map_or(chapter.title.as_str(), str::trim);
+                let content = edit
+                    .content
+                    .as_deref()
+                    .map_or(chapter.content.as_str(), str::trim);
+                tx.prepare_cached(
+                    "UPDATE chapters SET title = ?3, content = ?4, word_count = ?5,
+                         summary = CASE WHEN ?6 THEN '' ELSE summary END, updated_at = ?7
                      WHERE story_id = ?1 AND number = ?2",
                 )?
                 .execute(params![
                     story,
                     number,
-                    edit.title.as_deref().map(str::trim),
+                    title,
                     content,
-                    content.map(word_count),
-                    self.now()
+                    word_count(content),
+                    edit.content.is_some(),
+                    now
                 ])?;
-            if changed == 0 {
-                return Err(chapter_not_written(story, number));
+                add_version(
+                    tx,
+                    &VersionRecord {
+                        story,
+                        number,
+                        source: ChapterSource::Edited,
+                        title,
+                        content,
+                        run_id: None,
+                        at: &now,
+                    },
+                )?;
             }
-            let sql = format!(
-                "SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2"
-            );
-            Ok(tx
-                .prepare_cached(&sql)?
-                .query_row(params![story, number], Chapter::from_row)?)
+            chapter = read(tx)?;
+            Ok(chapter)
         })
     }
 
