@@ -746,6 +746,11 @@ fn push_orphan_problems(problems: &mut Vec<Problem>, orphans: &OrphanCounts) {
             "chapters belong to stories that do not exist",
         ),
         (
+            "ORPHANED_VERSIONS",
+            orphans.versions,
+            "chapter versions belong to stories that do not exist",
+        ),
+        (
             "ORPHANED_EVENTS",
             orphans.events,
             "events belong to orphaned or missing runs",

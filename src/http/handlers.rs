@@ -126,7 +126,7 @@ pub fn update_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
 
 pub fn delete_story(app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
-    let cancelled = app.store.delete_story(&id)?;
+    let cancelled = app.store.trash_story(&id)?;
     app.counts.invalidate(&id);
     log::info!("story {id} deleted with its runs and chapters ({cancelled} active runs cancelled)");
     Ok(Reply::no_content())

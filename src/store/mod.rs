@@ -20,6 +20,7 @@ mod migrate;
 mod model;
 mod runs;
 mod stories;
+mod trash;
 mod versions;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,7 @@ pub use runs::{
     write_progress,
 };
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
+pub use trash::{Purged, StoryPlace, TrashedStory};
 pub use versions::{ChapterSource, ChapterVersion, RollBack, VersionInfo};
 
 use crate::clock::{Clock, SystemClock, timestamp};

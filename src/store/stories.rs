@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::model::{CHAPTER_COLUMNS, Chapter, STORY_COLUMNS, Story, word_count};
 use super::versions::{ChapterSource, VersionRecord, add_version};
-use super::{RunStatus, Store, StoryId};
+use super::{Store, StoryId};
 use crate::error::{Error, Result};
 
 /// Field limits, enforced for the API and the command line alike.
@@ -146,8 +146,10 @@ impl StoryPatch {
     }
 }
 
+/// A story that is not in the trash: for the writer, a story in the trash
+/// does not exist (its runs are still not orphans: the row is there).
 pub(super) fn get_story(conn: &Connection, id: &StoryId) -> Result<Option<Story>> {
-    let sql = format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = ?1");
+    let sql = format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = ?1 AND deleted_at IS NULL");
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([id], Story::from_row)
@@ -156,7 +158,7 @@ pub(super) fn get_story(conn: &Connection, id: &StoryId) -> Result<Option<Story>
 
 pub(super) fn story_exists(conn: &Connection, id: &StoryId) -> Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM stories WHERE id = ?1")?
+        .prepare_cached("SELECT 1 FROM stories WHERE id = ?1 AND deleted_at IS NULL")?
         .query_row([id], |_| Ok(()))
         .optional()?
         .is_some())
@@ -206,7 +208,8 @@ impl Store {
     /// rowid (insertion order), not by their random ids.
     pub fn list_stories(&self, limit: u32, offset: u32) -> Result<Vec<Story>> {
         let sql = format!(
-            "SELECT {STORY_COLUMNS} FROM stories ORDER BY created_at DESC, rowid DESC LIMIT ?1 OFFSET ?2"
+            "SELECT {STORY_COLUMNS} FROM stories WHERE deleted_at IS NULL
+             ORDER BY created_at DESC, rowid DESC LIMIT ?1 OFFSET ?2"
         );
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -256,26 +259,6 @@ impl Store {
                 .execute(params![id, outline, self.now()])?)
         })?;
         Ok(changed == 1)
-    }
-
-    /// Deletes a story with its runs (active ones are cancelled first, so a
-    /// worker holding one stops at its next step), chapters and events, in one
-    /// transaction. Returns how many active runs were cancelled.
-    pub fn delete_story(&self, id: &StoryId) -> Result<usize> {
-        self.write(|tx| {
-            if !story_exists(tx, id)? {
-                return Err(Error::StoryNotFound(id.clone()));
-            }
-            let cancelled = tx
-                .prepare_cached(
-                    "UPDATE workflow_runs SET status = ?2, lease_owner = NULL, lease_expires_at = NULL,
-                         finished_at = ?3, updated_at = ?3
-                     WHERE story_id = ?1 AND status IN ('pending', 'running')",
-                )?
-                .execute(params![id, RunStatus::Cancelled, self.now()])?;
-            tx.prepare_cached("DELETE FROM stories WHERE id = ?1")?.execute([id])?;
-            Ok(cancelled)
-        })
     }
 
     pub fn chapters(&self, story: &StoryId) -> Result<Vec<Chapter>> {
@@ -424,13 +407,13 @@ mod tests {
             )
             .unwrap();
         assert_eq!(cleared.chapter_count, None);
-        store.delete_story(&story.id).unwrap();
+        store.trash_story(&story.id).unwrap();
         assert!(matches!(
             store.story(&story.id),
             Err(Error::StoryNotFound(_))
         ));
         assert!(matches!(
-            store.delete_story(&story.id),
+            store.trash_story(&story.id),
             Err(Error::StoryNotFound(_))
         ));
     }
