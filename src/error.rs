@@ -68,6 +68,9 @@ pub enum Error {
     /// The database file cannot be opened or is not a storyflow database.
     #[error("cannot use the database {path}: {reason}")]
     DatabaseUnusable { path: String, reason: String },
+    /// A backup could not be written (before a repair, or on the timer).
+    #[error("{0}")]
+    BackupFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// Answered by the HTTP layer before a request is routed.
@@ -126,6 +129,7 @@ impl Error {
             Error::DatabaseBusy => "DATABASE_BUSY",
             Error::DatabaseFull => "DATABASE_FULL",
             Error::DatabaseUnusable { .. } | Error::Internal(_) => "INTERNAL",
+            Error::BackupFailed(_) => "BACKUP_FAILED",
             Error::Protocol(ProtocolError::Timeout) => "REQUEST_TIMEOUT",
             Error::Protocol(ProtocolError::Expectation) => "EXPECTATION_FAILED",
             Error::Protocol(ProtocolError::Version) => "HTTP_VERSION_NOT_SUPPORTED",
@@ -148,7 +152,7 @@ impl Error {
             Error::Validation { .. } => 422,
             Error::DatabaseBusy => 503,
             Error::DatabaseFull => 507,
-            Error::DatabaseUnusable { .. } | Error::Internal(_) => 500,
+            Error::DatabaseUnusable { .. } | Error::Internal(_) | Error::BackupFailed(_) => 500,
             Error::Protocol(ProtocolError::Timeout) => 408,
             Error::Protocol(ProtocolError::Expectation) => 417,
             Error::Protocol(ProtocolError::Version) => 505,
@@ -161,6 +165,7 @@ impl Error {
             Error::DatabaseBusy
             | Error::DatabaseFull
             | Error::DatabaseUnusable { .. }
+            | Error::BackupFailed(_)
             | Error::Internal(_) => exit::DATABASE,
             _ => exit::USAGE,
         }
@@ -190,6 +195,9 @@ impl Error {
                 "check the path given with --db or STORYFLOW_DB; it must be a storyflow SQLite file or not exist yet".into()
             }
             Error::Internal(_) => "the server log has the details under this request id".into(),
+            Error::BackupFailed(_) => {
+                "nothing was changed: storyflow backs up before every repair; fix the backup directory or free space, then try again".into()
+            }
             Error::Protocol(ProtocolError::Timeout) => {
                 "send the whole request within the server's --http-timeout-s".into()
             }

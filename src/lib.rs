@@ -4,6 +4,7 @@
 //! what it owns. The binary (`main.rs`) only parses and dispatches.
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod clock;
 pub mod engine;
