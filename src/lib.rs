@@ -7,6 +7,7 @@ pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod clock;
+pub mod diff;
 pub mod engine;
 pub mod error;
 pub mod export;
