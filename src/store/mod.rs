@@ -15,6 +15,7 @@
 //! - every statement is parameterised and prepared through the statement cache.
 
 mod ids;
+mod import;
 mod maintenance;
 mod migrate;
 mod model;
@@ -33,6 +34,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use ids::{InvalidId, RunId, StoryId};
+pub use import::ImportedChapter;
 pub use maintenance::*;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;

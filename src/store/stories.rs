@@ -123,6 +123,19 @@ fn check_chapter_count(count: Option<u32>) -> Result<()> {
 }
 
 impl NewStory {
+    /// The story this creates, with a fresh id, stamped `now`.
+    pub(super) fn to_story(&self, now: String) -> Story {
+        Story {
+            id: StoryId::random(),
+            title: self.title.trim().to_string(),
+            premise: self.premise.clone(),
+            outline: self.outline.clone(),
+            chapter_count: self.chapter_count,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         check_title(&self.title)?;
         check_length("premise", &self.premise, MAX_PREMISE_CHARS)?;
@@ -146,6 +159,23 @@ impl StoryPatch {
     }
 }
 
+pub(super) fn insert_story(conn: &Connection, story: &Story) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        story.id,
+        story.title,
+        story.premise,
+        story.outline,
+        story.chapter_count,
+        story.created_at,
+        story.updated_at
+    ])?;
+    Ok(())
+}
+
 /// A story that is not in the trash: for the writer, a story in the trash
 /// does not exist (its runs are still not orphans: the row is there).
 pub(super) fn get_story(conn: &Connection, id: &StoryId) -> Result<Option<Story>> {
@@ -167,32 +197,8 @@ pub(super) fn story_exists(conn: &Connection, id: &StoryId) -> Result<bool> {
 impl Store {
     pub fn create_story(&self, new: &NewStory) -> Result<Story> {
         new.validate()?;
-        let now = self.now();
-        let story = Story {
-            id: StoryId::random(),
-            title: new.title.trim().to_string(),
-            premise: new.premise.clone(),
-            outline: new.outline.clone(),
-            chapter_count: new.chapter_count,
-            created_at: now.clone(),
-            updated_at: now,
-        };
-        self.write_one(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    story.id,
-                    story.title,
-                    story.premise,
-                    story.outline,
-                    story.chapter_count,
-                    story.created_at,
-                    story.updated_at
-                ])?)
-        })?;
+        let story = new.to_story(self.now());
+        self.write_one(|conn| insert_story(conn, &story))?;
         Ok(story)
     }
 
