@@ -17,7 +17,7 @@ use crate::store::{
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
-fn story_id(text: &str) -> Result<StoryId> {
+pub(super) fn story_id(text: &str) -> Result<StoryId> {
     Ok(StoryId::parse(text)?)
 }
 
@@ -177,7 +177,7 @@ enum ExportFormat {
     Epub,
 }
 
-fn chapter_number(text: &str) -> Result<u32> {
+pub(super) fn chapter_number(text: &str) -> Result<u32> {
     match text.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(Error::BadRequest(format!(

@@ -9,6 +9,7 @@
 mod assets;
 mod edge;
 mod handlers;
+mod history;
 mod request;
 mod router;
 

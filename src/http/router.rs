@@ -1,7 +1,7 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h};
+use super::{Reply, Req, assets, handlers as h, history};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -17,6 +17,22 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/stories/{id}/chapters/{number}"),
     ("PATCH", "/api/stories/{id}/chapters/{number}"),
     ("POST", "/api/stories/{id}/chapters/{number}/regenerate"),
+    ("GET", "/api/stories/{id}/chapters/{number}/versions"),
+    (
+        "GET",
+        "/api/stories/{id}/chapters/{number}/versions/{version}",
+    ),
+    (
+        "GET",
+        "/api/stories/{id}/chapters/{number}/versions/{version}/diff",
+    ),
+    (
+        "POST",
+        "/api/stories/{id}/chapters/{number}/versions/{version}/restore",
+    ),
+    ("POST", "/api/stories/{id}/rollback"),
+    ("GET", "/api/trash"),
+    ("POST", "/api/trash/{id}/restore"),
     ("GET", "/api/stories/{id}/export"),
     ("GET", "/api/stories/{id}/runs"),
     ("POST", "/api/stories/{id}/runs"),
@@ -79,6 +95,41 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
         }),
         ["stories", id, "chapters", number, "regenerate"] => {
             methods!(req, { "POST" => h::regenerate_chapter(req, app, id, number) })
+        }
+        ["stories", id, "chapters", number, "versions"] => {
+            methods!(req, { "GET" => history::chapter_versions(app, id, number) })
+        }
+        ["stories", id, "chapters", number, "versions", version] => {
+            methods!(req, { "GET" => history::chapter_version(app, id, number, version) })
+        }
+        [
+            "stories",
+            id,
+            "chapters",
+            number,
+            "versions",
+            version,
+            "diff",
+        ] => {
+            methods!(req, { "GET" => history::version_diff(req, app, id, number, version) })
+        }
+        [
+            "stories",
+            id,
+            "chapters",
+            number,
+            "versions",
+            version,
+            "restore",
+        ] => {
+            methods!(req, { "POST" => history::restore_version(app, id, number, version) })
+        }
+        ["stories", id, "rollback"] => {
+            methods!(req, { "POST" => history::roll_back(req, app, id) })
+        }
+        ["trash"] => methods!(req, { "GET" => history::trash(app) }),
+        ["trash", id, "restore"] => {
+            methods!(req, { "POST" => history::restore_from_trash(app, id) })
         }
         ["stories", id, "export"] => methods!(req, { "GET" => h::export_story(req, app, id) }),
         ["stories", id, "runs"] => methods!(req, {

@@ -176,16 +176,21 @@ impl Store {
                     (Some(until), None, until, format!("run created for chapters up to {until} of {chapter_count}"))
                 }
                 RunScope::Rewrite(n) => {
-                    let exists = tx
-                        .prepare_cached("SELECT 1 FROM chapters WHERE story_id = ?1 AND number = ?2")?
-                        .query_row(params![story, n], |_| Ok(()))
-                        .optional()?
-                        .is_some();
-                    if !exists {
-                        return Err(Error::validation(
-                            "number",
-                            format!("story {story} has no chapter {n} yet; write it with a run first"),
-                        ));
+                    let locked: Option<bool> = tx
+                        .prepare_cached("SELECT locked FROM chapters WHERE story_id = ?1 AND number = ?2")?
+                        .query_row(params![story, n], |row| row.get(0))
+                        .optional()?;
+                    match locked {
+                        None => {
+                            return Err(Error::validation(
+                                "number",
+                                format!("story {story} has no chapter {n} yet; write it with a run first"),
+                            ));
+                        }
+                        Some(true) => {
+                            return Err(Error::ChapterLocked { story: story.clone(), chapter: n });
+                        }
+                        Some(false) => {}
                     }
                     (None, Some(n), 1, format!("run created to rewrite chapter {n}"))
                 }
