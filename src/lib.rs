@@ -16,4 +16,5 @@ pub mod http;
 pub mod maintenance;
 pub mod metrics;
 pub mod progress;
+pub mod quality;
 pub mod store;

@@ -3,11 +3,20 @@
 //! Everything is drawn from a random generator seeded by the story id and
 //! the chapter number, so the same story always reads the same, and two
 //! chapters never read alike. The premise and the chapter title are woven
-//! into the text; names and places are picked per story.
+//! into the text; names and places are picked per story. Chapters are
+//! composed in `prose` to about `TARGET_WORDS` words, with no sentence
+//! written twice, so they pass the default quality thresholds
+//! ([`crate::quality::Thresholds`]), which a test below checks.
 
 use std::time::Duration;
 
 use super::{ChapterRequest, Completion, GenError, Generator, StoryContext, Task, TaskKind};
+
+mod prose;
+
+/// Words per builtin chapter: the contract's default `target_words`. Stories
+/// do not carry their own target yet; when they do, it belongs here.
+const TARGET_WORDS: u32 = 1500;
 
 pub struct Builtin {
     /// Slept per chapter (demos and tests that need a run to take time).
@@ -28,27 +37,12 @@ const PLACES: &[&str] = &[
     "the flooded quarter",
     "the border inn",
 ];
-const TIMES: &[&str] = &[
-    "At first light",
-    "By the time the bells rang noon",
-    "Late that evening",
-    "Before anyone else was awake",
-    "When the rain finally stopped",
-    "In the grey hour before dusk",
-];
 const WEATHER: &[&str] = &[
     "A thin wind came off the water",
     "The air smelled of iron and wet stone",
     "Snow had begun to settle on the roofs",
     "The heat pressed down like a hand",
     "Fog erased everything beyond the nearest wall",
-];
-const FEELINGS: &[&str] = &[
-    "a doubt they could not put into words",
-    "the stubborn hope that had carried them this far",
-    "an old anger, quieter now but not gone",
-    "the sense of being watched",
-    "a tiredness that went deeper than sleep",
 ];
 const ACTIONS: &[&str] = &[
     "counted the coins twice and still came up short",
@@ -164,44 +158,17 @@ impl Builtin {
         ));
         let (hero, friend, place) = Builtin::cast(story);
         let premise = premise_clause(&story.premise);
-        let title = chapter.title.trim();
-        let mut paragraphs = Vec::new();
-
-        paragraphs.push(format!(
-            "{}, {hero} stood in {place} and thought about {}. {}. Everything that had happened so far came back to one thing: {premise}.",
-            pick(&mut rng, TIMES),
-            title.to_lowercase(),
-            pick(&mut rng, WEATHER),
-        ));
-        if let Some(previous) = story.previous.last() {
-            paragraphs.push(format!(
-                "The events of \"{}\" still weighed on {hero}. {friend} had not spoken of them since, though {} was plain on their face.",
-                previous.title,
-                pick(&mut rng, FEELINGS),
-            ));
-        } else {
-            paragraphs.push(format!(
-                "Nobody in {place} would have guessed how it would end. {hero} certainly did not; {friend} pretended to, which was worse."
-            ));
-        }
-        let middle = 2 + rng.usize(..3);
-        for _ in 0..middle {
-            let who = if rng.bool() { &hero } else { &friend };
-            paragraphs.push(format!(
-                "{who} {}. {} It was, {who} decided, a matter of {}. {}",
-                pick(&mut rng, ACTIONS),
-                pick(&mut rng, WEATHER).to_string() + ".",
-                pick(&mut rng, FEELINGS),
-                pick(&mut rng, TURNS),
-            ));
-        }
-        paragraphs.push(format!(
-            "\"We cannot go back,\" {friend} said at last. \"{}.\" {hero} looked at the road ahead and, for the first time in chapter {} of {}, agreed.",
-            if chapter.number == chapter.total { "Not now. It is finished" } else { "Not after this" },
-            chapter.number,
-            chapter.total,
-        ));
-        paragraphs.join("\n\n")
+        let scene = prose::Scene {
+            hero: &hero,
+            friend: &friend,
+            place: &place,
+            premise: &premise,
+            title: chapter.title.trim(),
+            previous_title: story.previous.last().map(|gist| gist.title.as_str()),
+            number: chapter.number,
+            total: chapter.total,
+        };
+        prose::chapter(&mut rng, &scene, TARGET_WORDS)
     }
 
     /// A closing paragraph for a chapter that was cut off.
@@ -280,6 +247,57 @@ mod tests {
             "{summary}"
         );
         assert!(summary.len() < one.len() / 2);
+    }
+
+    #[test]
+    fn builtin_chapters_pass_the_default_quality_thresholds() {
+        use crate::generator::ChapterGist;
+        use crate::quality::{Measure, StockPhrases, Thresholds, known_names};
+
+        let builtin = Builtin {
+            delay: Duration::ZERO,
+        };
+        let stock = StockPhrases::builtin().unwrap();
+        let ids = [
+            "3251c7d5-8f0e-4c52-9d7a-1b2c3d4e5f60",
+            "00000000-0000-4000-8000-000000000001",
+            "9f1c2b3a-4d5e-4f60-8a7b-6c5d4e3f2a10",
+            "c0ffee00-1234-4abc-9def-0123456789ab",
+            "7e57ab1e-0000-4111-8222-333344445555",
+            "a1b2c3d4-e5f6-4789-8abc-def012345678",
+        ];
+        for (index, id) in ids.iter().enumerate() {
+            let mut story = story();
+            story.story_id = StoryId::parse(id).unwrap();
+            story.premise = format!("A lighthouse keeper hears the sea {index} times.");
+            story.outline = builtin.outline(&story, 6);
+            let known = known_names(&[], &story.outline);
+            for number in 1..=6 {
+                let ask = ChapterRequest {
+                    number,
+                    total: 6,
+                    title: format!("Beat {number}"),
+                };
+                let text = builtin.chapter(&story, &ask);
+                let words = crate::store::word_count(&text);
+                let quality = Measure {
+                    target_words: TARGET_WORDS,
+                    known_names: &known,
+                    stock_phrases: &stock,
+                }
+                .chapter(&text);
+                let findings = Thresholds::default().findings(number, words, &quality);
+                assert!(
+                    findings.is_empty(),
+                    "story {id} chapter {number}: {findings:?}\n{quality:?}\n{text}"
+                );
+                story.previous.push(ChapterGist {
+                    number,
+                    title: ask.title.clone(),
+                    summary: summary(&ask, &text),
+                });
+            }
+        }
     }
 
     #[test]

@@ -284,7 +284,9 @@ impl Templates {
             })?;
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
+                // The stock phrase list lives beside the templates.
                 if name.ends_with(".txt")
+                    && name != crate::quality::STOCK_PHRASES_FILE
                     && !BUILTIN_TEMPLATES.iter().any(|(known, _)| *known == name)
                 {
                     let known: Vec<&str> = BUILTIN_TEMPLATES.iter().map(|(n, _)| *n).collect();

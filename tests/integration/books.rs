@@ -3,29 +3,16 @@
 //! chapter-level control. Against the real server, with the fake LLM where a
 //! model is needed.
 
-mod util;
+use crate::util;
 
 use std::io::Read;
 use std::time::Duration;
 
+use crate::util::fake_llm::{FakeLlm, Reply, Seen, default_reply};
+use crate::util::{Api, Server, TempDb, create_story, outline, story_with_run};
 use serde_json::{Value, json};
-use util::fake_llm::{FakeLlm, Reply, Seen, default_reply};
-use util::{Server, TempDb, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// Creates a story and starts a run with `body`; (story id, run id).
-fn start(server: &Server, story: Value, body: Option<Value>) -> (String, String) {
-    let story = create_story(server, story);
-    let story_id = story["id"].as_str().unwrap().to_string();
-    let path = format!("/api/stories/{story_id}/runs");
-    let run = match body {
-        Some(body) => server.post(&path, &body),
-        None => server.post_empty(&path),
-    };
-    assert_eq!(run.status, 202, "{}", run.text());
-    (story_id, run.json()["id"].as_str().unwrap().to_string())
-}
 
 /// Chapter text of about `words` words that names its request.
 fn prose(number: usize, words: usize) -> String {
@@ -62,7 +49,7 @@ fn a_sixty_chapter_book_never_sends_a_prompt_over_the_budget() {
         }
     });
     let server = Server::start(&llm.args(&["--llm-context-tokens", "2048", "--workers", "1"]));
-    let (story_id, run_id) = start(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "The Long Road", "premise": "A courier crosses a drowned country.", "outline": outline(60)}),
         None,
@@ -120,7 +107,7 @@ fn chapters_cut_off_by_the_length_limit_are_continued_and_saved_whole() {
         Reply::Text(", cold and loud. He ran.".into()),
     ]);
     let server = Server::start(&llm.args(&[]));
-    let (story_id, run_id) = start(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "Flood", "outline": outline(2)}),
         None,
@@ -161,7 +148,7 @@ fn a_chapter_that_never_completes_fails_the_run_chapter_truncated() {
         }
     });
     let server = Server::start(&llm.args(&["--max-continuations", "2"]));
-    let (story_id, run_id) = start(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "Endless", "outline": outline(2)}),
         None,
@@ -188,7 +175,7 @@ fn a_short_command_chapter_is_continued_until_long_enough() {
     let words = "word ".repeat(30);
     let command = format!("sh -c 'cat >/dev/null; echo {words}'");
     let server = Server::start(&["--generator", "command", "--generator-cmd", &command]);
-    let (story_id, run_id) = start(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "Short", "outline": outline(1)}),
         None,
@@ -208,7 +195,7 @@ fn a_short_command_chapter_is_continued_until_long_enough() {
 #[test]
 fn the_epub_export_is_a_valid_epub_3() {
     let server = Server::start(&[]);
-    let (story_id, run_id) = start(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "Salt & <Stone>", "premise": "A courier crosses a drowned country.", "outline": outline(3)}),
         None,
@@ -339,7 +326,7 @@ fn prompt_templates_can_be_overridden_and_bad_ones_refuse_to_start() {
     let llm = FakeLlm::start(Vec::new());
     let prompts = dir.path().to_str().unwrap().to_string();
     let server = Server::start(&llm.args(&["--prompts", &prompts]));
-    let (_, run_id) = start(
+    let (_, run_id) = story_with_run(
         &server,
         json!({"title": "Styled", "outline": outline(1)}),
         None,
@@ -374,7 +361,7 @@ fn prompt_templates_can_be_overridden_and_bad_ones_refuse_to_start() {
 #[test]
 fn a_chapter_can_be_edited_and_one_chapter_regenerated_alone() {
     let server = Server::start(&[]);
-    let (story_id, run_id) = start(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "Edits", "outline": outline(4)}),
         None,
@@ -505,10 +492,10 @@ fn dir_file(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn until_chapter_stops_early_and_a_later_run_continues() {
     let server = Server::start(&[]);
-    let (story_id, run_id) = start(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "In Parts", "outline": outline(6)}),
-        Some(json!({"until_chapter": 2})),
+        Some(&json!({"until_chapter": 2})),
     );
     let run = server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(

@@ -1,11 +1,9 @@
 //! The shortest path through storyflow: serve, create, generate, export.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{Api, Server, create_story, id_of, outline};
 use serde_json::json;
-use util::{Server, create_story, outline};
 
 #[test]
 fn a_twelve_chapter_outline_is_written_end_to_end_by_builtin() {
@@ -16,24 +14,12 @@ fn a_twelve_chapter_outline_is_written_end_to_end_by_builtin() {
     );
     assert_eq!(story["chapter_count"], 12);
     assert_eq!(story["chapter_count_source"], "outline");
-    let id = story["id"].as_str().unwrap();
-    let run = server.post_empty(&format!("/api/stories/{id}/runs"));
-    assert_eq!(run.status, 202, "{}", run.text());
-    let run = server.wait_for_run(
-        run.json()["id"].as_str().unwrap(),
-        "completed",
-        Duration::from_secs(30),
-    );
+    let id = &id_of(&story);
+    let run = server.start_run(id, None);
+    let run = server.wait_for_run(&id_of(&run), "completed", Duration::from_secs(30));
     assert_eq!(run["progress"], 100);
     assert_eq!(run["chapters_done"], 12);
-    let chapters = server.get(&format!("/api/stories/{id}/chapters")).json();
-    let numbers: Vec<u64> = chapters["chapters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["number"].as_u64().unwrap())
-        .collect();
-    assert_eq!(numbers, (1..=12).collect::<Vec<u64>>());
+    assert_eq!(server.chapter_numbers(id), (1..=12).collect::<Vec<u64>>());
     let export = server.get(&format!("/api/stories/{id}/export"));
     assert!(
         export

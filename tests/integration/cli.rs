@@ -2,16 +2,14 @@
 //! the choice of database file, exit codes and messages, and the CLI and the
 //! server sharing one database file at the same time.
 
-mod util;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::util::{Api, Server, TempDb, bin, cli, outline, stderr, stdout};
 use serde_json::{Value, json};
-use util::{Server, TempDb, bin, cli, outline, stderr, stdout};
 
 const WAIT: Duration = Duration::from_secs(60);
 

@@ -3,77 +3,16 @@
 //! progress reports, health and metrics, and every error code of the
 //! contract produced by a real request.
 
-mod util;
-
 use std::time::Duration;
 
+use crate::util::{
+    Api, InProcess, Resp, Server, assert_error, create_story, id_of, outline, send_raw,
+};
 use serde_json::{Value, json};
-use util::{Resp, Server, create_story, outline, send_raw};
 
 const WAIT: Duration = Duration::from_secs(30);
 const MIB: usize = 1024 * 1024;
 const MISSING_ID: &str = "3251c7d5-8f0e-4c52-9d7a-1b2c3d4e5f60";
-
-/// Asserts the contract's error shape, status and code; returns `error`.
-fn assert_error(resp: &Resp, status: u16, code: &str) -> Value {
-    assert_eq!(
-        resp.status,
-        status,
-        "expected {status} {code}, got: {}",
-        resp.text()
-    );
-    assert!(
-        resp.header("content-type")
-            .is_some_and(|t| t.starts_with("application/json")),
-        "error bodies are JSON: {:?}",
-        resp.headers
-    );
-    let body = resp.json();
-    let error = &body["error"];
-    assert_eq!(error["code"], code, "{body}");
-    assert_eq!(error["status"], status, "{body}");
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without a message: {body}"
-    );
-    assert!(
-        error["details"].is_object(),
-        "error without details: {body}"
-    );
-    error.clone()
-}
-
-fn id_of(value: &Value) -> String {
-    value["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {value}"))
-        .to_string()
-}
-
-fn header(name: &str, value: &str) -> (String, String) {
-    (name.to_string(), value.to_string())
-}
-
-/// A request with exactly `content_type` (if any) and `body`.
-fn send(
-    server: &Server,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Resp {
-    let mut headers = vec![header("Host", &server.addr.to_string())];
-    if let Some(content_type) = content_type {
-        headers.push(header("Content-Type", content_type));
-    }
-    server.raw(method, path, &headers, body)
-}
-
-fn start_run(server: &Server, story_id: &str) -> Value {
-    let resp = server.post_empty(&format!("/api/stories/{story_id}/runs"));
-    assert_eq!(resp.status, 202, "{}", resp.text());
-    resp.json()
-}
 
 fn run_ids(list: &Value) -> Vec<String> {
     ids_in(list, "runs")
@@ -89,7 +28,7 @@ fn ids_in(list: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn report(server: &Server, run_id: &str, body: Value) -> Resp {
+fn report(server: &impl Api, run_id: &str, body: Value) -> Resp {
     server.post(&format!("/api/runs/{run_id}/progress"), &body)
 }
 
@@ -110,7 +49,7 @@ fn failing_server() -> Server {
 
 fn failed_run(server: &Server) -> Value {
     let story = create_story(server, json!({"title": "Doomed", "outline": outline(2)}));
-    let run = start_run(server, &id_of(&story));
+    let run = server.start_run(&id_of(&story), None);
     let failed = server.wait_for_run(&id_of(&run), "failed", WAIT);
     assert!(failed["error"]["code"].is_string(), "{failed}");
     failed
@@ -130,7 +69,7 @@ fn count(conn: &rusqlite::Connection, sql: &str, id: &str) -> i64 {
 
 #[test]
 fn a_story_is_created_read_updated_and_deleted() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let resp = server.post(
         "/api/stories",
         &json!({"title": "  The Salt Road ", "premise": "A courier crosses a drowned country.", "outline": outline(3)}),
@@ -209,7 +148,7 @@ fn a_story_is_created_read_updated_and_deleted() {
 
 #[test]
 fn stories_are_listed_newest_first_with_limit_and_offset() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let ids: Vec<String> = (1..=5)
         .map(|i| {
             id_of(&create_story(
@@ -261,7 +200,7 @@ fn deleting_a_story_cancels_its_active_run_and_removes_runs_chapters_and_events(
         json!({"title": "Short-lived", "premise": "It will not last.", "outline": outline(30)}),
     );
     let id = id_of(&story);
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     let mut last = Value::Null;
     assert!(
         server.wait_until(WAIT, || {
@@ -345,7 +284,7 @@ fn chapters_and_markdown_export_after_a_builtin_run() {
     let empty = server.get(&format!("/api/stories/{id}/chapters")).json();
     assert_eq!(empty["chapters"], json!([]));
 
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     server.wait_for_run(&run_id, "completed", WAIT);
 
     let resp = server.get(&format!("/api/stories/{id}/chapters"));
@@ -415,7 +354,7 @@ fn chapters_and_markdown_export_after_a_builtin_run() {
 
 #[test]
 fn a_second_start_conflicts_with_the_active_run() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let id = id_of(&create_story(
         &server,
         json!({"title": "Twice", "outline": outline(4)}),
@@ -458,7 +397,7 @@ fn a_second_start_conflicts_with_the_active_run() {
             .status,
         200
     );
-    start_run(&server, &id);
+    server.start_run(&id, None);
 }
 
 #[test]
@@ -468,7 +407,7 @@ fn cancel_stops_an_active_run_and_refuses_a_finished_one() {
         &server,
         json!({"title": "Stop", "outline": outline(2)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     let resp = server.post_empty(&format!("/api/runs/{run_id}/cancel"));
     assert_eq!(resp.status, 200, "{}", resp.text());
     let cancelled = resp.json();
@@ -484,7 +423,7 @@ fn cancel_stops_an_active_run_and_refuses_a_finished_one() {
         &builtin,
         json!({"title": "Done", "outline": outline(2)}),
     ));
-    let run_id = id_of(&start_run(&builtin, &id));
+    let run_id = id_of(&builtin.start_run(&id, None));
     builtin.wait_for_run(&run_id, "completed", WAIT);
     let error = assert_error(
         &builtin.post_empty(&format!("/api/runs/{run_id}/cancel")),
@@ -506,7 +445,7 @@ fn only_failed_or_cancelled_runs_can_be_retried() {
         &server,
         json!({"title": "Again", "outline": outline(2)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     let retry = |run: &str| server.post_empty(&format!("/api/runs/{run}/retry"));
 
     let error = assert_error(&retry(&run_id), 409, "CONFLICT");
@@ -566,7 +505,7 @@ fn a_retried_run_resumes_after_its_last_saved_chapter() {
         &server,
         json!({"title": "Resumable", "premise": "A long walk.", "outline": outline(8)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     let mut last = Value::Null;
     assert!(
         server.wait_until(WAIT, || {
@@ -629,10 +568,10 @@ fn runs_are_listed_with_status_and_story_filters() {
         &server,
         json!({"title": "B", "outline": outline(2)}),
     ));
-    let a1 = id_of(&start_run(&server, &a));
+    let a1 = id_of(&server.start_run(&a, None));
     server.post_empty(&format!("/api/runs/{a1}/cancel"));
-    let a2 = id_of(&start_run(&server, &a));
-    let b1 = id_of(&start_run(&server, &b));
+    let a2 = id_of(&server.start_run(&a, None));
+    let b1 = id_of(&server.start_run(&b, None));
 
     let all = server.get("/api/runs").json();
     assert_eq!(run_ids(&all), [b1.as_str(), a2.as_str(), a1.as_str()]);
@@ -701,7 +640,7 @@ fn the_events_timeline_records_each_transition_in_order() {
         &server,
         json!({"title": "Timeline", "outline": outline(3)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     server.post_empty(&format!("/api/runs/{run_id}/cancel"));
     server.post_empty(&format!("/api/runs/{run_id}/retry"));
     for done in 1..=3 {
@@ -732,7 +671,7 @@ fn a_builtin_run_leaves_a_timeline_of_chapters_and_completion() {
         &server,
         json!({"title": "Logged", "outline": outline(2)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     let run = server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(run["step"], "finalize");
     assert!(run["started_at"].is_string() && run["finished_at"].is_string());
@@ -761,7 +700,7 @@ fn external_progress_reports_start_advance_and_complete_a_run() {
         &server,
         json!({"title": "Outsourced", "outline": outline(4)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     let run = |server: &Server| server.get(&format!("/api/runs/{run_id}")).json();
     assert_eq!(run(&server)["status"], "pending");
 
@@ -831,7 +770,7 @@ fn external_progress_reports_start_advance_and_complete_a_run() {
         &server,
         json!({"title": "Dropped", "outline": outline(4)}),
     ));
-    let cancelled = id_of(&start_run(&server, &other));
+    let cancelled = id_of(&server.start_run(&other, None));
     server.post_empty(&format!("/api/runs/{cancelled}/cancel"));
     assert_eq!(
         report(&server, &cancelled, json!({"chapters_done": 2})).json(),
@@ -879,12 +818,12 @@ fn progress_on_a_failed_run_is_skipped_with_run_failed() {
 
 #[test]
 fn progress_reports_are_validated() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let id = id_of(&create_story(
         &server,
         json!({"title": "Checked", "outline": outline(2)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     for (body, field) in [
         (json!({}), "chapters_done"),
         (json!({"chapters_done": -1}), "chapters_done"),
@@ -1020,7 +959,7 @@ fn responses_carry_nosniff_and_a_content_security_policy() {
 
 #[test]
 fn malformed_json_is_invalid_json() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     for body in [
         &b"{\"title\": "[..],
         b"{title: 'x'}",
@@ -1029,18 +968,11 @@ fn malformed_json_is_invalid_json() {
         b"   ",
         b"\xff\xfe",
     ] {
-        let resp = send(
-            &server,
-            "POST",
-            "/api/stories",
-            Some("application/json"),
-            body,
-        );
+        let resp = server.send("POST", "/api/stories", Some("application/json"), body);
         assert_error(&resp, 400, "INVALID_JSON");
     }
     let id = id_of(&create_story(&server, json!({"title": "Patchable"})));
-    let resp = send(
-        &server,
+    let resp = server.send(
         "PATCH",
         &format!("/api/stories/{id}"),
         Some("application/json"),
@@ -1055,7 +987,7 @@ fn malformed_json_is_invalid_json() {
 
 #[test]
 fn wrong_types_fail_validation_naming_the_field() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     for (body, field) in [
         (json!({"title": 5}), "title"),
         (json!({"title": null}), "title"),
@@ -1110,7 +1042,7 @@ fn wrong_types_fail_validation_naming_the_field() {
 
 #[test]
 fn a_missing_or_empty_title_fails_validation() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     for body in [
         json!({}),
         json!({"premise": "no title"}),
@@ -1133,7 +1065,7 @@ fn a_missing_or_empty_title_fails_validation() {
 
 #[test]
 fn a_title_of_100k_characters_fails_validation_naming_the_limit() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let title = "é".repeat(100_000);
     let error = assert_error(
         &server.post("/api/stories", &json!({"title": title})),
@@ -1166,7 +1098,7 @@ fn a_title_of_100k_characters_fails_validation_naming_the_limit() {
 
 #[test]
 fn unknown_routes_are_not_found() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     for path in [
         "/api/nope",
         "/nope",
@@ -1183,7 +1115,7 @@ fn unknown_routes_are_not_found() {
 
 #[test]
 fn wrong_methods_are_refused_with_an_allow_header() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     for (method, path, allow) in [
         ("PUT", "/api/stories".to_string(), "GET, POST"),
         ("DELETE", "/api/stories".to_string(), "GET, POST"),
@@ -1197,7 +1129,7 @@ fn wrong_methods_are_refused_with_an_allow_header() {
         ("POST", "/api/health".to_string(), "GET"),
         ("POST", "/".to_string(), "GET"),
     ] {
-        let resp = send(&server, method, &path, None, b"");
+        let resp = server.send(method, &path, None, b"");
         let error = assert_error(&resp, 405, "METHOD_NOT_ALLOWED");
         assert_eq!(resp.header("allow"), Some(allow), "{method} {path}");
         let allowed: Vec<&str> = error["details"]["allowed"]
@@ -1217,8 +1149,7 @@ fn a_body_over_one_mebibyte_is_payload_too_large() {
     assert!(body.len() > MIB);
 
     // Declared with Content-Length.
-    let resp = send(
-        &server,
+    let resp = server.send(
         "POST",
         "/api/stories",
         Some("application/json"),
@@ -1270,8 +1201,7 @@ fn a_body_over_one_mebibyte_is_payload_too_large() {
         "x".repeat(filler)
     );
     assert_eq!(at_limit.len(), MIB);
-    let resp = send(
-        &server,
+    let resp = server.send(
         "POST",
         "/api/stories",
         Some("application/json"),
@@ -1290,7 +1220,7 @@ fn a_body_over_one_mebibyte_is_payload_too_large() {
 
 #[test]
 fn a_body_that_is_not_json_is_unsupported_media_type() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let body = br#"{"title": "Typed wrong"}"#;
     for content_type in [
         Some("text/plain"),
@@ -1299,12 +1229,11 @@ fn a_body_that_is_not_json_is_unsupported_media_type() {
         Some("application/jsonp"),
         None,
     ] {
-        let resp = send(&server, "POST", "/api/stories", content_type, body);
+        let resp = server.send("POST", "/api/stories", content_type, body);
         assert_error(&resp, 415, "UNSUPPORTED_MEDIA_TYPE");
     }
     // Parameters and case do not matter.
-    let resp = send(
-        &server,
+    let resp = server.send(
         "POST",
         "/api/stories",
         Some("Application/JSON; charset=utf-8"),
@@ -1312,16 +1241,14 @@ fn a_body_that_is_not_json_is_unsupported_media_type() {
     );
     assert_eq!(resp.status, 201, "{}", resp.text());
     let id = id_of(&resp.json());
-    let resp = send(
-        &server,
+    let resp = server.send(
         "PATCH",
         &format!("/api/stories/{id}"),
         Some("text/plain"),
         body,
     );
     assert_error(&resp, 415, "UNSUPPORTED_MEDIA_TYPE");
-    let run = send(
-        &server,
+    let run = server.send(
         "POST",
         &format!("/api/stories/{id}/runs"),
         Some("text/plain"),
@@ -1332,7 +1259,7 @@ fn a_body_that_is_not_json_is_unsupported_media_type() {
 
 #[test]
 fn ids_that_are_not_uuids_are_bad_requests() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let long = "x".repeat(5000);
     for (method, path) in [
         ("GET", "/api/stories/abc".to_string()),
@@ -1355,7 +1282,7 @@ fn ids_that_are_not_uuids_are_bad_requests() {
             b""
         };
         let content_type = (!body.is_empty()).then_some("application/json");
-        let resp = send(&server, method, &path, content_type, body);
+        let resp = server.send(method, &path, content_type, body);
         let error = assert_error(&resp, 400, "BAD_REQUEST");
         assert!(
             error["message"].as_str().unwrap().len() < 300,
@@ -1370,7 +1297,7 @@ fn ids_that_are_not_uuids_are_bad_requests() {
 
 #[test]
 fn ids_that_do_not_exist_are_not_found() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     for (method, path) in [
         ("GET", format!("/api/stories/{MISSING_ID}")),
         ("PATCH", format!("/api/stories/{MISSING_ID}")),
@@ -1387,7 +1314,7 @@ fn ids_that_do_not_exist_are_not_found() {
         };
         let content_type = (!body.is_empty()).then_some("application/json");
         let error = assert_error(
-            &send(&server, method, &path, content_type, body),
+            &server.send(method, &path, content_type, body),
             404,
             "STORY_NOT_FOUND",
         );
@@ -1400,11 +1327,7 @@ fn ids_that_do_not_exist_are_not_found() {
         ("POST", format!("/api/runs/{MISSING_ID}/cancel")),
         ("POST", format!("/api/runs/{MISSING_ID}/retry")),
     ] {
-        let error = assert_error(
-            &send(&server, method, &path, None, b""),
-            404,
-            "RUN_NOT_FOUND",
-        );
+        let error = assert_error(&server.send(method, &path, None, b""), 404, "RUN_NOT_FOUND");
         assert_eq!(error["details"]["run_id"], MISSING_ID, "{method} {path}");
     }
     // Upper-case spelling of a real id finds it.
@@ -1426,7 +1349,7 @@ fn an_internal_error_does_not_leak_its_cause() {
         &server,
         json!({"title": "Broken", "outline": outline(2)}),
     ));
-    let run_id = id_of(&start_run(&server, &id));
+    let run_id = id_of(&server.start_run(&id, None));
     // Break the database behind the server's back, as a damaged or
     // hand-edited file would.
     open_db(&server)

@@ -15,12 +15,11 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{Value, json};
-use storyflow::app::{App, AppSettings};
 use storyflow::http::{EdgePolicy, ROUTES, Reply, Req, dispatch};
 use storyflow::progress::{check_outline, parse_outline};
-use storyflow::store::Store;
 
-const PORT: u16 = 7878;
+use crate::util::{Api, IN_PROCESS_PORT as PORT, InProcess, create_story, id_of};
+
 const TOKEN: &str = "fuzz-token";
 
 fn scale() -> u32 {
@@ -189,8 +188,7 @@ fn the_outline_parser_is_linear_on_adversarial_input() {
 
 /// A real `App` on a temporary database, with stories and runs to aim at.
 struct Target {
-    app: App,
-    _dir: tempfile::TempDir,
+    api: InProcess,
     story_ids: Vec<String>,
     run_ids: Vec<String>,
 }
@@ -206,42 +204,20 @@ fn request(method: &str, url: &str, body: Option<Value>) -> Req {
 }
 
 fn target() -> Target {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = Store::open(&dir.path().join("fuzz.db"), 4).expect("open the store");
-    let app = App::new(store, AppSettings::default());
+    let api = InProcess::new();
     let mut story_ids = Vec::new();
     let mut run_ids = Vec::new();
     for i in 0..6 {
         let body =
             json!({"title": format!("Seed {i}"), "outline": "## Chapter 1: A\n## Chapter 2: B\n"});
-        let reply = dispatch(&request("POST", "/api/stories", Some(body)), &app);
-        assert_eq!(
-            reply.status,
-            201,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
-        let story: Value = serde_json::from_slice(&reply.body).unwrap();
-        let id = story["id"].as_str().unwrap().to_string();
+        let id = id_of(&create_story(&api, body));
         if i % 2 == 0 {
-            let reply = dispatch(
-                &request("POST", &format!("/api/stories/{id}/runs"), None),
-                &app,
-            );
-            assert_eq!(
-                reply.status,
-                202,
-                "{}",
-                String::from_utf8_lossy(&reply.body)
-            );
-            let run: Value = serde_json::from_slice(&reply.body).unwrap();
-            run_ids.push(run["id"].as_str().unwrap().to_string());
+            run_ids.push(id_of(&api.start_run(&id, None)));
         }
         story_ids.push(id);
     }
     Target {
-        app,
-        _dir: dir,
+        api,
         story_ids,
         run_ids,
     }
@@ -659,7 +635,7 @@ fn the_request_path_never_panics_nor_answers_5xx() {
             let reply = match policy.check(&req) {
                 Ok(()) => {
                     dispatched.set(dispatched.get() + 1);
-                    dispatch(&req, &target.app)
+                    dispatch(&req, &target.api.app)
                 }
                 Err(err) => {
                     prop_assert!(
@@ -709,7 +685,7 @@ fn random_bytes_on_every_route_never_panic_nor_answer_5xx() {
             req.headers
                 .push(("content-type".into(), "application/json".into()));
             req.body = bytes;
-            let reply = dispatch(&req, &target.app);
+            let reply = dispatch(&req, &target.api.app);
             check_reply(&req, &reply)
         })
         .unwrap();

@@ -4,15 +4,15 @@
 //! `sqlite3` shell would, and the maintenance commands must find exactly the
 //! damage, repair what is safe, and change nothing when asked not to.
 
-mod util;
+use crate::util;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::util::{Api, Server, TempDb, create_story, outline, story_with_run};
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use util::{Server, TempDb, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(60);
 const UNKNOWN_ID: &str = "3251c7d5-0000-4000-8000-000000000000";
@@ -151,15 +151,12 @@ fn serve(db: &Path) -> Server {
 /// Creates a story with an outline of `chapters` chapters and writes it to
 /// the end; (story id, run id).
 fn write_story(server: &Server, title: &str, chapters: u32) -> (String, String) {
-    let story = create_story(
+    let (story_id, run_id) = story_with_run(
         server,
         json!({"title": title, "premise": "Two sisters map a city that moves at night.",
                "outline": outline(chapters)}),
+        None,
     );
-    let story_id = story["id"].as_str().unwrap().to_string();
-    let resp = server.post_empty(&format!("/api/stories/{story_id}/runs"));
-    assert_eq!(resp.status, 202, "{}", resp.text());
-    let run_id = resp.json()["id"].as_str().unwrap().to_string();
     server.wait_for_run(&run_id, "completed", WAIT);
     (story_id, run_id)
 }

@@ -2,25 +2,16 @@
 //! a fake OpenAI-compatible server on 127.0.0.1 scripted per request, and
 //! shell one-liners as generator programs.
 
-mod util;
+use crate::util;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::util::fake_llm::{FakeLlm, Reply, status, writing};
+use crate::util::{Api, Server, TempDb, outline, story_with_run};
 use serde_json::{Value, json};
-use util::fake_llm::{FakeLlm, Reply, status, writing};
-use util::{Server, TempDb, create_story, outline};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Creates a story and starts a run; returns (story id, run id).
-fn start_run(server: &Server, story: Value) -> (String, String) {
-    let story = create_story(server, story);
-    let story_id = story["id"].as_str().unwrap().to_string();
-    let run = server.post_empty(&format!("/api/stories/{story_id}/runs"));
-    assert_eq!(run.status, 202, "{}", run.text());
-    (story_id, run.json()["id"].as_str().unwrap().to_string())
-}
 
 fn salt_road(chapters: u32) -> Value {
     json!({
@@ -47,7 +38,7 @@ fn error_of(run: &Value) -> (String, String) {
 fn requests_carry_the_model_the_story_and_the_story_so_far() {
     let llm = FakeLlm::start(Vec::new());
     let server = Server::start(&llm.args(&[]));
-    let (story_id, run_id) = start_run(&server, salt_road(2));
+    let (story_id, run_id) = story_with_run(&server, salt_road(2), None);
     let run = server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(run["chapters_done"], 2);
 
@@ -94,9 +85,10 @@ fn requests_carry_the_model_the_story_and_the_story_so_far() {
 fn a_story_without_an_outline_gets_one_from_the_server() {
     let llm = FakeLlm::start(Vec::new());
     let server = Server::start(&llm.args(&[]));
-    let (story_id, run_id) = start_run(
+    let (story_id, run_id) = story_with_run(
         &server,
         json!({"title": "The Salt Road", "premise": "A courier crosses a drowned country.", "chapter_count": 2}),
+        None,
     );
     server.wait_for_run(&run_id, "completed", WAIT);
     let seen = writing(&llm.seen());
@@ -121,7 +113,7 @@ fn a_server_error_is_retried_and_the_run_completes() {
         r#"{"error":{"message":"cuda out of memory"}}"#,
     )]);
     let server = Server::start(&llm.args(&[]));
-    let (story_id, run_id) = start_run(&server, salt_road(2));
+    let (story_id, run_id) = story_with_run(&server, salt_road(2), None);
     server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(
         writing(&llm.seen()).len(),
@@ -147,7 +139,7 @@ fn a_rate_limit_waits_as_long_as_retry_after_says() {
         vec![("Retry-After", "1")],
     )]);
     let server = Server::start(&llm.args(&[]));
-    let (_, run_id) = start_run(&server, salt_road(1));
+    let (_, run_id) = story_with_run(&server, salt_road(1), None);
     server.wait_for_run(&run_id, "completed", WAIT);
     let seen = writing(&llm.seen());
     assert_eq!(seen.len(), 2);
@@ -163,7 +155,7 @@ fn unauthorized_fails_the_run_at_once() {
         r#"{"error":{"message":"Invalid API key","type":"invalid_request_error"}}"#,
     )]);
     let server = Server::start(&llm.args(&[]));
-    let (_, run_id) = start_run(&server, salt_road(2));
+    let (_, run_id) = story_with_run(&server, salt_road(2), None);
     let run = server.wait_for_run(&run_id, "failed", WAIT);
     let (code, message) = error_of(&run);
     assert_eq!(code, "GENERATOR_AUTH");
@@ -178,7 +170,7 @@ fn a_hung_server_times_out_and_the_run_fails_once_retries_are_spent() {
     let llm = FakeLlm::start(vec![Reply::Hang, Reply::Hang]);
     let server = Server::start(&llm.args(&["--llm-timeout-s", "1", "--retries", "1"]));
     let started = Instant::now();
-    let (_, run_id) = start_run(&server, salt_road(1));
+    let (_, run_id) = story_with_run(&server, salt_road(1), None);
     let run = server.wait_for_run(&run_id, "failed", WAIT);
     let (code, message) = error_of(&run);
     assert_eq!(code, "GENERATOR_UNAVAILABLE");
@@ -191,7 +183,7 @@ fn a_hung_server_times_out_and_the_run_fails_once_retries_are_spent() {
 fn a_garbage_body_fails_the_run_cleanly() {
     let llm = FakeLlm::start(vec![status(200, "<html>502 proxy says hello</html>")]);
     let server = Server::start(&llm.args(&[]));
-    let (story_id, run_id) = start_run(&server, salt_road(2));
+    let (story_id, run_id) = story_with_run(&server, salt_road(2), None);
     let run = server.wait_for_run(&run_id, "failed", WAIT);
     let (code, message) = error_of(&run);
     assert_eq!(code, "GENERATOR_BAD_RESPONSE");
@@ -213,7 +205,7 @@ fn the_api_key_is_sent_as_a_bearer_token_and_never_shown() {
         &llm.args(&[]),
         &[("STORYFLOW_LLM_API_KEY", key)],
     );
-    let (_, run_id) = start_run(&server, salt_road(1));
+    let (_, run_id) = story_with_run(&server, salt_road(1), None);
     server.wait_for_run(&run_id, "completed", WAIT);
     let seen = llm.seen();
     assert_eq!(writing(&seen).len(), 2);
@@ -249,7 +241,7 @@ fn a_shell_one_liner_writes_the_story() {
         "--min-chapter-words",
         "1",
     ]);
-    let (story_id, run_id) = start_run(&server, salt_road(2));
+    let (story_id, run_id) = story_with_run(&server, salt_road(2), None);
     server.wait_for_run(&run_id, "completed", WAIT);
     let saved = server.chapters(&story_id);
     assert_eq!(saved.len(), 2);
@@ -281,7 +273,7 @@ echo "Chapter $STORYFLOW_CHAPTER of $STORYFLOW_CHAPTERS, call $((n + 1))."
         "--min-chapter-words",
         "1",
     ]);
-    let (story_id, run_id) = start_run(&server, salt_road(2));
+    let (story_id, run_id) = story_with_run(&server, salt_road(2), None);
     server.wait_for_run(&run_id, "completed", WAIT);
     let calls = std::fs::read_to_string(dir.path().join("calls")).unwrap();
     assert_eq!(
@@ -317,7 +309,7 @@ fn a_command_that_always_fails_ends_unavailable_with_its_stderr() {
         "--retry-base-ms",
         "10",
     ]);
-    let (_, run_id) = start_run(&server, salt_road(2));
+    let (_, run_id) = story_with_run(&server, salt_road(2), None);
     let run = server.wait_for_run(&run_id, "failed", WAIT);
     let (code, message) = error_of(&run);
     assert_eq!(code, "GENERATOR_UNAVAILABLE");
@@ -336,7 +328,7 @@ fn a_missing_program_fails_the_run_at_once() {
         "--generator-cmd",
         "storyflow-test-no-such-program --model x",
     ]);
-    let (_, run_id) = start_run(&server, salt_road(2));
+    let (_, run_id) = story_with_run(&server, salt_road(2), None);
     let run = server.wait_for_run(&run_id, "failed", WAIT);
     let (code, message) = error_of(&run);
     assert_eq!(code, "GENERATOR_REJECTED");

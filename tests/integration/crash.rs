@@ -3,14 +3,12 @@
 //! written exactly once; SIGTERM hands the run back; cancel and delete stop
 //! a worker at the next step boundary.
 
-mod util;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::util::{Api, Server, TempDb, create_story, id_of, outline};
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use util::{Server, TempDb, create_story, outline};
 
 const CHAPTERS: u32 = 20;
 const WAIT: Duration = Duration::from_secs(60);
@@ -43,23 +41,16 @@ fn story_with_run(server: &Server, title: &str, chapters: u32) -> (String, Strin
                "outline": outline(chapters)}),
     );
     assert_eq!(story["chapter_count"], chapters);
-    let story_id = story["id"].as_str().unwrap().to_string();
-    let run = server.post_empty(&format!("/api/stories/{story_id}/runs"));
-    assert_eq!(run.status, 202, "{}", run.text());
-    (story_id, run.json()["id"].as_str().unwrap().to_string())
-}
-
-fn run_json(server: &Server, run_id: &str) -> Value {
-    let resp = server.get(&format!("/api/runs/{run_id}"));
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    resp.json()
+    let story_id = id_of(&story);
+    let run_id = id_of(&server.start_run(&story_id, None));
+    (story_id, run_id)
 }
 
 /// Waits until the run reports at least `done` chapters; returns the run.
 fn wait_for_chapters(server: &Server, run_id: &str, done: u64) -> Value {
     let mut last = Value::Null;
     let reached = server.wait_until(WAIT, || {
-        last = run_json(server, run_id);
+        last = server.run(run_id);
         last["chapters_done"].as_u64().unwrap_or(0) >= done
     });
     assert!(
@@ -77,31 +68,6 @@ fn wait_for_log(server: &Server, needle: &str) {
         "the log never said `{needle}`:\n{}",
         server.log_text()
     );
-}
-
-fn event_kinds(server: &Server, run_id: &str) -> Vec<String> {
-    let resp = server.get(&format!("/api/runs/{run_id}/events"));
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    let body = resp.json();
-    let events = body
-        .as_array()
-        .or_else(|| body["events"].as_array())
-        .unwrap_or_else(|| panic!("no events in {body}"));
-    events
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn chapter_numbers_api(server: &Server, story_id: &str) -> Vec<u64> {
-    let resp = server.get(&format!("/api/stories/{story_id}/chapters"));
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    resp.json()["chapters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["number"].as_u64().unwrap())
-        .collect()
 }
 
 /// What the database file itself says about a story's chapters, read with
@@ -184,7 +150,7 @@ fn kill_9_mid_run_again_and_again_still_writes_every_chapter_exactly_once() {
         let run = wait_for_chapters(&server, &run_id, point);
         if life > 0 {
             // This life took the run over from the one killed before it.
-            let kinds = event_kinds(&server, &run_id);
+            let kinds = server.event_kinds(&run_id);
             let recovered = kinds.iter().filter(|k| *k == "recovered").count();
             assert_eq!(recovered, life, "recoveries after {life} kills: {kinds:?}");
             recoveries_seen = recovered;
@@ -219,10 +185,10 @@ fn kill_9_mid_run_again_and_again_still_writes_every_chapter_exactly_once() {
         "one claim per life: {run}"
     );
     assert_eq!(
-        chapter_numbers_api(&server, &story_id),
+        server.chapter_numbers(&story_id),
         (1..=u64::from(CHAPTERS)).collect::<Vec<u64>>()
     );
-    let kinds = event_kinds(&server, &run_id);
+    let kinds = server.event_kinds(&run_id);
     let recovered = kinds.iter().filter(|k| *k == "recovered").count();
     assert!(recoveries_seen >= 1);
     assert_eq!(
@@ -275,14 +241,14 @@ fn sigterm_mid_run_releases_the_run_and_a_restart_completes_it() {
     let mut server = serve(&temp.path, 150, 1);
     let run = server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(run["chapters_done"], CHAPTERS);
-    let kinds = event_kinds(&server, &run_id);
+    let kinds = server.event_kinds(&run_id);
     assert!(kinds.contains(&"released".to_string()), "{kinds:?}");
     assert!(
         !kinds.contains(&"recovered".to_string()),
         "a released run needs no crash recovery: {kinds:?}"
     );
     assert_eq!(
-        chapter_numbers_api(&server, &story_id),
+        server.chapter_numbers(&story_id),
         (1..=u64::from(CHAPTERS)).collect::<Vec<u64>>()
     );
     assert!(server.terminate().success());
@@ -310,14 +276,14 @@ fn cancel_stops_a_running_run_at_the_next_step_boundary() {
     let (_, other_run) = story_with_run(&server, "Next In Line", 3);
     server.wait_for_run(&other_run, "completed", WAIT);
     // Nothing was written after the cancel.
-    let run = run_json(&server, &run_id);
+    let run = server.run(&run_id);
     assert_eq!(run["status"], "cancelled", "{run}");
     assert_eq!(run["chapters_done"], done_at_cancel, "{run}");
     assert_eq!(
-        chapter_numbers_api(&server, &story_id),
+        server.chapter_numbers(&story_id),
         (1..=done_at_cancel).collect::<Vec<u64>>()
     );
-    let kinds = event_kinds(&server, &run_id);
+    let kinds = server.event_kinds(&run_id);
     let cancelled_at = kinds.iter().position(|k| k == "cancelled").unwrap();
     assert!(
         !kinds[cancelled_at..]
@@ -453,7 +419,7 @@ fn a_pending_run_whose_story_vanished_fails_at_once_with_story_not_found() {
     );
     let (_, busy_run) = story_with_run(&server, "Keeps The Worker Busy", 6);
     let (orphan_story, orphan_run) = story_with_run(&server, "Deleted While Queued", 3);
-    assert_eq!(run_json(&server, &orphan_run)["status"], "pending");
+    assert_eq!(server.run(&orphan_run)["status"], "pending");
     let conn = Connection::open(&temp.path).unwrap();
     conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
     conn.execute("DELETE FROM stories WHERE id = ?1", [&orphan_story])
@@ -509,6 +475,6 @@ fn sigterm_does_not_wait_out_a_long_generator_call() {
     let server = serve(&temp.path, 0, 1);
     let run = server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(run["chapters_done"], 3);
-    let kinds = event_kinds(&server, &run_id);
+    let kinds = server.event_kinds(&run_id);
     assert!(kinds.contains(&"released".to_string()), "{kinds:?}");
 }

@@ -8,16 +8,14 @@
 //! packages `chromium` and `chromium-driver`: `scripts/test.sh` installs
 //! them, and without them these tests fail saying so rather than skip.
 
-mod util;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::util::{Api, Server, TempDb, create_story, id_of, outline};
 use serde_json::{Value, json};
-use util::{Server, TempDb, create_story, outline};
 
 /// How long any one thing may take to appear on the page.
 const WAIT: Duration = Duration::from_secs(20);
@@ -407,19 +405,6 @@ fn run_card(id: &str) -> String {
     format!("#run-list [data-run-id=\"{id}\"]")
 }
 
-fn start_run(server: &Server, story_id: &str) -> String {
-    let resp = server.post_empty(&format!("/api/stories/{story_id}/runs"));
-    assert_eq!(resp.status, 202, "{}", resp.text());
-    resp.json()["id"].as_str().unwrap().to_string()
-}
-
-fn runs_of(server: &Server, story_id: &str) -> Vec<Value> {
-    server.get(&format!("/api/runs?story_id={story_id}")).json()["runs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[test]
 fn the_page_lists_a_story_created_through_the_api() {
     let server = Server::start(&[]);
@@ -455,10 +440,17 @@ fn the_page_lists_a_story_created_through_the_api() {
 /// The page ran under its own CSP without a complaint: no refused script or
 /// style, no failed request, no script error.
 fn assert_quiet_console(browser: &Browser) {
+    assert_quiet_console_except(browser, &[]);
+}
+
+/// Like [`assert_quiet_console`], but a refused request with one of
+/// `statuses` (one a test provokes on purpose) is expected.
+fn assert_quiet_console_except(browser: &Browser, statuses: &[&str]) {
     let problems: Vec<String> = browser
         .console()
         .into_iter()
         .filter(|line| line.contains("SEVERE") || line.contains("Content Security Policy"))
+        .filter(|line| !statuses.iter().any(|status| line.contains(status)))
         .collect();
     assert!(problems.is_empty(), "browser console: {problems:#?}");
 }
@@ -474,7 +466,7 @@ fn markup_in_user_text_is_shown_literally_and_never_becomes_elements() {
                "outline": "## Chapter 1: <img src=y onerror=alert(3)> begins\n## Chapter 2: <b>Ends</b>\n"}),
     );
     let id = story["id"].as_str().unwrap();
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     server.wait_for_run(&run, "completed", WAIT);
     let no_injected_elements = |b: &Browser| {
         assert_eq!(
@@ -541,7 +533,7 @@ fn a_run_started_from_the_page_progresses_to_completed() {
         json!({"title": "Lanterns Over Kestrel Bay", "premise": "The lanterns are lit for the boats that did not come back.", "outline": outline(15)}),
     );
     let id = story["id"].as_str().unwrap();
-    assert!(runs_of(&server, id).is_empty());
+    assert!(server.runs_of(id).is_empty());
     let browser = Browser::open(&server);
     browser.goto("/");
     let card = story_card(id);
@@ -549,7 +541,8 @@ fn a_run_started_from_the_page_progresses_to_completed() {
     browser.click(&format!("{card} .btn-start"));
 
     let run = browser.wait("the run the click started", |_| {
-        runs_of(&server, id)
+        server
+            .runs_of(id)
             .first()
             .map(|r| r["id"].as_str().unwrap().to_string())
     });
@@ -660,14 +653,14 @@ fn api_errors_are_shown_in_words() {
     // A CONFLICT: retrying a cancelled run while another run of the same
     // story waits for a worker.
     let id = story["id"].as_str().unwrap();
-    let first = start_run(&server, id);
+    let first = id_of(&server.start_run(id, None));
     assert_eq!(
         server
             .post_empty(&format!("/api/runs/{first}/cancel"))
             .status,
         200
     );
-    let second = start_run(&server, id);
+    let second = id_of(&server.start_run(id, None));
     browser.reload();
     browser.click(&format!("{} .btn-retry", run_card(&first)));
     let notice = "#notices .notice-error .api-error";
@@ -730,7 +723,8 @@ fn a_run_is_cancelled_and_retried_from_the_page() {
     let card = story_card(id);
     browser.click(&format!("{card} .btn-start"));
     let run = browser.wait("the run the click started", |_| {
-        runs_of(&server, id)
+        server
+            .runs_of(id)
             .first()
             .map(|r| r["id"].as_str().unwrap().to_string())
     });
@@ -759,7 +753,7 @@ fn the_health_check_and_the_orphan_dry_run_show_what_they_found() {
     let server = Server::start(&["--workers", "0"]);
     let story = create_story(&server, json!({"title": "Soon gone", "chapter_count": 2}));
     let id = story["id"].as_str().unwrap();
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     // Delete the story behind storyflow's back, as the sqlite3 shell would
     // (foreign keys off), leaving its run an orphan.
     let db = rusqlite::Connection::open(&server.db).expect("open the database");
@@ -854,7 +848,7 @@ fn the_page_fits_a_phone_and_is_readable_in_dark_mode() {
         json!({"title": "A title long enough to need wrapping on a narrow phone screen, and then some more words", "outline": outline(3)}),
     );
     let id = story["id"].as_str().unwrap();
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     server.wait_for_run(&run, "completed", WAIT);
     let browser = Browser::open_sized(&server, 390, 844);
     // Dark mode, as the operating system would ask for it.
@@ -954,7 +948,7 @@ fn a_hidden_tab_stops_polling_and_catches_up_when_shown() {
     // No workers: the run stays pending, so the page polls at its fast rate.
     let server = Server::start(&["--workers", "0"]);
     let story = create_story(&server, json!({"title": "Waiting", "chapter_count": 2}));
-    let run = start_run(&server, story["id"].as_str().unwrap());
+    let run = id_of(&server.start_run(&id_of(&story), None));
     let browser = Browser::open(&server);
     browser.goto("/");
     browser.wait_text(&format!("{} .badge", run_card(&run)), "pending");
@@ -1011,16 +1005,6 @@ fn a_hidden_tab_stops_polling_and_catches_up_when_shown() {
     });
 }
 
-/// The chapters of a story as the API has them.
-fn chapters_of(server: &Server, story_id: &str) -> Vec<Value> {
-    let resp = server.get(&format!("/api/stories/{story_id}/chapters"));
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    resp.json()["chapters"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[test]
 fn a_chapter_is_edited_from_the_reader() {
     // Written by a server with workers, then read by one without: nothing
@@ -1033,12 +1017,12 @@ fn a_chapter_is_edited_from_the_reader() {
             json!({"title": "Edited by hand", "outline": outline(3)}),
         );
         let id = story["id"].as_str().unwrap().to_string();
-        let run = start_run(&writer, &id);
+        let run = id_of(&writer.start_run(&id, None));
         writer.wait_for_run(&run, "completed", WAIT);
         id
     };
     let server = Server::start_on(&db.path, &["--workers", "0"]);
-    let before = chapters_of(&server, &id);
+    let before = server.chapters(&id);
     assert_eq!(before.len(), 3);
     let browser = Browser::open(&server);
     browser.goto(&format!("/#story/{id}"));
@@ -1079,7 +1063,7 @@ fn a_chapter_is_edited_from_the_reader() {
         expected["message"].as_str().map(str::to_string)
     );
     assert_eq!(
-        chapters_of(&server, &id),
+        server.chapters(&id),
         before,
         "a refused edit changed nothing"
     );
@@ -1095,7 +1079,7 @@ fn a_chapter_is_edited_from_the_reader() {
     let chapter = server.get(&format!("/api/stories/{id}/chapters/2")).json();
     assert_eq!(chapter["title"], "The Ferry, revised");
     assert_eq!(chapter["content"], text);
-    let after = chapters_of(&server, &id);
+    let after = server.chapters(&id);
     assert_eq!(after[0], before[0]);
     assert_eq!(after[2], before[2]);
     assert_eq!(
@@ -1115,7 +1099,7 @@ fn a_chapter_is_edited_from_the_reader() {
     );
 
     // Rewriting while another run of the story is active: the 409 in words.
-    let pending = start_run(&server, &id);
+    let pending = id_of(&server.start_run(&id, None));
     browser.click("#chapter-1 .btn-rewrite-chapter");
     browser.wait_visible("#confirm-dialog");
     browser.click("#confirm-ok");
@@ -1128,20 +1112,8 @@ fn a_chapter_is_edited_from_the_reader() {
             .is_some_and(|hint| !hint.is_empty()),
         "the conflict comes with a hint"
     );
-    assert_eq!(runs_of(&server, &id).len(), 2, "no rewrite run was queued");
-    assert_quiet_console_except_conflicts(&browser);
-}
-
-/// Like [`assert_quiet_console`], but a refused request (the 409 or 422 a
-/// test provokes on purpose) is expected.
-fn assert_quiet_console_except_conflicts(browser: &Browser) {
-    let problems: Vec<String> = browser
-        .console()
-        .into_iter()
-        .filter(|line| line.contains("SEVERE") || line.contains("Content Security Policy"))
-        .filter(|line| !line.contains("409") && !line.contains("422"))
-        .collect();
-    assert!(problems.is_empty(), "browser console: {problems:#?}");
+    assert_eq!(server.runs_of(&id).len(), 2, "no rewrite run was queued");
+    assert_quiet_console_except(&browser, &["409", "422"]);
 }
 
 #[test]
@@ -1152,9 +1124,9 @@ fn one_chapter_is_rewritten_from_the_reader() {
         json!({"title": "Say it again", "outline": outline(3)}),
     );
     let id = story["id"].as_str().unwrap();
-    let first = start_run(&server, id);
+    let first = id_of(&server.start_run(id, None));
     server.wait_for_run(&first, "completed", WAIT);
-    let before = chapters_of(&server, id);
+    let before = server.chapters(id);
     assert_eq!(before.len(), 3);
 
     let browser = Browser::open(&server);
@@ -1185,7 +1157,7 @@ fn one_chapter_is_rewritten_from_the_reader() {
         "rewrite of chapter 2",
     );
 
-    let after = chapters_of(&server, id);
+    let after = server.chapters(id);
     assert_eq!(after.len(), 3);
     assert_eq!(after[0], before[0], "chapter 1 changed");
     assert_eq!(after[2], before[2], "chapter 3 changed");
@@ -1213,14 +1185,15 @@ fn a_run_started_from_the_page_can_stop_after_a_chapter() {
     browser.click("#view-story .btn-start");
 
     let run = browser.wait("the run the click started", |_| {
-        runs_of(&server, id)
+        server
+            .runs_of(id)
             .first()
             .map(|r| r["id"].as_str().unwrap().to_string())
     });
     let done = server.wait_for_run(&run, "completed", WAIT);
     assert_eq!(done["until_chapter"], 2, "{done}");
     assert_eq!(done["chapters_done"], 2, "{done}");
-    let chapters = chapters_of(&server, id);
+    let chapters = server.chapters(id);
     assert_eq!(
         chapters
             .iter()
@@ -1244,12 +1217,12 @@ fn a_run_started_from_the_page_can_stop_after_a_chapter() {
     );
     browser.click("#view-story .btn-start");
     let rest = browser.wait("a second run", |_| {
-        let runs = runs_of(&server, id);
+        let runs = server.runs_of(id);
         (runs.len() == 2).then(|| runs[0]["id"].as_str().unwrap().to_string())
     });
     let done = server.wait_for_run(&rest, "completed", WAIT);
     assert!(done["until_chapter"].is_null(), "{done}");
-    assert_eq!(chapters_of(&server, id).len(), 5);
+    assert_eq!(server.chapters(id).len(), 5);
     browser.wait_text("#view-story .story-main > h2", "5 chapters of 5");
     assert_quiet_console(&browser);
 }
@@ -1259,7 +1232,7 @@ fn the_epub_export_is_a_download_link() {
     let server = Server::start(&[]);
     let story = create_story(&server, json!({"title": "Bound", "outline": outline(2)}));
     let id = story["id"].as_str().unwrap();
-    let run = start_run(&server, id);
+    let run = id_of(&server.start_run(id, None));
     server.wait_for_run(&run, "completed", WAIT);
     let browser = Browser::open(&server);
     let link = |b: &Browser, css: &str| {

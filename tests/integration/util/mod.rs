@@ -1,10 +1,15 @@
-//! Test helpers shared by the integration test binaries: the real
-//! `storyflow` binary started on a free loopback port with a temporary
-//! database (killed on drop), a small HTTP client, and the CLI as a child
-//! process.
-#![allow(dead_code)]
+//! The one set of helpers of the integration tests: the real `storyflow`
+//! binary started on a free loopback port with a temporary database (killed
+//! on drop), the same API in process ([`InProcess`]), one client for both
+//! ([`Api`]: requests, runs, chapters, events), the contract's error shape
+//! ([`assert_error`]), and the CLI as a child process.
 
+// Not every field of what the fake LLM saw is read by today's tests.
+#[allow(dead_code)]
 pub mod fake_llm;
+mod in_process;
+
+pub use in_process::{InProcess, PORT as IN_PROCESS_PORT};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -137,62 +142,6 @@ impl Server {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub fn get(&self, path: &str) -> Resp {
-        self.request("GET", path, None)
-    }
-
-    pub fn post(&self, path: &str, body: &Value) -> Resp {
-        self.request("POST", path, Some(body))
-    }
-
-    pub fn post_empty(&self, path: &str) -> Resp {
-        self.request("POST", path, None)
-    }
-
-    pub fn patch(&self, path: &str, body: &Value) -> Resp {
-        self.request("PATCH", path, Some(body))
-    }
-
-    pub fn delete(&self, path: &str) -> Resp {
-        self.request("DELETE", path, None)
-    }
-
-    /// A JSON request over a raw socket (so no client library adds or fixes
-    /// headers), with `Connection: close`.
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
-        let body = body.map(|b| b.to_string());
-        let mut headers = vec![("Host".to_string(), self.addr.to_string())];
-        if body.is_some() {
-            headers.push(("Content-Type".into(), "application/json".into()));
-        }
-        self.raw(
-            method,
-            path,
-            &headers,
-            body.as_deref().unwrap_or("").as_bytes(),
-        )
-    }
-
-    /// Sends exactly these headers (plus Content-Length when there is a body
-    /// and none is given) and this body.
-    pub fn raw(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Resp {
-        let mut request = format!("{method} {path} HTTP/1.1\r\n");
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        if !body.is_empty()
-            && !headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        {
-            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        request.push_str("Connection: close\r\n\r\n");
-        let mut bytes = request.into_bytes();
-        bytes.extend_from_slice(body);
-        send_raw(self.addr, &bytes)
-    }
-
     /// Polls `check` until it returns true or `timeout` passes.
     pub fn wait_until(&self, timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
         let deadline = Instant::now() + timeout;
@@ -220,26 +169,6 @@ impl Server {
         last
     }
 
-    /// A story's chapters, in order.
-    pub fn chapters(&self, story_id: &str) -> Vec<Value> {
-        let resp = self.get(&format!("/api/stories/{story_id}/chapters"));
-        assert_eq!(resp.status, 200, "{}", resp.text());
-        resp.json()["chapters"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// A run's events, oldest first.
-    pub fn events(&self, run_id: &str) -> Vec<Value> {
-        let resp = self.get(&format!("/api/runs/{run_id}/events"));
-        assert_eq!(resp.status, 200, "{}", resp.text());
-        resp.json()["events"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
     pub fn log_text(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -259,6 +188,146 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+}
+
+/// storyflow's HTTP API as the tests speak it, over a socket ([`Server`]) or
+/// in process ([`InProcess`]); every helper below works on both.
+pub trait Api {
+    /// Sends exactly these headers and this body; the one required method.
+    fn raw(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Resp;
+
+    /// The `Host` header that names this server.
+    fn host(&self) -> String;
+
+    /// A JSON request: `Host`, and `Content-Type` when there is a body.
+    fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
+        let body = body.map(|b| b.to_string());
+        self.send(
+            method,
+            path,
+            body.is_some().then_some("application/json"),
+            body.as_deref().unwrap_or("").as_bytes(),
+        )
+    }
+
+    /// A request with `Host`, exactly `content_type` (if any) and `body`.
+    fn send(&self, method: &str, path: &str, content_type: Option<&str>, body: &[u8]) -> Resp {
+        let mut headers = vec![header("Host", &self.host())];
+        if let Some(content_type) = content_type {
+            headers.push(header("Content-Type", content_type));
+        }
+        self.raw(method, path, &headers, body)
+    }
+
+    fn get(&self, path: &str) -> Resp {
+        self.request("GET", path, None)
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Resp {
+        self.request("POST", path, Some(body))
+    }
+
+    fn post_empty(&self, path: &str) -> Resp {
+        self.request("POST", path, None)
+    }
+
+    fn patch(&self, path: &str, body: &Value) -> Resp {
+        self.request("PATCH", path, Some(body))
+    }
+
+    fn delete(&self, path: &str) -> Resp {
+        self.request("DELETE", path, None)
+    }
+
+    /// Starts a run of the story (with `body`, e.g. `until_chapter`);
+    /// asserts 202 and returns the run.
+    fn start_run(&self, story_id: &str, body: Option<&Value>) -> Value {
+        let resp = self.request("POST", &format!("/api/stories/{story_id}/runs"), body);
+        assert_eq!(resp.status, 202, "{}", resp.text());
+        resp.json()
+    }
+
+    /// A run as `GET /api/runs/{id}` has it; asserts 200.
+    fn run(&self, run_id: &str) -> Value {
+        let resp = self.get(&format!("/api/runs/{run_id}"));
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        resp.json()
+    }
+
+    /// A story's runs, as `GET /api/runs?story_id=` lists them.
+    fn runs_of(&self, story_id: &str) -> Vec<Value> {
+        list_of(&self.get(&format!("/api/runs?story_id={story_id}")), "runs")
+    }
+
+    /// A story's chapters, in order.
+    fn chapters(&self, story_id: &str) -> Vec<Value> {
+        list_of(
+            &self.get(&format!("/api/stories/{story_id}/chapters")),
+            "chapters",
+        )
+    }
+
+    /// The numbers of a story's chapters, in order.
+    fn chapter_numbers(&self, story_id: &str) -> Vec<u64> {
+        self.chapters(story_id)
+            .iter()
+            .map(|c| {
+                c["number"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("no number in {c}"))
+            })
+            .collect()
+    }
+
+    /// A run's events, oldest first.
+    fn events(&self, run_id: &str) -> Vec<Value> {
+        list_of(&self.get(&format!("/api/runs/{run_id}/events")), "events")
+    }
+
+    /// The kinds of a run's events, oldest first.
+    fn event_kinds(&self, run_id: &str) -> Vec<String> {
+        self.events(run_id)
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+/// The array under `key` of a 200 answer.
+fn list_of(resp: &Resp, key: &str) -> Vec<Value> {
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let body = resp.json();
+    body[key]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| panic!("no {key} in {body}"))
+}
+
+impl Api for Server {
+    /// Over a raw socket (so no client library adds or fixes headers), with
+    /// `Content-Length` when there is a body and none is given, and
+    /// `Connection: close`.
+    fn raw(&self, method: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Resp {
+        let mut request = format!("{method} {path} HTTP/1.1\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !body.is_empty()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+        {
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        request.push_str("Connection: close\r\n\r\n");
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        send_raw(self.addr, &bytes)
+    }
+
+    fn host(&self) -> String {
+        self.addr.to_string()
     }
 }
 
@@ -363,10 +432,85 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
 }
 
 /// Creates a story through the API; returns its JSON.
-pub fn create_story(server: &Server, body: Value) -> Value {
-    let resp = server.post("/api/stories", &body);
+pub fn create_story(api: &impl Api, body: Value) -> Value {
+    let resp = api.post("/api/stories", &body);
     assert_eq!(resp.status, 201, "{}", resp.text());
     resp.json()
+}
+
+/// Creates a story and starts its run (with `run_body`); (story id, run id).
+pub fn story_with_run(api: &impl Api, story: Value, run_body: Option<&Value>) -> (String, String) {
+    let story_id = id_of(&create_story(api, story));
+    let run_id = id_of(&api.start_run(&story_id, run_body));
+    (story_id, run_id)
+}
+
+/// The `id` of an object the API returned.
+pub fn id_of(value: &Value) -> String {
+    value["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {value}"))
+        .to_string()
+}
+
+/// A header as [`Api::raw`] takes it.
+pub fn header(name: &str, value: &str) -> (String, String) {
+    (name.to_string(), value.to_string())
+}
+
+/// The keys the contract's error object may have; `hint` is optional.
+const ERROR_KEYS: [&str; 5] = ["code", "message", "status", "details", "hint"];
+
+/// Asserts the contract's error answer: this status, a JSON body whose only
+/// key is `error`, with this `code`, the same `status`, a non-empty
+/// `message`, an object of `details`, a string `hint` if any, and nothing
+/// else. Returns the `error` object.
+pub fn assert_error(resp: &Resp, status: u16, code: &str) -> Value {
+    assert_eq!(
+        resp.status,
+        status,
+        "expected {status} {code}, got {}: {}",
+        resp.status,
+        resp.text()
+    );
+    assert!(
+        resp.header("content-type")
+            .is_some_and(|t| t.starts_with("application/json")),
+        "error bodies are JSON: {:?}",
+        resp.headers
+    );
+    let body = resp.json();
+    let keys: Vec<&String> = body
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    assert_eq!(keys, ["error"], "the body is one `error` object: {body}");
+    let error = &body["error"];
+    assert_eq!(error["code"], code, "{body}");
+    assert_eq!(error["status"], status, "{body}");
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error without a message: {body}"
+    );
+    assert!(
+        error["details"].is_object(),
+        "error without details: {body}"
+    );
+    assert!(
+        error.get("hint").is_none_or(Value::is_string),
+        "a hint is text: {body}"
+    );
+    let unknown: Vec<&String> = error
+        .as_object()
+        .into_iter()
+        .flat_map(|o| o.keys())
+        .filter(|k| !ERROR_KEYS.contains(&k.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "keys outside the contract {unknown:?}: {body}"
+    );
+    error.clone()
 }
 
 /// A numbered outline of `n` chapters titled "Beat 1".. "Beat n".

@@ -5,7 +5,7 @@
 //! limits, timeouts for slow and idle connections, the bound on connection
 //! threads, the headers on every response, and validation at the edge.
 
-mod util;
+use crate::util;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use util::{Resp, Server, TempDb, create_story, send_raw};
+use crate::util::{
+    Api, InProcess, Resp, Server, TempDb, assert_error, create_story, header, send_raw,
+};
+use serde_json::json;
 
 const MIB: usize = 1024 * 1024;
 
@@ -29,31 +31,12 @@ const CSP_DIRECTIVES: [&str; 6] = [
     "frame-ancestors 'none'",
 ];
 
-fn h(name: &str, value: &str) -> (String, String) {
-    (name.to_string(), value.to_string())
-}
-
-fn host(server: &Server) -> (String, String) {
-    h("Host", &server.addr.to_string())
+fn host(server: &impl Api) -> (String, String) {
+    header("Host", &server.host())
 }
 
 fn json_type() -> (String, String) {
-    h("Content-Type", "application/json")
-}
-
-/// Asserts the contract's error shape with this status and code.
-fn assert_error(resp: &Resp, status: u16, code: &str) -> Value {
-    assert_eq!(
-        resp.status,
-        status,
-        "expected {status} {code}, got {}: {}",
-        resp.status,
-        resp.text()
-    );
-    let body = resp.json();
-    assert_eq!(body["error"]["code"], code, "{body}");
-    assert_eq!(body["error"]["status"], status, "{body}");
-    body["error"].clone()
+    header("Content-Type", "application/json")
 }
 
 fn story_count(server: &Server) -> usize {
@@ -78,7 +61,7 @@ fn only_hosts_naming_this_server_are_served() {
         "[::1]".to_string(),
     ] {
         for path in ["/api/health", "/"] {
-            let resp = server.raw("GET", path, &[h("Host", &name)], b"");
+            let resp = server.raw("GET", path, &[header("Host", &name)], b"");
             assert_eq!(resp.status, 200, "Host: {name} {path}: {}", resp.text());
         }
     }
@@ -95,7 +78,7 @@ fn only_hosts_naming_this_server_are_served() {
         String::new(),
     ] {
         for path in ["/api/health", "/", "/api/stories"] {
-            let resp = server.raw("GET", path, &[h("Host", &name)], b"");
+            let resp = server.raw("GET", path, &[header("Host", &name)], b"");
             let error = assert_error(&resp, 403, "FORBIDDEN");
             let hint = error["hint"].as_str().unwrap_or_default();
             assert!(
@@ -107,7 +90,7 @@ fn only_hosts_naming_this_server_are_served() {
         let resp = server.raw(
             "POST",
             "/api/stories",
-            &[h("Host", &name), json_type()],
+            &[header("Host", &name), json_type()],
             br#"{"title": "Rebound"}"#,
         );
         assert_error(&resp, 403, "FORBIDDEN");
@@ -131,7 +114,7 @@ fn state_changes_from_a_foreign_origin_are_refused() {
     let resp = server.raw(
         "POST",
         "/api/stories",
-        &[host(&server), json_type(), h("Origin", &own)],
+        &[host(&server), json_type(), header("Origin", &own)],
         br#"{"title": "Mine"}"#,
     );
     assert_eq!(resp.status, 201, "same origin: {}", resp.text());
@@ -141,9 +124,9 @@ fn state_changes_from_a_foreign_origin_are_refused() {
         "POST",
         "/api/stories",
         &[
-            h("Host", &format!("localhost:{port}")),
+            header("Host", &format!("localhost:{port}")),
             json_type(),
-            h("Origin", &format!("http://localhost:{port}")),
+            header("Origin", &format!("http://localhost:{port}")),
         ],
         br#"{"title": "Also mine"}"#,
     );
@@ -169,7 +152,7 @@ fn state_changes_from_a_foreign_origin_are_refused() {
             ("POST", "/api/maintenance/fix-orphans".into(), b""),
         ];
         for (method, path, body) in attempts {
-            let mut headers = vec![host(&server), h("Origin", origin)];
+            let mut headers = vec![host(&server), header("Origin", origin)];
             if !body.is_empty() {
                 headers.push(json_type());
             }
@@ -186,7 +169,7 @@ fn state_changes_from_a_foreign_origin_are_refused() {
         let resp = server.raw(
             "GET",
             &format!("/api/stories/{id}"),
-            &[host(&server), h("Origin", origin)],
+            &[host(&server), header("Origin", origin)],
             b"",
         );
         assert_eq!(resp.status, 200, "GET from {origin}");
@@ -218,7 +201,7 @@ fn bodies_must_be_json_so_html_forms_cannot_post() {
     ] {
         let mut headers = vec![host(&server)];
         if let Some(content_type) = content_type {
-            headers.push(h("Content-Type", content_type));
+            headers.push(header("Content-Type", content_type));
         }
         let resp = server.raw("POST", "/api/stories", &headers, body);
         assert_error(&resp, 415, "UNSUPPORTED_MEDIA_TYPE");
@@ -288,7 +271,7 @@ fn a_non_loopback_address_without_a_token_refuses_to_start() {
 }
 
 fn bearer(token: &str) -> (String, String) {
-    h("Authorization", &format!("Bearer {token}"))
+    header("Authorization", &format!("Bearer {token}"))
 }
 
 /// Every /api and /metrics request needs the token; the page does not.
@@ -316,9 +299,9 @@ fn assert_token_required(addr: SocketAddr, host_header: &str, token: &str) {
             Some(bearer("wrong")),
             Some(bearer(&format!("{token}x"))),
             Some(bearer(&token[..token.len() - 1])),
-            Some(h("Authorization", token)),
-            Some(h("Authorization", &format!("Basic {token}"))),
-            Some(h("X-Token", token)),
+            Some(header("Authorization", token)),
+            Some(header("Authorization", &format!("Basic {token}"))),
+            Some(header("X-Token", token)),
         ] {
             let resp = get(path, auth.clone());
             assert_error(&resp, 401, "UNAUTHORIZED");
@@ -837,14 +820,14 @@ fn every_response_carries_the_safety_headers() {
         ("bad id", server.get("/api/stories/not-a-uuid")),
         (
             "foreign host",
-            server.raw("GET", "/", &[h("Host", "evil.com")], b""),
+            server.raw("GET", "/", &[header("Host", "evil.com")], b""),
         ),
         (
             "foreign origin",
             server.raw(
                 "DELETE",
                 &format!("/api/stories/{id}"),
-                &[h("Host", &format!("localhost:{port}")), h("Origin", "null")],
+                &[header("Host", &format!("localhost:{port}")), header("Origin", "null")],
                 b"",
             ),
         ),
@@ -910,7 +893,7 @@ fn every_response_carries_the_safety_headers() {
 
 #[test]
 fn ids_are_parsed_as_uuids() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     for id in [
         "not-a-uuid",
         "123",
@@ -965,7 +948,7 @@ fn ids_are_parsed_as_uuids() {
 
 #[test]
 fn fields_over_their_limit_fail_validation_naming_the_field_and_the_limit() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let story = create_story(&server, json!({"title": "Limits"}));
     let id = story["id"].as_str().unwrap();
     for (field, limit) in [("title", 500), ("premise", 20_000), ("outline", 200_000)] {
@@ -1002,7 +985,7 @@ fn fields_over_their_limit_fail_validation_naming_the_field_and_the_limit() {
 
 #[test]
 fn query_parameters_are_bounded() {
-    let server = Server::start(&["--workers", "0"]);
+    let server = InProcess::new();
     let story = create_story(&server, json!({"title": "Queries"}));
     let id = story["id"].as_str().unwrap();
     for path in [

@@ -1,0 +1,25 @@
+//! storyflow's integration tests, as one test binary: one module per area,
+//! one set of helpers in [`util`], compiled and linked once.
+//!
+//! Tests that need a real socket, a signal, `kill -9` or a real disk start
+//! the real `storyflow` binary (`util::Server`, killed on drop). Tests of a
+//! request and its answer alone (validation, routing, error shapes) call the
+//! handlers in process through `util::InProcess`, the same `dispatch` the
+//! server calls after it has read a request.
+//!
+//! Run one area with `cargo test --test integration api::`, or leave one out
+//! with `-- --skip browser`.
+
+mod util;
+
+mod api;
+mod books;
+mod browser;
+mod cli;
+mod crash;
+mod disk_full;
+mod fuzz;
+mod llm;
+mod maintenance;
+mod security;
+mod smoke;
