@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::backup::{BackupPolicy, BackupReason, Backups};
 use crate::config::ServeConfig;
 use crate::error::Result;
 use crate::metrics::Metrics;
@@ -25,6 +26,9 @@ pub struct App {
     pub started: Instant,
     /// Wakes idle workers when a run is queued, so they need not poll fast.
     pub work_queued: crate::doorbell::Doorbell,
+    /// Where backups go, how often, how many; and how the last one went.
+    pub backup_policy: BackupPolicy,
+    pub backups: Backups,
 }
 
 impl App {
@@ -38,6 +42,15 @@ impl App {
             config.cache_capacity,
         ));
         let tracker = ProgressTracker::new(store.clone(), counts.clone(), metrics.clone());
+        let backup_policy = BackupPolicy {
+            dir: config
+                .backup_dir
+                .clone()
+                .unwrap_or_else(|| BackupPolicy::default_dir(store.path())),
+            interval: config.backup_interval,
+            keep: config.backup_keep,
+        };
+        let backups = Backups::new(&backup_policy);
         App {
             store,
             metrics,
@@ -46,7 +59,16 @@ impl App {
             config,
             started: Instant::now(),
             work_queued: crate::doorbell::Doorbell::default(),
+            backup_policy,
+            backups,
         }
+    }
+
+    /// Writes a backup before a change that deletes (a repair, a purge):
+    /// the change goes ahead only when the backup is whole. Returns its path.
+    pub fn backup_before(&self, reason: BackupReason) -> Result<String> {
+        let file = self.backups.run(&self.store, &self.backup_policy, reason)?;
+        Ok(file.path)
     }
 
     /// Queues a run for a story, sized by its current chapter count.

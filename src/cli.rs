@@ -451,7 +451,11 @@ fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> {
                 })?),
                 (None, text) => text,
             };
-            let edit = ChapterEdit { title, content };
+            let edit = ChapterEdit {
+                title,
+                content,
+                locked: None,
+            };
             let chapter = app
                 .store
                 .update_chapter(&StoryId::parse(&story_id)?, number, &edit)?;
@@ -693,6 +697,9 @@ fn health_check(app: &App, args: HealthCheckArgs) -> Result<u8> {
                 }
             );
         }
+        if let Some(backup) = &report.backup {
+            println!("backup written first: {backup}");
+        }
         for change in &report.fixed {
             println!("fixed: {change}");
         }
@@ -720,6 +727,9 @@ fn fix_orphans(app: &App, args: FixOrphansArgs) -> Result<u8> {
                 "orphaned run {} -> missing story {} ({})",
                 orphan.id, orphan.story_id, orphan.status
             );
+        }
+        if let Some(backup) = &report.backup {
+            println!("backup written first: {backup}");
         }
         println!("{}", report.summary);
     }

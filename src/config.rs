@@ -49,6 +49,9 @@ pub mod defaults {
     pub const DEFAULT_CHAPTERS: u32 = crate::progress::DEFAULT_CHAPTER_COUNT;
     pub const CACHE_TTL_S: u64 = crate::progress::DEFAULT_TTL.as_secs();
     pub const CACHE_CAPACITY: usize = crate::progress::DEFAULT_CACHE_CAPACITY;
+    pub const BACKUP_INTERVAL_H: f64 = 24.0;
+    pub const BACKUP_KEEP: usize = 7;
+    pub const TRASH_DAYS: f64 = 30.0;
     /// Not on the command line: the longest wait between two tries of a
     /// generator call.
     pub const RETRY_MAX: Duration = Duration::from_secs(120);
@@ -158,6 +161,19 @@ pub struct ServeArgs {
     /// Chapter counts held in the cache at most.
     #[arg(long, default_value_t = defaults::CACHE_CAPACITY)]
     pub cache_capacity: usize,
+    /// Hours between backups (fractions allowed); 0 turns timed backups off.
+    #[arg(long, default_value_t = defaults::BACKUP_INTERVAL_H)]
+    pub backup_interval_h: f64,
+    /// Where backups go [default: `<database file name>.backups` beside the database].
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Backups kept; older ones are removed.
+    #[arg(long, default_value_t = defaults::BACKUP_KEEP, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
+    pub backup_keep: usize,
+    /// Days a deleted story stays in the trash before it is purged for good
+    /// (fractions allowed).
+    #[arg(long, default_value_t = defaults::TRASH_DAYS)]
+    pub trash_days: f64,
 }
 
 /// How many requests and connections the server takes on at once, and how
@@ -247,6 +263,13 @@ pub struct ServeConfig {
     pub default_chapter_count: u32,
     pub cache_ttl: Duration,
     pub cache_capacity: usize,
+    /// Time between timed backups; `None` turns them off.
+    pub backup_interval: Option<Duration>,
+    /// `None`: `<database file name>.backups` beside the database.
+    pub backup_dir: Option<PathBuf>,
+    pub backup_keep: usize,
+    /// How long a story stays in the trash before the sweeper purges it.
+    pub trash_retention: Duration,
 }
 
 impl Default for ServeConfig {
@@ -282,6 +305,10 @@ impl Default for ServeConfig {
             default_chapter_count: DEFAULT_CHAPTERS,
             cache_ttl: Duration::from_secs(CACHE_TTL_S),
             cache_capacity: CACHE_CAPACITY,
+            backup_interval: Some(Duration::from_secs_f64(BACKUP_INTERVAL_H * 3600.0)),
+            backup_dir: None,
+            backup_keep: BACKUP_KEEP,
+            trash_retention: Duration::from_secs_f64(TRASH_DAYS * 86_400.0),
         }
     }
 }
@@ -334,6 +361,11 @@ impl ServeConfig {
             default_chapter_count: args.default_chapters,
             cache_ttl: Duration::from_secs(args.cache_ttl_s),
             cache_capacity: args.cache_capacity,
+            backup_interval: hours("--backup-interval-h", args.backup_interval_h)?,
+            backup_dir: args.backup_dir.clone(),
+            backup_keep: args.backup_keep,
+            trash_retention: hours("--trash-days", args.trash_days * 24.0)?
+                .unwrap_or(Duration::ZERO),
             ..ServeConfig::default()
         })
     }
@@ -344,6 +376,18 @@ impl ServeConfig {
     pub fn connections(&self) -> u32 {
         (self.http.threads + self.workers + 3).min(u32::MAX as usize) as u32
     }
+}
+
+/// A number of hours from the command line: finite and not negative; 0 is
+/// `None` (off).
+fn hours(flag: &str, hours: f64) -> Result<Option<Duration>> {
+    if !hours.is_finite() || hours < 0.0 || hours > 1e6 {
+        return Err(Error::validation(
+            flag,
+            format!("must be a number from 0 to 1000000, got {hours}"),
+        ));
+    }
+    Ok((hours > 0.0).then(|| Duration::from_secs_f64(hours * 3600.0)))
 }
 
 fn generator_config(args: &ServeArgs) -> Result<GeneratorConfig> {

@@ -23,6 +23,12 @@ pub enum Error {
     StoryNotFound(StoryId),
     #[error("run {0} does not exist")]
     RunNotFound(RunId),
+    #[error("chapter {chapter} of story {story} has no version {version}")]
+    VersionNotFound {
+        story: StoryId,
+        chapter: u32,
+        version: u32,
+    },
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
     #[error("{method} is not allowed on {path}")]
@@ -39,6 +45,8 @@ pub enum Error {
     InvalidJson(String),
     #[error("{field}: {message}")]
     Validation { field: String, message: String },
+    #[error("chapter {chapter} of story {story} is locked")]
+    ChapterLocked { story: StoryId, chapter: u32 },
     #[error("{message}")]
     Conflict {
         message: String,
@@ -60,6 +68,9 @@ pub enum Error {
     /// The database file cannot be opened or is not a storyflow database.
     #[error("cannot use the database {path}: {reason}")]
     DatabaseUnusable { path: String, reason: String },
+    /// A backup could not be written (before a repair, or on the timer).
+    #[error("{0}")]
+    BackupFailed(String),
     #[error("internal error: {0}")]
     Internal(String),
     /// Answered by the HTTP layer before a request is routed.
@@ -106,12 +117,12 @@ impl Error {
             // The same names as the run failure codes for the same causes.
             Error::StoryNotFound(_) => FailureCode::StoryNotFound.as_str(),
             Error::RunNotFound(_) => "RUN_NOT_FOUND",
-            Error::NotFound { .. } => "NOT_FOUND",
+            Error::NotFound { .. } | Error::VersionNotFound { .. } => "NOT_FOUND",
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::BadRequest(_) | Error::InvalidId(_) => "BAD_REQUEST",
             Error::InvalidJson(_) => "INVALID_JSON",
             Error::Validation { .. } => "VALIDATION_FAILED",
-            Error::Conflict { .. } => "CONFLICT",
+            Error::Conflict { .. } | Error::ChapterLocked { .. } => "CONFLICT",
             Error::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Error::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Error::Unauthorized(_) => "UNAUTHORIZED",
@@ -119,6 +130,7 @@ impl Error {
             Error::DatabaseBusy => "DATABASE_BUSY",
             Error::DatabaseFull => FailureCode::DatabaseFull.as_str(),
             Error::DatabaseUnusable { .. } | Error::Internal(_) => "INTERNAL",
+            Error::BackupFailed(_) => "BACKUP_FAILED",
             Error::Protocol(ProtocolError::Timeout) => "REQUEST_TIMEOUT",
             Error::Protocol(ProtocolError::Expectation) => "EXPECTATION_FAILED",
             Error::Protocol(ProtocolError::Version) => "HTTP_VERSION_NOT_SUPPORTED",
@@ -130,15 +142,18 @@ impl Error {
             Error::BadRequest(_) | Error::InvalidId(_) | Error::InvalidJson(_) => 400,
             Error::Unauthorized(_) => 401,
             Error::Forbidden { .. } => 403,
-            Error::StoryNotFound(_) | Error::RunNotFound(_) | Error::NotFound { .. } => 404,
+            Error::StoryNotFound(_)
+            | Error::RunNotFound(_)
+            | Error::NotFound { .. }
+            | Error::VersionNotFound { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
-            Error::Conflict { .. } => 409,
+            Error::Conflict { .. } | Error::ChapterLocked { .. } => 409,
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
             Error::Validation { .. } => 422,
             Error::DatabaseBusy => 503,
             Error::DatabaseFull => 507,
-            Error::DatabaseUnusable { .. } | Error::Internal(_) => 500,
+            Error::DatabaseUnusable { .. } | Error::Internal(_) | Error::BackupFailed(_) => 500,
             Error::Protocol(ProtocolError::Timeout) => 408,
             Error::Protocol(ProtocolError::Expectation) => 417,
             Error::Protocol(ProtocolError::Version) => 505,
@@ -151,6 +166,7 @@ impl Error {
             Error::DatabaseBusy
             | Error::DatabaseFull
             | Error::DatabaseUnusable { .. }
+            | Error::BackupFailed(_)
             | Error::Internal(_) => exit::DATABASE,
             _ => exit::USAGE,
         }
@@ -162,11 +178,15 @@ impl Error {
             Error::StoryNotFound(_) => "list stories with GET /api/stories or `storyflow story list`".into(),
             Error::RunNotFound(_) => "list runs with GET /api/runs or `storyflow diagnose --all`".into(),
             Error::NotFound { .. } => "the API lives under /api; see /api/openapi.json".into(),
+            Error::VersionNotFound { .. } => "list the chapter's versions with GET .../chapters/{n}/versions or `storyflow chapter history`".into(),
             Error::MethodNotAllowed { allowed, .. } => format!("allowed: {}", allowed.join(", ")),
             Error::InvalidId(_) => "ids are UUIDs as returned by the API".into(),
             Error::InvalidJson(_) => "send a JSON object, for example {\"title\": \"The Storm\"}".into(),
             Error::Validation { .. } => "correct the named field and try again".into(),
             Error::PayloadTooLarge { .. } => "send a smaller body".into(),
+            Error::ChapterLocked { .. } => {
+                "unlock it first (PATCH the chapter with {\"locked\": false})".into()
+            }
             Error::UnsupportedMediaType(_) => "set Content-Type: application/json".into(),
             Error::Unauthorized(_) => "send Authorization: Bearer <token>".into(),
             Error::Forbidden { hint, .. } | Error::Conflict { hint, .. } => hint.clone(),
@@ -176,6 +196,9 @@ impl Error {
                 "check the path given with --db or STORYFLOW_DB; it must be a storyflow SQLite file or not exist yet".into()
             }
             Error::Internal(_) => "the server log has the details under this request id".into(),
+            Error::BackupFailed(_) => {
+                "nothing was changed: storyflow backs up before every repair; fix the backup directory or free space, then try again".into()
+            }
             Error::Protocol(ProtocolError::Timeout) => {
                 "send the whole request within the server's --http-timeout-s".into()
             }
@@ -191,8 +214,16 @@ impl Error {
         match self {
             Error::StoryNotFound(id) => json!({ "story_id": id }),
             Error::RunNotFound(id) => json!({ "run_id": id }),
+            Error::VersionNotFound {
+                story,
+                chapter,
+                version,
+            } => json!({ "story_id": story, "chapter": chapter, "version": version }),
             Error::Validation { field, .. } => json!({ "field": field }),
             Error::Conflict { details, .. } => details.clone(),
+            Error::ChapterLocked { story, chapter } => {
+                json!({ "story_id": story, "chapter": chapter, "locked": true })
+            }
             Error::PayloadTooLarge { limit } => json!({ "limit_bytes": limit }),
             Error::MethodNotAllowed { allowed, .. } => json!({ "allowed": allowed }),
             Error::InvalidId(e) => json!({ "kind": e.kind }),

@@ -4,10 +4,12 @@
 //! what it owns. The binary (`main.rs`) only parses and dispatches.
 
 pub mod app;
+pub mod backup;
 pub mod cancel;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod diff;
 pub mod doorbell;
 pub mod engine;
 pub mod error;

@@ -451,6 +451,7 @@ pub(super) fn remember(
         run_id: Some(run.clone()),
         created_at: at,
         updated_at: None,
+        locked: false,
     });
     chapters.sort_by_key(|c| c.number);
 }

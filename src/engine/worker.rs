@@ -63,6 +63,12 @@ impl From<Error> for Stop {
                 code: FailureCode::DatabaseFull,
                 message: "the disk is full".into(),
             },
+            Error::ChapterLocked { chapter, .. } => Stop::Failed {
+                code: FailureCode::ChapterLocked,
+                message: format!(
+                    "chapter {chapter} was locked while the run rewrote it; the locked text is kept"
+                ),
+            },
             other => Stop::Failed {
                 code: FailureCode::DatabaseError,
                 message: other.to_string(),

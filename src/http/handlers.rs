@@ -17,7 +17,7 @@ use crate::store::{
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
 
-fn story_id(text: &str) -> Result<StoryId> {
+pub(super) fn story_id(text: &str) -> Result<StoryId> {
     Ok(StoryId::parse(text)?)
 }
 
@@ -124,9 +124,14 @@ pub fn update_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::ok(&saved_story_json(app, &story)))
 }
 
-pub fn delete_story(app: &App, id: &str) -> Result<Reply> {
+/// Moves a story to the trash; with `?purge=true`, deletes a story that is
+/// in the trash for good, after a backup.
+pub fn delete_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
-    let cancelled = app.store.delete_story(&id)?;
+    if flag(req, "purge")? {
+        return super::history::purge(app, &id);
+    }
+    let cancelled = app.store.trash_story(&id)?;
     app.counts.invalidate(&id);
     log::info!("story {id} deleted with its runs and chapters ({cancelled} active runs cancelled)");
     Ok(Reply::no_content())
@@ -177,7 +182,7 @@ enum ExportFormat {
     Epub,
 }
 
-fn chapter_number(text: &str) -> Result<u32> {
+pub(super) fn chapter_number(text: &str) -> Result<u32> {
     match text.parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(Error::BadRequest(format!(

@@ -10,6 +10,7 @@ mod assets;
 mod edge;
 mod handlers;
 mod health;
+mod history;
 mod request;
 mod router;
 

@@ -1,7 +1,7 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h};
+use super::{Reply, Req, assets, handlers as h, history};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -17,6 +17,23 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/stories/{id}/chapters/{number}"),
     ("PATCH", "/api/stories/{id}/chapters/{number}"),
     ("POST", "/api/stories/{id}/chapters/{number}/regenerate"),
+    ("GET", "/api/stories/{id}/chapters/{number}/versions"),
+    (
+        "GET",
+        "/api/stories/{id}/chapters/{number}/versions/{version}",
+    ),
+    (
+        "GET",
+        "/api/stories/{id}/chapters/{number}/versions/{version}/diff",
+    ),
+    (
+        "POST",
+        "/api/stories/{id}/chapters/{number}/versions/{version}/restore",
+    ),
+    ("POST", "/api/stories/{id}/rollback"),
+    ("GET", "/api/trash"),
+    ("GET", "/api/backups"),
+    ("POST", "/api/trash/{id}/restore"),
     ("GET", "/api/stories/{id}/export"),
     ("GET", "/api/stories/{id}/runs"),
     ("POST", "/api/stories/{id}/runs"),
@@ -70,7 +87,7 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
         ["stories", id] => methods!(req, {
             "GET" => h::get_story(app, id),
             "PATCH" => h::update_story(req, app, id),
-            "DELETE" => h::delete_story(app, id),
+            "DELETE" => h::delete_story(req, app, id),
         }),
         ["stories", id, "chapters"] => methods!(req, { "GET" => h::list_chapters(app, id) }),
         ["stories", id, "chapters", number] => methods!(req, {
@@ -79,6 +96,42 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
         }),
         ["stories", id, "chapters", number, "regenerate"] => {
             methods!(req, { "POST" => h::regenerate_chapter(req, app, id, number) })
+        }
+        ["stories", id, "chapters", number, "versions"] => {
+            methods!(req, { "GET" => history::chapter_versions(app, id, number) })
+        }
+        ["stories", id, "chapters", number, "versions", version] => {
+            methods!(req, { "GET" => history::chapter_version(app, id, number, version) })
+        }
+        [
+            "stories",
+            id,
+            "chapters",
+            number,
+            "versions",
+            version,
+            "diff",
+        ] => {
+            methods!(req, { "GET" => history::version_diff(req, app, id, number, version) })
+        }
+        [
+            "stories",
+            id,
+            "chapters",
+            number,
+            "versions",
+            version,
+            "restore",
+        ] => {
+            methods!(req, { "POST" => history::restore_version(app, id, number, version) })
+        }
+        ["stories", id, "rollback"] => {
+            methods!(req, { "POST" => history::roll_back(req, app, id) })
+        }
+        ["trash"] => methods!(req, { "GET" => history::trash(app) }),
+        ["backups"] => methods!(req, { "GET" => history::backups(app) }),
+        ["trash", id, "restore"] => {
+            methods!(req, { "POST" => history::restore_from_trash(app, id) })
         }
         ["stories", id, "export"] => methods!(req, { "GET" => h::export_story(req, app, id) }),
         ["stories", id, "runs"] => methods!(req, {

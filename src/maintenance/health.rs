@@ -2,6 +2,7 @@
 //! stuck runs and chapter counts; and, when asked, the repair of what is
 //! safe to repair.
 
+use crate::backup::BackupReason;
 use serde::Serialize;
 
 use super::{idle_since, stories_with_default_count};
@@ -37,6 +38,9 @@ pub struct HealthReport {
     pub fixed: Vec<String>,
     /// Problems still present after the fix (all of them without `--fix`).
     pub remaining: Vec<Problem>,
+    /// The backup written before the fix changed anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
 }
 
 /// What the health check learns from indexes (and the schema), apart from
@@ -83,7 +87,9 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
         None => indexed_findings(app)?,
     };
     let problems = problems_of(&found, schema_version);
+    let mut backup = None;
     let fixed = if options.fix && problems.iter().any(|p| p.fixable) {
+        backup = Some(app.backup_before(BackupReason::HealthFix)?);
         repair(app, &found)?
     } else {
         Vec::new()
@@ -100,6 +106,7 @@ pub fn health_check(app: &App, options: HealthOptions) -> Result<HealthReport> {
         problems,
         fixed,
         remaining,
+        backup,
     })
 }
 
@@ -141,6 +148,7 @@ fn damaged(schema_version: i64, integrity: &[String]) -> HealthReport {
         remaining: problems.clone(),
         problems,
         fixed: vec!["nothing: the integrity check failed, so the database was left untouched; restore a backup".into()],
+        backup: None,
     }
 }
 
@@ -248,6 +256,11 @@ fn push_orphan_problems(problems: &mut Vec<Problem>, orphans: &OrphanCounts) {
             "ORPHANED_CHAPTERS",
             orphans.chapters,
             "chapters belong to stories that do not exist",
+        ),
+        (
+            "ORPHANED_VERSIONS",
+            orphans.versions,
+            "chapter versions belong to stories that do not exist",
         ),
         (
             "ORPHANED_EVENTS",

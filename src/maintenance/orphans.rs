@@ -1,6 +1,7 @@
 //! `fix-orphans`: runs, chapters and events whose story (or run) is gone,
 //! listed, and removed in one transaction unless it is a dry run.
 
+use crate::backup::BackupReason;
 use serde::Serialize;
 
 use super::stories_with_default_count;
@@ -17,6 +18,9 @@ pub struct FixOrphansReport {
     pub counts: OrphanCounts,
     pub stories_given_default_count: usize,
     pub summary: String,
+    /// The backup written before anything was removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
 }
 
 pub fn fix_orphans(app: &App, dry_run: bool) -> Result<FixOrphansReport> {
@@ -38,8 +42,10 @@ pub fn fix_orphans(app: &App, dry_run: bool) -> Result<FixOrphansReport> {
             counts,
             stories_given_default_count: 0,
             summary,
+            backup: None,
         });
     }
+    let backup = app.backup_before(BackupReason::FixOrphans)?;
     let counts = store.remove_orphans()?;
     Metrics::add(&app.metrics.failed_runs_cleaned, counts.runs);
     let set = store.set_default_chapter_counts(&defaults, app.counts.default_count())?;
@@ -58,5 +64,6 @@ pub fn fix_orphans(app: &App, dry_run: bool) -> Result<FixOrphansReport> {
         counts,
         stories_given_default_count: set,
         summary,
+        backup: Some(backup),
     })
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::{RunsByStatus, idle_since};
 use crate::app::App;
+use crate::backup::BackupReason;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::run::{RunId, Timestamp};
@@ -145,6 +146,50 @@ impl IntegrityMemo {
     }
 }
 
+/// The timer's care of the writer's work: a backup when one is due, and
+/// stories kept in the trash longer than `--trash-days` purged (after a
+/// backup). Failures are logged and shown on `/api/backups`; serving goes on.
+pub fn keep_safe(app: &App) {
+    if app.backups.due(&app.store, &app.backup_policy) {
+        let _ = app
+            .backups
+            .run(&app.store, &app.backup_policy, BackupReason::Scheduled);
+    }
+    if let Err(e) = purge_old_trash(app) {
+        log::warn!(
+            "could not purge old stories from the trash: {e}; trying again at the next sweep"
+        );
+    }
+}
+
+fn purge_old_trash(app: &App) -> Result<()> {
+    let Some(cutoff) = app
+        .store
+        .clock()
+        .now()
+        .checked_sub(app.config.trash_retention)
+    else {
+        return Ok(());
+    };
+    let old = app.store.trash_older_than(&Timestamp::at(cutoff))?;
+    if old.is_empty() {
+        return Ok(());
+    }
+    let backup = app.backup_before(BackupReason::Purge)?;
+    for id in old {
+        let purged = app.store.purge_story(&id)?;
+        app.counts.invalidate(&id);
+        log::info!(
+            "story {id} purged from the trash after {:?} ({} chapters, {} versions, {} runs); backup {backup}",
+            app.config.trash_retention,
+            purged.chapters,
+            purged.versions,
+            purged.runs
+        );
+    }
+    Ok(())
+}
+
 /// The timer thread: a sweep at start, then every `interval`.
 pub struct Sweeper {
     stopping: Arc<AtomicBool>,
@@ -165,6 +210,7 @@ impl Sweeper {
                     if let Err(e) = sweep(&app, &mut integrity) {
                         log::warn!("background sweep failed: {e}; trying again in {interval:?}");
                     }
+                    keep_safe(&app);
                     let _ = first_done.try_send(());
                     let until = Instant::now() + interval;
                     while Instant::now() < until {

@@ -36,6 +36,8 @@ closed_vocabulary! {
         ContextBudget = "CONTEXT_BUDGET",
         /// A rewrite run for a chapter that is not there.
         ChapterNotFound = "CHAPTER_NOT_FOUND",
+        /// The chapter a rewrite run was to replace was locked meanwhile.
+        ChapterLocked = "CHAPTER_LOCKED",
         /// A generated outline that could not be made to name every chapter
         /// asked, in order, within `--max-continuations` follow-up requests.
         OutlineIncomplete = "OUTLINE_INCOMPLETE",

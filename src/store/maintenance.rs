@@ -31,12 +31,14 @@ pub struct OrphanCounts {
     pub runs: u64,
     pub active_runs: u64,
     pub chapters: u64,
+    /// Chapter versions whose story is gone.
+    pub versions: u64,
     pub events: u64,
 }
 
 impl OrphanCounts {
     pub fn total(&self) -> u64 {
-        self.runs + self.chapters + self.events
+        self.runs + self.chapters + self.versions + self.events
     }
 }
 
@@ -62,6 +64,10 @@ const MISSING_STORIES: &str = "SELECT story_id FROM workflow_runs GROUP BY story
 /// The same for chapters.
 const MISSING_CHAPTER_STORIES: &str = "SELECT story_id FROM chapters GROUP BY story_id
      HAVING NOT EXISTS (SELECT 1 FROM stories s WHERE s.id = chapters.story_id)";
+
+/// The same for chapter versions.
+const MISSING_VERSION_STORIES: &str = "SELECT story_id FROM chapter_versions GROUP BY story_id
+     HAVING NOT EXISTS (SELECT 1 FROM stories s WHERE s.id = chapter_versions.story_id)";
 
 /// Run ids that events point at and that do not exist.
 const MISSING_EVENT_RUNS: &str = "SELECT run_id FROM run_events GROUP BY run_id
@@ -91,9 +97,10 @@ const FINISHED: [RunStatus; 3] = [
 
 /// The foreign keys whose broken rows [`orphan_counts`] counts, as (child
 /// table, child column, parent table, parent column).
-const ORPHAN_COUNTED_KEYS: [(&str, &str, &str, &str); 3] = [
+const ORPHAN_COUNTED_KEYS: [(&str, &str, &str, &str); 4] = [
     ("workflow_runs", "story_id", "stories", "id"),
     ("chapters", "story_id", "stories", "id"),
+    ("chapter_versions", "story_id", "stories", "id"),
     ("run_events", "run_id", "workflow_runs", "id"),
 ];
 
@@ -148,18 +155,26 @@ fn orphan_counts(conn: &Connection) -> Result<OrphanCounts> {
          SELECT (SELECT count(*) FROM orphans),
                 (SELECT coalesce(sum(status IN (?1, ?2)), 0) FROM orphans),
                 (SELECT count(*) FROM chapters WHERE story_id IN ({MISSING_CHAPTER_STORIES})),
+                (SELECT count(*) FROM chapter_versions WHERE story_id IN ({MISSING_VERSION_STORIES})),
                 (SELECT count(*) FROM run_events
                  WHERE run_id IN ({MISSING_EVENT_RUNS}) OR run_id IN (SELECT id FROM orphans))"
     );
     let active = [RunStatus::Pending, RunStatus::Running];
-    let counts: [i64; 4] = conn.prepare_cached(&sql)?.query_row(active, |row| {
-        Ok([row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?])
+    let counts: [i64; 5] = conn.prepare_cached(&sql)?.query_row(active, |row| {
+        Ok([
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        ])
     })?;
-    let [runs, active_runs, chapters, events] = counts.map(|n| n.max(0) as u64);
+    let [runs, active_runs, chapters, versions, events] = counts.map(|n| n.max(0) as u64);
     Ok(OrphanCounts {
         runs,
         active_runs,
         chapters,
+        versions,
         events,
     })
 }
@@ -282,7 +297,7 @@ impl Store {
         })
     }
 
-    /// Removes orphaned runs, chapters and events in one transaction, and
+    /// Removes orphaned runs, chapters, chapter versions and events in one transaction, and
     /// returns what was removed.
     pub fn remove_orphans(&self) -> Result<OrphanCounts> {
         self.write(|tx| {
@@ -291,6 +306,7 @@ impl Store {
                 "DELETE FROM run_events WHERE run_id IN ({MISSING_EVENT_RUNS})
                     OR run_id IN (SELECT id FROM workflow_runs WHERE story_id IN ({MISSING_STORIES}));
                  DELETE FROM chapters WHERE story_id IN ({MISSING_CHAPTER_STORIES});
+                 DELETE FROM chapter_versions WHERE story_id IN ({MISSING_VERSION_STORIES});
                  DELETE FROM workflow_runs WHERE story_id IN ({MISSING_STORIES});"
             ))?;
             Ok(found)

@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_run_status_check",
         include_str!("../../schema/0003_run_status_check.sql"),
     ),
+    (
+        "0004_chapter_versions",
+        include_str!("../../schema/0004_chapter_versions.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

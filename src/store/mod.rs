@@ -14,11 +14,14 @@
 //! - at most one active run per story (a partial unique index);
 //! - every statement is parameterised and prepared through the statement cache.
 
+mod import;
 mod maintenance;
 mod migrate;
 mod model;
 mod runs;
 mod stories;
+mod trash;
+mod versions;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +33,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use crate::run::{InvalidId, RunId, RunStatus, StoryId};
+pub use import::ImportedChapter;
 pub use maintenance::*;
 pub use migrate::SCHEMA_VERSION;
 pub use model::*;
@@ -38,6 +42,8 @@ pub use runs::{
     write_progress,
 };
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
+pub use trash::{Purged, StoryPlace, TrashedStory};
+pub use versions::{ChapterSource, ChapterVersion, RollBack, VersionInfo};
 
 use crate::clock::{Clock, SystemClock, timestamp};
 use crate::error::{Error, Result};

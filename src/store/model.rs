@@ -140,10 +140,12 @@ pub struct Chapter {
     pub created_at: Timestamp,
     /// Set when the chapter was edited or rewritten.
     pub updated_at: Option<Timestamp>,
+    /// No run and no regenerate request changes a locked chapter.
+    pub locked: bool,
 }
 
 pub(super) const CHAPTER_COLUMNS: &str =
-    "number, title, content, word_count, summary, run_id, created_at, updated_at";
+    "number, title, content, word_count, summary, run_id, created_at, updated_at, locked";
 
 impl Chapter {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Chapter> {
@@ -156,6 +158,7 @@ impl Chapter {
             run_id: row.get(5)?,
             created_at: row.get(6)?,
             updated_at: row.get(7)?,
+            locked: row.get(8)?,
         })
     }
 }

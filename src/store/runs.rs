@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::model::{RUN_COLUMNS, Run, RunEvent};
 use super::stories::story_exists;
+use super::versions::{ChapterSource, VersionRecord, add_version};
 use super::{NewChapter, RunId, RunStatus, Store, StoryId, word_count};
 use crate::error::{Error, Result};
 use crate::run::{EventKind, FailureCode, Step, Timestamp, WorkerId};
@@ -187,16 +188,21 @@ impl Store {
                     (Some(until), None, until, format!("run created for chapters up to {until} of {chapter_count}"))
                 }
                 RunScope::Rewrite(n) => {
-                    let exists = tx
-                        .prepare_cached("SELECT 1 FROM chapters WHERE story_id = ?1 AND number = ?2")?
-                        .query_row(params![story, n], |_| Ok(()))
-                        .optional()?
-                        .is_some();
-                    if !exists {
-                        return Err(Error::validation(
-                            "number",
-                            format!("story {story} has no chapter {n} yet; write it with a run first"),
-                        ));
+                    let locked: Option<bool> = tx
+                        .prepare_cached("SELECT locked FROM chapters WHERE story_id = ?1 AND number = ?2")?
+                        .query_row(params![story, n], |row| row.get(0))
+                        .optional()?;
+                    match locked {
+                        None => {
+                            return Err(Error::validation(
+                                "number",
+                                format!("story {story} has no chapter {n} yet; write it with a run first"),
+                            ));
+                        }
+                        Some(true) => {
+                            return Err(Error::ChapterLocked { story: story.clone(), chapter: n });
+                        }
+                        Some(false) => {}
                     }
                     (None, Some(n), 1, format!("run created to rewrite chapter {n}"))
                 }
@@ -449,25 +455,41 @@ impl Store {
                 Some(true) => {}
             }
             let words = word_count(&chapter.content);
-            let what = match save {
+            let (what, source) = match save {
                 ChapterSave::New => {
                     tx.prepare_cached(
                         "INSERT INTO chapters (story_id, number, title, content, word_count, summary, run_id, created_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                     )?
                     .execute(params![story, chapter.number, chapter.title, chapter.content, words, chapter.summary, id, now])?;
-                    "saved"
+                    ("saved", ChapterSource::Generated)
                 }
                 ChapterSave::Rewrite => {
-                    tx.prepare_cached(
+                    // A chapter locked after the rewrite was queued stays as it is.
+                    let changed = tx.prepare_cached(
                         "UPDATE chapters SET title = ?3, content = ?4, word_count = ?5, summary = ?6, run_id = ?7,
                              updated_at = ?8
-                         WHERE story_id = ?1 AND number = ?2",
+                         WHERE story_id = ?1 AND number = ?2 AND locked = 0",
                     )?
                     .execute(params![story, chapter.number, chapter.title, chapter.content, words, chapter.summary, id, now])?;
-                    "rewritten"
+                    if changed == 0 {
+                        return Err(Error::ChapterLocked { story: story.clone(), chapter: chapter.number });
+                    }
+                    ("rewritten", ChapterSource::Regenerated)
                 }
             };
+            add_version(
+                tx,
+                &VersionRecord {
+                    story,
+                    number: chapter.number,
+                    source,
+                    title: &chapter.title,
+                    content: &chapter.content,
+                    run_id: Some(id),
+                    at: &now,
+                },
+            )?;
             write_progress(tx, id, done, total, None, &now, false)?;
             let message = format!("chapter {} {what} ({words} words): {}", chapter.number, chapter.title);
             add_event(tx, id, &now, EventKind::Chapter, &message)?;

@@ -4,7 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
 use super::model::{CHAPTER_COLUMNS, Chapter, STORY_COLUMNS, Story, word_count};
-use super::{RunStatus, Store, StoryId};
+use super::versions::{ChapterSource, VersionRecord, add_version};
+use super::{Store, StoryId};
 use crate::error::{Error, Result};
 
 /// Field limits, enforced for the API and the command line alike.
@@ -59,14 +60,19 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 pub struct ChapterEdit {
     pub title: Option<String>,
     pub content: Option<String>,
+    /// Locks (`true`) or unlocks the chapter.
+    pub locked: Option<bool>,
 }
 
 pub const MAX_CHAPTER_CHARS: usize = 200_000;
 
 impl ChapterEdit {
     pub fn validate(&self) -> Result<()> {
-        if self.title.is_none() && self.content.is_none() {
-            return Err(Error::validation("body", "give `content`, `title` or both"));
+        if self.title.is_none() && self.content.is_none() && self.locked.is_none() {
+            return Err(Error::validation(
+                "body",
+                "give `content`, `title`, `locked` or several of them",
+            ));
         }
         if let Some(title) = &self.title {
             check_title(title)?;
@@ -81,7 +87,7 @@ impl ChapterEdit {
     }
 }
 
-fn chapter_not_written(story: &StoryId, number: u32) -> Error {
+pub(super) fn chapter_not_written(story: &StoryId, number: u32) -> Error {
     Error::validation(
         "number",
         format!("story {story} has no chapter {number} yet; write it with a run first"),
@@ -117,6 +123,19 @@ fn check_chapter_count(count: Option<u32>) -> Result<()> {
 }
 
 impl NewStory {
+    /// The story this creates, with a fresh id, stamped `now`.
+    pub(super) fn to_story(&self, now: crate::run::Timestamp) -> Story {
+        Story {
+            id: StoryId::random(),
+            title: self.title.trim().to_string(),
+            premise: self.premise.clone(),
+            outline: self.outline.clone(),
+            chapter_count: self.chapter_count,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         check_title(&self.title)?;
         check_length("premise", &self.premise, MAX_PREMISE_CHARS)?;
@@ -140,8 +159,27 @@ impl StoryPatch {
     }
 }
 
+pub(super) fn insert_story(conn: &Connection, story: &Story) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        story.id,
+        story.title,
+        story.premise,
+        story.outline,
+        story.chapter_count,
+        story.created_at,
+        story.updated_at
+    ])?;
+    Ok(())
+}
+
+/// A story that is not in the trash: for the writer, a story in the trash
+/// does not exist (its runs are still not orphans: the row is there).
 pub(super) fn get_story(conn: &Connection, id: &StoryId) -> Result<Option<Story>> {
-    let sql = format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = ?1");
+    let sql = format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = ?1 AND deleted_at IS NULL");
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([id], Story::from_row)
@@ -150,7 +188,7 @@ pub(super) fn get_story(conn: &Connection, id: &StoryId) -> Result<Option<Story>
 
 pub(super) fn story_exists(conn: &Connection, id: &StoryId) -> Result<bool> {
     Ok(conn
-        .prepare_cached("SELECT 1 FROM stories WHERE id = ?1")?
+        .prepare_cached("SELECT 1 FROM stories WHERE id = ?1 AND deleted_at IS NULL")?
         .query_row([id], |_| Ok(()))
         .optional()?
         .is_some())
@@ -159,32 +197,8 @@ pub(super) fn story_exists(conn: &Connection, id: &StoryId) -> Result<bool> {
 impl Store {
     pub fn create_story(&self, new: &NewStory) -> Result<Story> {
         new.validate()?;
-        let now = self.now();
-        let story = Story {
-            id: StoryId::random(),
-            title: new.title.trim().to_string(),
-            premise: new.premise.clone(),
-            outline: new.outline.clone(),
-            chapter_count: new.chapter_count,
-            created_at: now.clone(),
-            updated_at: now,
-        };
-        self.write_one(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    story.id,
-                    story.title,
-                    story.premise,
-                    story.outline,
-                    story.chapter_count,
-                    story.created_at,
-                    story.updated_at
-                ])?)
-        })?;
+        let story = new.to_story(self.now());
+        self.write_one(|conn| insert_story(conn, &story))?;
         Ok(story)
     }
 
@@ -200,7 +214,8 @@ impl Store {
     /// rowid (insertion order), not by their random ids.
     pub fn list_stories(&self, limit: u32, offset: u32) -> Result<Vec<Story>> {
         let sql = format!(
-            "SELECT {STORY_COLUMNS} FROM stories ORDER BY created_at DESC, rowid DESC LIMIT ?1 OFFSET ?2"
+            "SELECT {STORY_COLUMNS} FROM stories WHERE deleted_at IS NULL
+             ORDER BY created_at DESC, rowid DESC LIMIT ?1 OFFSET ?2"
         );
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -252,32 +267,6 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Deletes a story with its runs (active ones are cancelled first, so a
-    /// worker holding one stops at its next step), chapters and events, in one
-    /// transaction. Returns how many active runs were cancelled.
-    pub fn delete_story(&self, id: &StoryId) -> Result<usize> {
-        self.write(|tx| {
-            if !story_exists(tx, id)? {
-                return Err(Error::StoryNotFound(id.clone()));
-            }
-            let cancelled = tx
-                .prepare_cached(
-                    "UPDATE workflow_runs SET status = ?2, lease_owner = NULL, lease_expires_at = NULL,
-                         finished_at = ?3, updated_at = ?3
-                     WHERE story_id = ?1 AND status IN (?4, ?5)",
-                )?
-                .execute(params![
-                    id,
-                    RunStatus::Cancelled,
-                    self.now(),
-                    RunStatus::Pending,
-                    RunStatus::Running
-                ])?;
-            tx.prepare_cached("DELETE FROM stories WHERE id = ?1")?.execute([id])?;
-            Ok(cancelled)
-        })
-    }
-
     pub fn chapters(&self, story: &StoryId) -> Result<Vec<Chapter>> {
         let conn = self.conn()?;
         let sql =
@@ -301,8 +290,10 @@ impl Store {
             .ok_or_else(|| chapter_not_written(story, number))
     }
 
-    /// The writer's edit of a chapter. Its summary is cleared: it described
-    /// the old text, and the engine writes a new one before it is needed.
+    /// The writer's edit of a chapter: a new version `edited` when the text
+    /// or title changes, and the lock set when asked. Its summary is cleared
+    /// when the text changes: it described the old text, and the engine
+    /// writes a new one before it is needed.
     pub fn update_chapter(
         &self,
         story: &StoryId,
@@ -314,34 +305,61 @@ impl Store {
             if !story_exists(tx, story)? {
                 return Err(Error::StoryNotFound(story.clone()));
             }
-            let content = edit.content.as_deref().map(str::trim);
-            let changed = tx
-                .prepare_cached(
-                    "UPDATE chapters SET
-                         title = coalesce(?3, title),
-                         content = coalesce(?4, content),
-                         word_count = coalesce(?5, word_count),
-                         summary = CASE WHEN ?4 IS NULL THEN summary ELSE '' END,
-                         updated_at = ?6
+            let sql = format!(
+                "SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2"
+            );
+            let read = |tx: &Connection| -> Result<Chapter> {
+                tx.prepare_cached(&sql)?
+                    .query_row(params![story, number], Chapter::from_row)
+                    .optional()?
+                    .ok_or_else(|| chapter_not_written(story, number))
+            };
+            let mut chapter = read(tx)?;
+            if let Some(locked) = edit.locked {
+                tx.prepare_cached(
+                    "UPDATE chapters SET locked = ?3 WHERE story_id = ?1 AND number = ?2",
+                )?
+                .execute(params![story, number, locked])?;
+            }
+            if edit.title.is_some() || edit.content.is_some() {
+                let now = self.now();
+                let title = edit
+                    .title
+                    .as_deref()
+                    .map_or(chapter.title.as_str(), str::trim);
+                let content = edit
+                    .content
+                    .as_deref()
+                    .map_or(chapter.content.as_str(), str::trim);
+                tx.prepare_cached(
+                    "UPDATE chapters SET title = ?3, content = ?4, word_count = ?5,
+                         summary = CASE WHEN ?6 THEN '' ELSE summary END, updated_at = ?7
                      WHERE story_id = ?1 AND number = ?2",
                 )?
                 .execute(params![
                     story,
                     number,
-                    edit.title.as_deref().map(str::trim),
+                    title,
                     content,
-                    content.map(word_count),
-                    self.now()
+                    word_count(content),
+                    edit.content.is_some(),
+                    now
                 ])?;
-            if changed == 0 {
-                return Err(chapter_not_written(story, number));
+                add_version(
+                    tx,
+                    &VersionRecord {
+                        story,
+                        number,
+                        source: ChapterSource::Edited,
+                        title,
+                        content,
+                        run_id: None,
+                        at: &now,
+                    },
+                )?;
             }
-            let sql = format!(
-                "SELECT {CHAPTER_COLUMNS} FROM chapters WHERE story_id = ?1 AND number = ?2"
-            );
-            Ok(tx
-                .prepare_cached(&sql)?
-                .query_row(params![story, number], Chapter::from_row)?)
+            chapter = read(tx)?;
+            Ok(chapter)
         })
     }
 
@@ -395,13 +413,13 @@ mod tests {
             )
             .unwrap();
         assert_eq!(cleared.chapter_count, None);
-        store.delete_story(&story.id).unwrap();
+        store.trash_story(&story.id).unwrap();
         assert!(matches!(
             store.story(&story.id),
             Err(Error::StoryNotFound(_))
         ));
         assert!(matches!(
-            store.delete_story(&story.id),
+            store.trash_story(&story.id),
             Err(Error::StoryNotFound(_))
         ));
     }

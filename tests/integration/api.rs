@@ -193,7 +193,7 @@ fn stories_are_listed_newest_first_with_limit_and_offset() {
 }
 
 #[test]
-fn deleting_a_story_cancels_its_active_run_and_removes_runs_chapters_and_events() {
+fn deleting_a_story_cancels_its_active_run_and_a_purge_removes_runs_chapters_and_events() {
     let server = Server::start(&["--builtin-delay-ms", "150"]);
     let story = create_story(
         &server,
@@ -221,15 +221,25 @@ fn deleting_a_story_cancels_its_active_run_and_removes_runs_chapters_and_events(
     let resp = server.delete(&format!("/api/stories/{id}"));
     assert_eq!(resp.status, 204, "{}", resp.text());
 
-    assert_error(
-        &server.get(&format!("/api/runs/{run_id}")),
-        404,
-        "RUN_NOT_FOUND",
-    );
+    // Deleted means in the trash: the story routes answer 404, its run is
+    // cancelled, nothing is destroyed until the purge.
+    assert_eq!(server.run(&run_id)["status"], "cancelled");
     assert_error(
         &server.get(&format!("/api/stories/{id}/chapters")),
         404,
         "STORY_NOT_FOUND",
+    );
+    let purge = server.delete(&format!("/api/stories/{id}?purge=true"));
+    assert_eq!(purge.status, 200, "{}", purge.text());
+    let backup = purge.json()["backup"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(std::path::Path::new(&backup).is_file(), "{backup}");
+    assert_error(
+        &server.get(&format!("/api/runs/{run_id}")),
+        404,
+        "RUN_NOT_FOUND",
     );
     let listed = server.get(&format!("/api/runs?story_id={id}")).json();
     assert_eq!(run_ids(&listed), Vec::<String>::new());

@@ -303,7 +303,7 @@ fn cancel_stops_a_running_run_at_the_next_step_boundary() {
 }
 
 #[test]
-fn deleting_a_story_mid_run_removes_it_and_the_worker_stops_without_error() {
+fn deleting_a_story_mid_run_trashes_it_and_the_worker_stops_without_error() {
     let temp = TempDb::new();
     let mut server = serve(&temp.path, 200, 1);
     let (story_id, run_id) = story_with_run(&server, "Torn Up", CHAPTERS);
@@ -313,9 +313,8 @@ fn deleting_a_story_mid_run_removes_it_and_the_worker_stops_without_error() {
     let resp = server.get(&format!("/api/stories/{story_id}"));
     assert_eq!(resp.status, 404);
     assert_eq!(resp.error_code(), "STORY_NOT_FOUND");
-    let resp = server.get(&format!("/api/runs/{run_id}"));
-    assert_eq!(resp.status, 404);
-    assert_eq!(resp.error_code(), "RUN_NOT_FOUND");
+    // In the trash: the run is cancelled, not gone.
+    assert_eq!(server.run(&run_id)["status"], "cancelled");
     wait_for_log(
         &server,
         &format!("run {run_id} was cancelled, deleted or taken over"),
@@ -329,6 +328,8 @@ fn deleting_a_story_mid_run_removes_it_and_the_worker_stops_without_error() {
     // The delete left nothing behind for the sweeps to find.
     let orphans = server.get("/api/diagnostics/orphans").json();
     assert_eq!(orphans["count"], 0, "{orphans}");
+    let purge = server.delete(&format!("/api/stories/{story_id}?purge=true"));
+    assert_eq!(purge.status, 200, "{}", purge.text());
     assert!(server.terminate().success());
     let conn = Connection::open(&temp.path).unwrap();
     for (sql, id) in [

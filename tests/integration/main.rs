@@ -21,6 +21,7 @@ mod cli;
 mod crash;
 mod disk_full;
 mod fuzz;
+mod history;
 mod llm;
 mod maintenance;
 mod security;
