@@ -42,6 +42,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// `serve`'s flags make its variant large; the command is parsed once.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Serve the HTTP API and status page, run the workers and the timer.
     Serve(ServeArgs),

@@ -381,7 +381,7 @@ impl ServeConfig {
 /// A number of hours from the command line: finite and not negative; 0 is
 /// `None` (off).
 fn hours(flag: &str, hours: f64) -> Result<Option<Duration>> {
-    if !hours.is_finite() || hours < 0.0 || hours > 1e6 {
+    if !hours.is_finite() || !(0.0..=1e6).contains(&hours) {
         return Err(Error::validation(
             flag,
             format!("must be a number from 0 to 1000000, got {hours}"),
