@@ -138,6 +138,40 @@ fn assert_every_chapter_once(db: &Path, story_id: &str, run_id: &str) {
     );
 }
 
+/// Every chapter row has exactly one version, `generated`, holding its very
+/// text, and no version exists without its chapter: a chapter and its
+/// version are one save, whenever the process dies.
+fn assert_versions_match_chapters(db: &Path, story_id: &str, life: usize) {
+    let conn = Connection::open(db).unwrap();
+    let mismatched: u32 = conn
+        .query_row(
+            "SELECT count(*) FROM chapters c
+             WHERE c.story_id = ?1 AND NOT EXISTS (
+                 SELECT 1 FROM chapter_versions v
+                 WHERE v.story_id = c.story_id AND v.number = c.number AND v.version = 1
+                   AND v.source = 'generated' AND v.content = c.content AND v.title = c.title)",
+            [story_id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        mismatched, 0,
+        "chapters without their version (life {life})"
+    );
+    let (versions, chapters): (u32, u32) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM chapter_versions WHERE story_id = ?1),
+                    (SELECT count(*) FROM chapters WHERE story_id = ?1)",
+            [story_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        versions, chapters,
+        "a version without its chapter, or one doubled (life {life})"
+    );
+}
+
 #[test]
 fn kill_9_mid_run_again_and_again_still_writes_every_chapter_exactly_once() {
     let temp = TempDb::new();
@@ -172,6 +206,7 @@ fn kill_9_mid_run_again_and_again_still_writes_every_chapter_exactly_once() {
             "life {life}"
         );
         assert_eq!(saved.save_events, done, "life {life}");
+        assert_versions_match_chapters(&temp.path, &story_id, life);
         server = serve(&temp.path, 150, 2);
     }
     let run = server.wait_for_run(&run_id, "completed", WAIT);
@@ -204,6 +239,7 @@ fn kill_9_mid_run_again_and_again_still_writes_every_chapter_exactly_once() {
     let status = server.terminate();
     assert!(status.success(), "serve exited with {status}");
     assert_every_chapter_once(&temp.path, &story_id, &run_id);
+    assert_versions_match_chapters(&temp.path, &story_id, kill_points.len());
     assert_eq!(run_row(&temp.path, &run_id).0, "completed");
 }
 

@@ -7,7 +7,7 @@ use super::{Harness, outline, settings};
 use crate::clock::{Clock, timestamp};
 use crate::engine::worker::backoff;
 use crate::generator::GenError;
-use crate::run::{FailureCode, WorkerId};
+use crate::run::{EventKind, FailureCode, WorkerId};
 use crate::store::RunStatus;
 
 fn rate_limited(seconds: u64) -> GenError {
@@ -36,8 +36,12 @@ fn an_expired_lease_is_taken_over_and_the_watcher_stops_the_old_worker() {
     let done = h.run(&run);
     assert_eq!(done.status, RunStatus::Completed);
     assert_eq!(h.app().store.chapters(&story.id).unwrap().len(), 2);
-    assert!(h.has_event(&run, "recovered", "taken over from worker-a"));
-    assert!(h.has_event(&run, "stopped", "worker-a stopped: the run is completed"));
+    assert!(h.has_event(&run, EventKind::Recovered, "taken over from worker-a"));
+    assert!(h.has_event(
+        &run,
+        EventKind::Stopped,
+        "worker-a stopped: the run is completed"
+    ));
     // A sent nothing after B's calls: its one call came first.
     let calls = h.generator.calls();
     assert_eq!(
@@ -104,7 +108,7 @@ fn a_servers_retry_after_is_the_wait() {
     h.worker("w").run_once();
     assert_eq!(h.run(&run).status, RunStatus::Completed);
     assert_eq!(h.clock.sleeps(), vec![Duration::from_secs(40)]);
-    assert!(h.has_event(&run, "retry", "retrying in 40000 ms"));
+    assert!(h.has_event(&run, EventKind::Retry, "retrying in 40000 ms"));
 }
 
 #[test]
@@ -125,7 +129,7 @@ fn a_cancel_during_a_retry_after_wait_ends_it_and_sends_nothing_more() {
     assert_eq!(worker.run_once(), Some(run.clone()));
     assert_eq!(h.run(&run).status, RunStatus::Cancelled);
     assert_eq!(h.generator.calls().len(), 1, "no request after the cancel");
-    assert!(h.has_event(&run, "stopped", "the run was cancelled"));
+    assert!(h.has_event(&run, EventKind::Stopped, "the run was cancelled"));
     // The worker is free at once for the next story.
     assert_eq!(worker.run_once(), Some(next.clone()));
     assert_eq!(h.run(&next).status, RunStatus::Completed);
@@ -191,7 +195,7 @@ fn shutdown_mid_call_releases_the_run_for_later() {
     assert_eq!(released.status, RunStatus::Pending);
     assert_eq!(released.lease_owner, None);
     assert_eq!(released.attempt, 0);
-    assert!(h.has_event(&run, "released", "released by w at shutdown"));
+    assert!(h.has_event(&run, EventKind::Released, "released by w at shutdown"));
     assert!(h.app().store.chapters(&story.id).unwrap().is_empty());
     assert_eq!(h.generator.calls().len(), 1);
 }

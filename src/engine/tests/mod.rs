@@ -15,7 +15,7 @@ use super::{EngineSettings, Shared, Worker};
 use crate::app::{App, AppSettings};
 use crate::clock::ManualClock;
 use crate::generator::{Completion, GenError, Generator, RawCompletion, Task, TaskKind};
-use crate::run::WorkerId;
+use crate::run::{EventKind, WorkerId};
 use crate::store::{NewStory, Run, RunId, RunScope, Store, Story};
 
 type Answer = Box<dyn FnOnce(&Task<'_>) -> Result<Completion, GenError> + Send>;
@@ -194,19 +194,19 @@ impl Harness {
         self.app().store.run(id).unwrap()
     }
 
-    fn events(&self, id: &RunId) -> Vec<(String, String)> {
+    fn events(&self, id: &RunId) -> Vec<(EventKind, String)> {
         self.app()
             .store
             .events(id)
             .unwrap()
             .into_iter()
-            .map(|e| (e.kind.as_str().to_string(), e.message))
+            .map(|e| (e.kind, e.message))
             .collect()
     }
 
-    fn has_event(&self, id: &RunId, kind: &str, containing: &str) -> bool {
+    fn has_event(&self, id: &RunId, kind: EventKind, containing: &str) -> bool {
         self.events(id)
             .iter()
-            .any(|(k, message)| k == kind && message.contains(containing))
+            .any(|(k, message)| *k == kind && message.contains(containing))
     }
 }

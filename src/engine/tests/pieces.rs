@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::{FakeGenerator, Harness, outline, settings, words};
 use crate::engine::pieces::{OutlineState, assess_outline, join_continuation};
 use crate::generator::GenError;
-use crate::run::FailureCode;
+use crate::run::{EventKind, FailureCode};
 use crate::store::RunStatus;
 
 #[test]
@@ -32,7 +32,11 @@ fn a_cut_summary_is_continued_before_it_is_saved() {
             .prompt
             .contains("Your summary was cut off. It ends:\nThe courier crossed the")
     );
-    assert!(h.has_event(&run, "continued", "the summary of chapter 1 was cut off"));
+    assert!(h.has_event(
+        &run,
+        EventKind::Continued,
+        "the summary of chapter 1 was cut off"
+    ));
 }
 
 #[test]
@@ -85,7 +89,7 @@ fn a_short_generated_outline_is_completed_not_accepted() {
     );
     assert!(h.has_event(
         &run,
-        "outline",
+        EventKind::Outline,
         "names chapters 1-1 of 3; asking for chapters 2-3"
     ));
 }
@@ -183,7 +187,7 @@ fn a_short_chapter_is_continued_even_when_the_generator_reports_truncation() {
             .starts_with("She opened the door and stepped into the wind. wind wind")
     );
     assert_eq!(h.generator.calls()[1].kind, "continue");
-    assert!(h.has_event(&run, "continued", "chapter 1 was short at 9 words"));
+    assert!(h.has_event(&run, EventKind::Continued, "chapter 1 was short at 9 words"));
 }
 
 #[test]
