@@ -13,6 +13,7 @@
 mod util;
 
 mod api;
+mod backups;
 mod books;
 mod browser;
 mod cancel;
