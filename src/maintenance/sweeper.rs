@@ -210,8 +210,9 @@ impl Sweeper {
                     if let Err(e) = sweep(&app, &mut integrity) {
                         log::warn!("background sweep failed: {e}; trying again in {interval:?}");
                     }
-                    keep_safe(&app);
                     let _ = first_done.try_send(());
+                    // After the start-up signal: workers need not wait for a copy.
+                    keep_safe(&app);
                     let until = Instant::now() + interval;
                     while Instant::now() < until {
                         if stop.load(Ordering::SeqCst) {
