@@ -27,3 +27,4 @@ mod llm;
 mod maintenance;
 mod security;
 mod smoke;
+mod whole_pieces;
