@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::error::Result;
 use crate::progress::{CountSource, resolve_count};
 use crate::run::{FailureCode, RunId, RunStatus, StoryId, WorkerId};
-use crate::store::{OrphanRun, Run, RunEvent};
+use crate::store::{OrphanRun, Run, RunEvent, Story, StoryPlace};
 
 /// Runs counted by status, keyed by the status's text (so that they list in
 /// the order of the text, as the reports always have).
@@ -47,31 +47,31 @@ impl Report for RunReport {
     }
 }
 
+/// Findings and the recommendations that go with them, gathered as a report
+/// is built.
+#[derive(Default)]
+struct Advice {
+    findings: Vec<Finding>,
+    recommendations: Vec<String>,
+}
+
+impl Advice {
+    fn add(&mut self, severity: Severity, code: &'static str, message: String) {
+        self.findings.push(finding(severity, code, message));
+    }
+
+    fn recommend(&mut self, what: impl Into<String>) {
+        self.recommendations.push(what.into());
+    }
+}
+
 pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
     let store = &app.store;
     let now = store.clock().now();
     let Some(run) = store.find_run(id)? else {
-        return Ok(RunReport {
-            run_id: id.clone(),
-            exists: false,
-            run: None,
-            story_exists: None,
-            lease_owner: None,
-            lease_remaining_s: None,
-            heartbeat_age_s: None,
-            last_events: Vec::new(),
-            chapters: None,
-            findings: vec![finding(
-                Severity::Error,
-                "RUN_NOT_FOUND",
-                format!("run {id} does not exist"),
-            )],
-            recommendations: vec![
-                "list runs with `storyflow diagnose --all` or GET /api/runs".into(),
-            ],
-        });
+        return Ok(missing_run(id));
     };
-    let story_exists = store.find_story(&run.story_id)?.is_some();
+    let story_exists = store.story_place(&run.story_id)? != StoryPlace::Missing;
     let mut events = store.events(id)?;
     if !verbose {
         let keep = events.len().saturating_sub(10);
@@ -82,12 +82,19 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
         .as_ref()
         .and_then(|t| t.age_seconds(now))
         .map(|age| -age);
-    let heartbeat_age_s = run.heartbeat_at.as_ref().and_then(|t| t.age_seconds(now));
-    let mut findings = Vec::new();
-    let mut recommendations = Vec::new();
-    let code = run.error_code.map_or("", FailureCode::as_str);
-    let retriable = run.error_code.is_some_and(FailureCode::is_retriable);
-    let message = run.error_message.clone().unwrap_or_default();
+    let mut advice = Advice::default();
+    if !story_exists {
+        advice.add(
+            Severity::Error,
+            FailureCode::OrphanedRun.as_str(),
+            format!(
+                "run {id} points at story {}, which does not exist",
+                run.story_id
+            ),
+        );
+        advice.recommend("storyflow fix-orphans --dry-run");
+        advice.recommend("storyflow fix-orphans");
+    }
     let wrong_total = if story_exists && !run.status.is_active() {
         store
             .runs_with_wrong_totals_of(Some(&run.story_id))?
@@ -96,87 +103,15 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
     } else {
         None
     };
-    if !story_exists {
-        findings.push(finding(
-            Severity::Error,
-            FailureCode::OrphanedRun.as_str(),
-            format!(
-                "run {id} points at story {}, which does not exist",
-                run.story_id
-            ),
-        ));
-        recommendations.push("storyflow fix-orphans --dry-run".into());
-        recommendations.push("storyflow fix-orphans".into());
-    }
-    match run.status {
-        RunStatus::Running if lease_remaining_s.is_some_and(|s| s < 0) => {
-            findings.push(finding(
-                Severity::Warning,
-                "STUCK_RUN",
-                format!(
-                    "run {id} is running but its lease expired {}s ago; its worker has stopped",
-                    -lease_remaining_s.unwrap_or(0)
-                ),
-            ));
-            recommendations.push("start `storyflow serve` (its sweep resumes the run) or `storyflow health-check --fix`".into());
-        }
-        RunStatus::Failed if story_exists && retriable => {
-            findings.push(finding(
-                Severity::Warning,
-                "FAILED_RETRIABLE",
-                format!("run {id} failed with {code}: {message}"),
-            ));
-            recommendations.push(format!("storyflow run retry {id}"));
-        }
-        RunStatus::Failed if story_exists => {
-            findings.push(finding(
-                Severity::Error,
-                "FAILED_PERMANENTLY",
-                format!("run {id} failed with {code}: {message}"),
-            ));
-            let code = run.error_code.unwrap_or(FailureCode::Unknown);
-            recommendations.push(code.advice(id));
-        }
-        RunStatus::Cancelled if story_exists => {
-            findings.push(finding(
-                Severity::Info,
-                "CANCELLED",
-                format!(
-                    "run {id} was cancelled after {} chapters",
-                    run.chapters_done
-                ),
-            ));
-            recommendations.push(format!("storyflow run retry {id} to resume it"));
-        }
-        _ if story_exists && wrong_total.is_none() => findings.push(finding(
-            Severity::Info,
-            "HEALTHY",
-            format!(
-                "run {id} is {} at {}% ({}/{} chapters)",
-                run.status,
-                run.progress(),
-                run.chapters_done,
-                run.chapters_total
-            ),
-        )),
-        _ => {}
+    if story_exists {
+        judge_run_status(&mut advice, &run, lease_remaining_s, wrong_total.is_none());
     }
     if let Some((_, done, saved)) = wrong_total {
-        findings.push(wrong_total_finding(id, done, saved));
-        recommendations.push(WRONG_TOTALS_ADVICE.into());
+        advice.findings.push(wrong_total_finding(id, done, saved));
+        advice.recommend(WRONG_TOTALS_ADVICE);
     }
     let chapters = if verbose && story_exists {
-        Some(
-            store
-                .chapters(&run.story_id)?
-                .iter()
-                .map(|c| ChapterLine {
-                    number: c.number,
-                    title: c.title.clone(),
-                    word_count: c.word_count,
-                })
-                .collect(),
-        )
+        Some(chapter_lines(app, &run.story_id)?)
     } else {
         None
     };
@@ -186,13 +121,111 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
         story_exists: Some(story_exists),
         lease_owner: run.lease_owner.clone(),
         lease_remaining_s,
-        heartbeat_age_s,
+        heartbeat_age_s: run.heartbeat_at.as_ref().and_then(|t| t.age_seconds(now)),
         last_events: events,
         chapters,
-        findings,
-        recommendations,
+        findings: advice.findings,
+        recommendations: advice.recommendations,
         run: Some(run),
     })
+}
+
+fn missing_run(id: &RunId) -> RunReport {
+    RunReport {
+        run_id: id.clone(),
+        exists: false,
+        run: None,
+        story_exists: None,
+        lease_owner: None,
+        lease_remaining_s: None,
+        heartbeat_age_s: None,
+        last_events: Vec::new(),
+        chapters: None,
+        findings: vec![finding(
+            Severity::Error,
+            "RUN_NOT_FOUND",
+            format!("run {id} does not exist"),
+        )],
+        recommendations: vec!["list runs with `storyflow diagnose --all` or GET /api/runs".into()],
+    }
+}
+
+/// What the status of a run whose story exists says. `totals_agree`: no
+/// wrong-totals finding will speak for a finished run instead.
+fn judge_run_status(
+    advice: &mut Advice,
+    run: &Run,
+    lease_remaining_s: Option<i64>,
+    totals_agree: bool,
+) {
+    let id = &run.id;
+    let code = run.error_code.map_or("", FailureCode::as_str);
+    let message = run.error_message.clone().unwrap_or_default();
+    match run.status {
+        RunStatus::Running if lease_remaining_s.is_some_and(|s| s < 0) => {
+            advice.add(
+                Severity::Warning,
+                "STUCK_RUN",
+                format!(
+                    "run {id} is running but its lease expired {}s ago; its worker has stopped",
+                    -lease_remaining_s.unwrap_or(0)
+                ),
+            );
+            advice.recommend("start `storyflow serve` (its sweep resumes the run) or `storyflow health-check --fix`");
+        }
+        RunStatus::Failed if run.error_code.is_some_and(FailureCode::is_retriable) => {
+            advice.add(
+                Severity::Warning,
+                "FAILED_RETRIABLE",
+                format!("run {id} failed with {code}: {message}"),
+            );
+            advice.recommend(format!("storyflow run retry {id}"));
+        }
+        RunStatus::Failed => {
+            advice.add(
+                Severity::Error,
+                "FAILED_PERMANENTLY",
+                format!("run {id} failed with {code}: {message}"),
+            );
+            advice.recommend(run.error_code.unwrap_or(FailureCode::Unknown).advice(id));
+        }
+        RunStatus::Cancelled => {
+            advice.add(
+                Severity::Info,
+                "CANCELLED",
+                format!(
+                    "run {id} was cancelled after {} chapters",
+                    run.chapters_done
+                ),
+            );
+            advice.recommend(format!("storyflow run retry {id} to resume it"));
+        }
+        _ if totals_agree => advice.add(
+            Severity::Info,
+            "HEALTHY",
+            format!(
+                "run {id} is {} at {}% ({}/{} chapters)",
+                run.status,
+                run.progress(),
+                run.chapters_done,
+                run.chapters_total
+            ),
+        ),
+        _ => {}
+    }
+}
+
+fn chapter_lines(app: &App, story: &StoryId) -> Result<Vec<ChapterLine>> {
+    Ok(app
+        .store
+        .chapters(story)?
+        .iter()
+        .map(|c| ChapterLine {
+            number: c.number,
+            title: c.title.clone(),
+            word_count: c.word_count,
+        })
+        .collect())
 }
 
 const WRONG_TOTALS_ADVICE: &str =
@@ -229,7 +262,6 @@ impl Report for StoryReport {
 
 pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
     let store = &app.store;
-    let story = store.find_story(id)?;
     let runs = store.runs_of_story(id)?;
     let by_status: RunsByStatus = RunStatus::ALL
         .iter()
@@ -238,81 +270,127 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
             (status.as_str(), count as u64)
         })
         .collect();
-    let mut findings = Vec::new();
-    let mut recommendations = Vec::new();
-    let Some(story) = story else {
-        if runs.is_empty() {
-            findings.push(finding(
-                Severity::Error,
-                FailureCode::StoryNotFound.as_str(),
-                format!("story {id} does not exist and no run points at it"),
-            ));
-            recommendations.push("list stories with `storyflow story list`".into());
-        } else {
-            findings.push(finding(
-                Severity::Error,
-                "ORPHANED_RUNS",
-                format!(
-                    "story {id} does not exist, but {} runs point at it: they are orphans",
-                    runs.len()
-                ),
-            ));
-            recommendations.push("storyflow fix-orphans --dry-run".into());
-            recommendations.push("storyflow fix-orphans".into());
-        }
-        return Ok(StoryReport {
-            story_id: id.clone(),
-            exists: false,
-            title: None,
-            chapter_count: None,
-            chapter_count_source: None,
-            chapters_saved: 0,
-            outline_warnings: Vec::new(),
-            runs_by_status: by_status,
-            runs,
-            findings,
-            recommendations,
-        });
+    let mut advice = Advice::default();
+    let story = match store.find_story(id)? {
+        Some(story) => story,
+        None => match store.trashed_story(id)? {
+            Some(story) => {
+                advice.add(
+                    Severity::Info,
+                    "IN_TRASH",
+                    format!("story {id} is in the trash; its runs are not orphans"),
+                );
+                advice.recommend(format!(
+                    "restore it with POST /api/trash/{id}/restore, or leave it to be purged after --trash-days"
+                ));
+                story
+            }
+            None => return Ok(missing_story(id, runs, by_status)),
+        },
     };
     let count = resolve_count(&story, app.counts.default_count());
-    let chapters_saved = store.chapters(id)?.len();
+    let chapters = store.chapters(id)?;
     let outline_warnings = crate::progress::check_outline(&story.outline, story.chapter_count);
     if count.source == CountSource::Default {
-        findings.push(finding(
+        advice.add(
             Severity::Warning,
             "DEFAULT_CHAPTER_COUNT",
             format!("story {id} has no chapter count and its outline names no chapters; the default of {} applies", count.count),
-        ));
-        recommendations.push(format!("set one: storyflow story add … --chapters N, or PATCH /api/stories/{id} {{\"chapter_count\": N}}"));
+        );
+        advice.recommend(format!("set one: storyflow story add … --chapters N, or PATCH /api/stories/{id} {{\"chapter_count\": N}}"));
     }
     for warning in &outline_warnings {
-        findings.push(finding(
-            Severity::Warning,
-            "OUTLINE_PROBLEM",
-            warning.clone(),
-        ));
+        advice.add(Severity::Warning, "OUTLINE_PROBLEM", warning.clone());
     }
+    judge_story_runs(app, &mut advice, id, &runs)?;
+    advice.findings.extend(quality_findings(&story, &chapters));
+    if advice.findings.is_empty() {
+        advice.add(
+            Severity::Info,
+            "HEALTHY",
+            format!(
+                "story {id} has {} of {} chapters ({})",
+                chapters.len(),
+                count.count,
+                count.source.as_str()
+            ),
+        );
+    }
+    Ok(StoryReport {
+        story_id: id.clone(),
+        exists: true,
+        title: Some(story.title),
+        chapter_count: Some(count.count),
+        chapter_count_source: Some(count.source),
+        chapters_saved: chapters.len(),
+        outline_warnings,
+        runs_by_status: by_status,
+        runs,
+        findings: advice.findings,
+        recommendations: advice.recommendations,
+    })
+}
+
+fn missing_story(id: &StoryId, runs: Vec<Run>, by_status: RunsByStatus) -> StoryReport {
+    let mut advice = Advice::default();
+    if runs.is_empty() {
+        advice.add(
+            Severity::Error,
+            FailureCode::StoryNotFound.as_str(),
+            format!("story {id} does not exist and no run points at it"),
+        );
+        advice.recommend("list stories with `storyflow story list`");
+    } else {
+        advice.add(
+            Severity::Error,
+            "ORPHANED_RUNS",
+            format!(
+                "story {id} does not exist, but {} runs point at it: they are orphans",
+                runs.len()
+            ),
+        );
+        advice.recommend("storyflow fix-orphans --dry-run");
+        advice.recommend("storyflow fix-orphans");
+    }
+    StoryReport {
+        story_id: id.clone(),
+        exists: false,
+        title: None,
+        chapter_count: None,
+        chapter_count_source: None,
+        chapters_saved: 0,
+        outline_warnings: Vec::new(),
+        runs_by_status: by_status,
+        runs,
+        findings: advice.findings,
+        recommendations: advice.recommendations,
+    }
+}
+
+/// Stuck, miscounted and failed runs of a story.
+fn judge_story_runs(app: &App, advice: &mut Advice, id: &StoryId, runs: &[Run]) -> Result<()> {
+    let store = &app.store;
     for run in store
         .stuck_runs(&idle_since(app))?
         .iter()
         .filter(|r| r.story_id == *id)
     {
-        findings.push(finding(
+        advice.add(
             Severity::Warning,
             "STUCK_RUN",
             format!(
                 "run {} is running, but its worker has stopped responding",
                 run.id
             ),
-        ));
-        recommendations.push(format!("storyflow diagnose --run {}", run.id));
+        );
+        advice.recommend(format!("storyflow diagnose --run {}", run.id));
     }
     for (run, done, saved) in store.runs_with_wrong_totals_of(Some(id))? {
-        findings.push(wrong_total_finding(&run, done, saved));
-        recommendations.push(WRONG_TOTALS_ADVICE.into());
+        advice.findings.push(wrong_total_finding(&run, done, saved));
+        advice.recommend(WRONG_TOTALS_ADVICE);
     }
     for run in runs.iter().filter(|r| r.status == RunStatus::Failed) {
-        findings.push(finding(
+        advice.add(
             Severity::Warning,
             "FAILED_RUN",
             format!(
@@ -321,34 +399,29 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
                 run.error_code
                     .map_or("an unknown error", FailureCode::as_str)
             ),
-        ));
-        recommendations.push(format!("storyflow diagnose --run {}", run.id));
+        );
+        advice.recommend(format!("storyflow diagnose --run {}", run.id));
     }
-    if findings.is_empty() {
-        findings.push(finding(
-            Severity::Info,
-            "HEALTHY",
-            format!(
-                "story {id} has {} of {} chapters ({})",
-                chapters_saved,
-                count.count,
-                count.source.as_str()
-            ),
-        ));
-    }
-    Ok(StoryReport {
-        story_id: id.clone(),
-        exists: true,
-        title: Some(story.title),
-        chapter_count: Some(count.count),
-        chapter_count_source: Some(count.source),
-        chapters_saved,
-        outline_warnings,
-        runs_by_status: by_status,
-        runs,
-        findings,
-        recommendations,
-    })
+    Ok(())
+}
+
+/// Chapters that fall short of the quality thresholds (length, repetition,
+/// repeated sentences, stock phrases, name variants), measured offline.
+fn quality_findings(story: &Story, chapters: &[crate::store::Chapter]) -> Vec<Finding> {
+    let Ok(stock_phrases) = crate::quality::StockPhrases::builtin() else {
+        return Vec::new();
+    };
+    let known_names = crate::quality::known_names(&[], &story.outline);
+    let measure = crate::quality::Measure {
+        target_words: story.target_words(),
+        known_names: &known_names,
+        stock_phrases: &stock_phrases,
+    };
+    let thresholds = crate::quality::Thresholds::default();
+    chapters
+        .iter()
+        .flat_map(|c| thresholds.findings(c.number, c.word_count, &measure.chapter(&c.content)))
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -393,22 +466,7 @@ pub fn diagnose_all(app: &App) -> Result<DatabaseReport> {
         ));
         recommendations.push("storyflow health-check --fix".into());
     }
-    for (code, count) in &failed {
-        let severity = if code.is_retriable() {
-            Severity::Warning
-        } else {
-            Severity::Info
-        };
-        findings.push(finding(
-            severity,
-            "FAILED_RUNS",
-            format!("{count} runs failed with {code}"),
-        ));
-    }
-    if failed.iter().any(|(code, _)| code.is_retriable()) {
-        recommendations
-            .push("retry runs that failed for a passing cause: storyflow run retry ID".into());
-    }
+    judge_failed_runs(&mut findings, &mut recommendations, &failed);
     if !defaults.is_empty() {
         findings.push(finding(
             Severity::Warning,
@@ -449,4 +507,28 @@ pub fn diagnose_all(app: &App) -> Result<DatabaseReport> {
         findings,
         recommendations,
     })
+}
+
+/// Failed runs by code: a warning for codes a retry may cure, with that advice.
+fn judge_failed_runs(
+    findings: &mut Vec<Finding>,
+    recommendations: &mut Vec<String>,
+    failed: &[(FailureCode, u64)],
+) {
+    for (code, count) in failed {
+        let severity = if code.is_retriable() {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        findings.push(finding(
+            severity,
+            "FAILED_RUNS",
+            format!("{count} runs failed with {code}"),
+        ));
+    }
+    if failed.iter().any(|(code, _)| code.is_retriable()) {
+        recommendations
+            .push("retry runs that failed for a passing cause: storyflow run retry ID".into());
+    }
 }

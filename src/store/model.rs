@@ -21,7 +21,15 @@ pub struct Story {
 pub(super) const STORY_COLUMNS: &str =
     "id, title, premise, outline, chapter_count, created_at, updated_at";
 
+/// Words a chapter aims at when the story does not say.
+pub const DEFAULT_TARGET_WORDS: u32 = 1500;
+
 impl Story {
+    /// The words each chapter aims at.
+    pub fn target_words(&self) -> u32 {
+        DEFAULT_TARGET_WORDS
+    }
+
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Story> {
         Ok(Story {
             id: row.get(0)?,

@@ -91,6 +91,17 @@ impl Store {
         })
     }
 
+    /// A story in the trash (`None` for one that is not there).
+    pub fn trashed_story(&self, id: &StoryId) -> Result<Option<Story>> {
+        let sql =
+            format!("SELECT {STORY_COLUMNS} FROM stories WHERE id = ?1 AND deleted_at IS NOT NULL");
+        Ok(self
+            .conn()?
+            .prepare_cached(&sql)?
+            .query_row([id], Story::from_row)
+            .optional()?)
+    }
+
     /// The trash, most recently deleted first.
     pub fn trash(&self) -> Result<Vec<TrashedStory>> {
         let sql = format!(

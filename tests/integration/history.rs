@@ -233,3 +233,70 @@ fn history_errors_are_clear_and_change_nothing() {
     let live = server.post_empty(&format!("/api/trash/{story}/restore"));
     assert_error(&live, 409, "CONFLICT");
 }
+
+#[test]
+fn a_chapter_of_one_sentence_repeated_is_reported_by_diagnose_and_a_trashed_story_is_no_orphan() {
+    let server = Server::start(&[]);
+    let story = written_story(&server, 2);
+    let clean = crate::util::cli(&server.db, &["diagnose", "--story", &story, "--json"]);
+    let report: Value = serde_json::from_slice(&clean.stdout).unwrap();
+    let codes: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["HEALTHY"],
+        "builtin chapters pass the thresholds: {report}"
+    );
+
+    let parrot = "The courier crossed the flooded plain at dawn. ".repeat(300);
+    let resp = server.patch(
+        &format!("/api/stories/{story}/chapters/2"),
+        &json!({ "content": parrot }),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let out = crate::util::cli(&server.db, &["diagnose", "--story", &story, "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let repetitive = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "CHAPTER_REPETITIVE")
+        .unwrap_or_else(|| panic!("no repetition finding: {report}"));
+    assert!(
+        repetitive["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("chapter 2:")
+    );
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "CHAPTER_REPEATED_SENTENCES")
+    );
+
+    assert_eq!(server.delete(&format!("/api/stories/{story}")).status, 204);
+    let out = crate::util::cli(&server.db, &["diagnose", "--story", &story, "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["exists"], true, "{report}");
+    assert!(
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "IN_TRASH")
+    );
+    assert!(
+        !report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "ORPHANED_RUNS")
+    );
+}
