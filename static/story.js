@@ -175,7 +175,7 @@ function renderStoryView() {
     const sig = JSON.stringify([c.title, c.word_count, c.created_at, c.updated_at, String(c.content || '').length, rewriting.has(c.number), c.locked, last]);
     if (el.sig !== sig) {
       el.sig = sig;
-      el.replaceChildren(...chapterContent(c, story, el, { rewriting: rewriting.has(c.number), last }).flat(), el.history || null);
+      setChildren(el, chapterContent(c, story, el, { rewriting: rewriting.has(c.number), last }), el.history);
     }
   }, () =>
     h(

@@ -15,6 +15,7 @@ mod util;
 mod api;
 mod books;
 mod browser;
+mod browser_history;
 mod cancel;
 mod clean_text;
 mod cli;
