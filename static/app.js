@@ -1,9 +1,9 @@
-// storyflow's page, part 6 of 6 (loaded last): the shared state, loading,
+// storyflow's page, part 7 of 7 (loaded last): the shared state, loading,
 // polling, the views' router and titles, and start-up.
 //
 // Views (the address's hash): `#` the writer's stories (the first screen),
-// `#system` health, metrics and maintenance, `#story/ID` a story and its
-// reader, `#run/ID` a run. `#/system` and `#/story/ID` are read the same.
+// `#system` health, metrics, backups and maintenance, `#trash` the deleted
+// stories, `#story/ID` a story and its reader, `#run/ID` a run. `#/system` and `#/story/ID` are read the same.
 //
 // - A hidden tab does not poll; it catches up on visibilitychange.
 // - The document title names the view ("The Salt Road · storyflow"); while
@@ -31,6 +31,8 @@ const state = {
   orphans: null,
   healthAt: 0,
   metrics: null,
+  backups: null, // GET /api/backups, loaded on the System view only
+  trash: null, // GET /api/trash's stories, loaded on the Trash view only
   filter: 'all',
   view: { name: 'stories' },
   story: null, // the story view: { id, story, runs, chapters, error }
@@ -91,6 +93,10 @@ async function loadMetrics() {
   state.metrics = await api('GET', '/api/metrics');
 }
 
+async function loadBackups() {
+  state.backups = await api('GET', '/api/backups');
+}
+
 // ---------------------------------------------------------------- polling
 
 let timer = 0;
@@ -148,7 +154,8 @@ async function refresh() {
   jobs.push(loadRuns());
   if (now - state.healthAt > HEALTH_MS) jobs.push(loadHealth());
   // The counters are only shown on the System view.
-  if (state.view.name === 'system') jobs.push(loadMetrics());
+  if (state.view.name === 'system') jobs.push(loadMetrics(), loadBackups());
+  if (state.view.name === 'trash') jobs.push(loadTrash());
   const results = await Promise.allSettled(jobs.map((job) => job.then(render)));
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
@@ -184,6 +191,9 @@ function render() {
   } else if (state.view.name === 'system') {
     renderHealth();
     renderMetrics();
+    renderBackups();
+  } else if (state.view.name === 'trash') {
+    renderTrash();
   } else if (state.view.name === 'story') {
     renderStoryView();
   } else if (state.view.name === 'run') {
@@ -205,6 +215,7 @@ function documentTitle() {
 function viewTitle() {
   const view = state.view;
   if (view.name === 'system') return 'System';
+  if (view.name === 'trash') return 'Trash';
   if (view.name === 'story') {
     const story = (state.story && state.story.story) || storyById(view.id);
     return story ? story.title : 'Story';
@@ -237,12 +248,12 @@ function renderPill() {
 
 // ------------------------------------------------------------------ router
 
-const VIEWS = ['stories', 'system', 'story', 'run'];
+const VIEWS = ['stories', 'system', 'trash', 'story', 'run'];
 
 /** The view an address's hash names; anything unknown is the stories. */
 function viewOf(hash) {
   const path = hash.replace(/^#\/?/, '');
-  if (path === 'system') return { name: 'system' };
+  if (path === 'system' || path === 'trash') return { name: path };
   const match = path.match(/^(story|run)\/([^/?#]{1,100})$/);
   return match ? { name: match[1], id: decodeURIComponent(match[2]) } : { name: 'stories' };
 }

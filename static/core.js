@@ -1,9 +1,9 @@
-// storyflow's page, part 1 of 6: helpers, the API client, messages and
+// storyflow's page, part 1 of 7: helpers, the API client, messages and
 // dialogs. Plain JavaScript, no build step, no dependencies.
 //
-// The page is six classic scripts loaded in order (core.js, system.js,
-// stories.js, story.js, run.js, app.js); they share one global scope, and
-// app.js, loaded last, holds the state and starts everything.
+// The page is seven classic scripts loaded in order (core.js, system.js,
+// stories.js, story.js, history.js, run.js, app.js); they share one global
+// scope, and app.js, loaded last, holds the state and starts everything.
 //
 // Invariants:
 // - User and server text only ever reaches the page as text: through h()

@@ -1,4 +1,4 @@
-// storyflow's page, part 3 of 6: the Stories view (the page's first
+// storyflow's page, part 3 of 7: the Stories view (the page's first
 // screen): the stories with their latest run and its progress in words, the
 // runs, their actions, and the New story form.
 'use strict';
@@ -425,9 +425,8 @@ async function deleteStory(story) {
   const ok = await confirmDialog({
     title: `Delete “${story.title}”?`,
     body: [
-      'The story, its chapters and all of its runs are removed from the database.',
+      'The story, its chapters and its runs go to the trash, where you can restore them.',
       run && isActive(run) ? 'Its run in progress is cancelled.' : null,
-      'This cannot be undone. Export it first to keep the text.',
     ],
     confirmLabel: 'Delete story',
   });
@@ -437,7 +436,7 @@ async function deleteStory(story) {
       await api('DELETE', `/api/stories/${encodeURIComponent(story.id)}`);
       state.stories = state.stories.filter((s) => s.id !== story.id);
       state.runs = state.runs.filter((r) => r.story_id !== story.id);
-      toast(`Deleted “${story.title}”.`);
+      notify('ok', h('p', {}, `Deleted “${story.title}”: it is in the trash. `, h('a', { href: '#trash' }, 'Open the trash')), { timeout: 8000 });
       if (state.view.name !== 'stories') location.hash = '';
     } catch (err) {
       showError(err, `Could not delete “${story.title}”`);
@@ -498,3 +497,86 @@ async function submitStory(ev) {
   }
 }
 
+
+// -------------------------------------------------------------- the trash
+//
+// The Trash view (#trash): deleted stories, newest first as the server
+// lists them, each with Restore and "Delete for good" (asked first; the
+// server writes a backup before purging and says where).
+
+async function loadTrash() {
+  const data = await api('GET', '/api/trash');
+  state.trash = data.stories || [];
+}
+
+function renderTrash() {
+  const list = $('#trash-list');
+  const items = state.trash;
+  $('#trash-count').textContent = items ? String(items.length) : '';
+  if (!items) {
+    list.replaceChildren(h('p', { class: 'muted' }, 'Loading…'));
+    return;
+  }
+  syncList(list, items, (s) => s.id, createTrashItem, updateTrashItem, () =>
+    h('div', { class: 'empty' }, h('p', { class: 'empty-title' }, 'The trash is empty.'), h('p', {}, 'A story you delete waits here until you restore it.')),
+  );
+}
+
+function createTrashItem(story) {
+  const card = h('article', { class: 'card trash-item', dataset: { storyId: story.id } });
+  const p = {
+    title: h('h3', { class: 'story-title' }),
+    meta: h('p', { class: 'story-meta' }),
+    restore: h('button', { type: 'button', class: 'btn small btn-restore-story', text: 'Restore', onclick: () => restoreStory(p.story) }),
+    purge: h('button', { type: 'button', class: 'btn small ghost danger-text btn-purge-story', text: 'Delete for good', onclick: () => purgeStory(p.story) }),
+  };
+  card.parts = p;
+  card.append(h('div', {}, p.title, p.meta), h('div', { class: 'trash-actions' }, p.restore, p.purge));
+  return card;
+}
+
+function updateTrashItem(card, story) {
+  const p = card.parts;
+  p.story = story;
+  p.title.textContent = story.title;
+  p.meta.replaceChildren(`${plural(story.chapters || 0, 'chapter')} written of ${story.chapter_count} · `, timeAgo(story.deleted_at, 'deleted'));
+  const busy = state.busy.has(`trash:${story.id}`);
+  p.restore.disabled = busy;
+  p.purge.disabled = busy;
+}
+
+async function restoreStory(story) {
+  await withBusy(`trash:${story.id}`, async () => {
+    try {
+      await api('POST', `/api/trash/${encodeURIComponent(story.id)}/restore`);
+      state.trash = (state.trash || []).filter((s) => s.id !== story.id);
+      state.storiesDirty = true;
+      notify('ok', h('p', {}, `Restored “${story.title}”. `, h('a', { href: `#story/${encodeURIComponent(story.id)}` }, 'Open it')), { timeout: 8000 });
+    } catch (err) {
+      showError(err, `Could not restore “${story.title}”`);
+    }
+  });
+  refreshNow();
+}
+
+async function purgeStory(story) {
+  const ok = await confirmDialog({
+    title: `Delete “${story.title}” for good?`,
+    body: [
+      'The story, its chapters with all their versions, and its runs are removed from the database.',
+      'This cannot be undone from the page; a backup of the database is written first.',
+    ],
+    confirmLabel: 'Delete for good',
+  });
+  if (!ok) return;
+  await withBusy(`trash:${story.id}`, async () => {
+    try {
+      const result = await api('DELETE', `/api/stories/${encodeURIComponent(story.id)}?purge=true`);
+      state.trash = (state.trash || []).filter((s) => s.id !== story.id);
+      toast(result && result.backup ? `Deleted “${story.title}” for good. Backup first: ${result.backup}` : `Deleted “${story.title}” for good.`);
+    } catch (err) {
+      showError(err, `Could not delete “${story.title}” for good`);
+    }
+  });
+  refreshNow();
+}

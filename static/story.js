@@ -1,4 +1,4 @@
-// storyflow's page, part 4 of 6: a story (#story/ID): the reader, its
+// storyflow's page, part 4 of 7: a story (#story/ID): the reader, its
 // chapter list, the chapter editor, and the guard that never drops an
 // unsaved edit without asking.
 'use strict';
@@ -171,10 +171,11 @@ function renderStoryView() {
   syncList(p.chapters, chapters, (c) => String(c.number), chapterView, (el, c) => {
     // A chapter being edited keeps its form, whatever the polls bring.
     if (el.editing) return;
-    const sig = JSON.stringify([c.title, c.word_count, c.created_at, c.updated_at, String(c.content || '').length, rewriting.has(c.number)]);
+    const last = c.number === chapters[chapters.length - 1].number;
+    const sig = JSON.stringify([c.title, c.word_count, c.created_at, c.updated_at, String(c.content || '').length, rewriting.has(c.number), c.locked, last]);
     if (el.sig !== sig) {
       el.sig = sig;
-      el.replaceChildren(...chapterContent(c, story, el, rewriting.has(c.number)).flat());
+      setChildren(el, chapterContent(c, story, el, { rewriting: rewriting.has(c.number), last }), el.history);
     }
   }, () =>
     h(
@@ -223,7 +224,7 @@ function chapterView(chapter) {
   return h('article', { class: 'chapter', id: `chapter-${chapter.number}`, dataset: { number: String(chapter.number) } });
 }
 
-function chapterContent(c, story, el, rewriting) {
+function chapterContent(c, story, el, { rewriting, last }) {
   const paragraphs = String(c.content || '')
     .split(/\n\s*\n/)
     .map((t) => t.trim())
@@ -232,13 +233,14 @@ function chapterContent(c, story, el, rewriting) {
     type: 'button',
     class: 'btn small ghost btn-rewrite-chapter',
     text: rewriting ? 'Rewriting…' : 'Rewrite',
-    title: 'Write this chapter again; the others stay as they are',
+    title: c.locked ? 'Unlock the chapter to rewrite it' : 'Write this chapter again; the others stay as they are',
     onclick: () => rewriteChapter(story, c, rewrite),
   });
-  rewrite.disabled = Boolean(rewriting);
+  rewrite.disabled = Boolean(rewriting) || Boolean(c.locked);
   const meta = [plural(c.word_count, 'word')];
   if (c.updated_at) meta.push(`changed ${ago(c.updated_at)}`);
   if (rewriting) meta.push('being rewritten');
+  if (c.locked) meta.push(LOCKED_TEXT);
   return [
     h(
       'header',
@@ -259,6 +261,9 @@ function chapterContent(c, story, el, rewriting) {
             onclick: () => editChapter(el, c, story),
           }),
           rewrite,
+          historyButton(story, c, el),
+          last ? null : rollbackButton(story, c),
+          lockToggle(story, c),
         ),
       ),
       h('h3', { class: 'chapter-title' }, c.title),
@@ -436,9 +441,8 @@ async function rewriteChapter(story, c, button) {
   const ok = await confirmDialog({
     title: `Rewrite chapter ${c.number}, “${c.title}”?`,
     body: [
-      'A run writes this chapter again and replaces its text, edits included.',
+      'A run writes this chapter again; the text it has now, edits included, stays in its history and can be restored.',
       'The other chapters stay exactly as they are.',
-      'Export the story first to keep this version.',
     ],
     confirmLabel: 'Rewrite chapter',
   });

@@ -1,5 +1,5 @@
-// storyflow's page, part 2 of 6: the System view (#system): health,
-// metrics and maintenance (health check, orphan dry-run), kept apart from
+// storyflow's page, part 2 of 7: the System view (#system): health,
+// metrics, backups and maintenance (health check, orphan dry-run), kept apart from
 // the writer's stories.
 'use strict';
 
@@ -104,11 +104,42 @@ function renderMetrics() {
   );
 }
 
-/**
- * Keeps `container`'s children in step with `items` by key: existing
- * elements are updated in place (so a progress bar animates and focus
- * stays), new ones created, gone ones removed.
- */
+// ----------------------------------------------------------------- backups
+//
+// "last backup 3 h ago" and, when backups are off or the last attempt
+// failed, a warning in words. A failure counts only while no backup has
+// succeeded since it (last_error_at after last_backup_at): the server
+// keeps the last error after a later success.
+
+function renderBackups() {
+  const line = $('#backup-line');
+  const warning = $('#backup-warning');
+  const data = state.backups;
+  if (!data) return;
+  const status = data.status || {};
+  const copies = (data.backups || []).length;
+  const last = status.last_backup_at || (data.backups && data.backups[0] && data.backups[0].created_at) || null;
+  const failing = Boolean(status.last_error) && (!last || (parseTime(status.last_error_at) || 0) >= (parseTime(last) || 0));
+  const sig = JSON.stringify([data, ago(last), ago(status.last_error_at)]);
+  if (line.sig === sig) return;
+  line.sig = sig;
+  line.replaceChildren(
+    last ? timeAgo(last, 'last backup') : 'no backup yet',
+    status.enabled ? ` · every ${status.interval_h} h, keeping the newest ${status.keep}` : '',
+    ` · ${plural(copies, 'copy', 'copies')}`,
+    status.dir ? [' in ', h('code', {}, status.dir)] : null,
+  );
+  let message = null;
+  if (!status.enabled) {
+    message = 'Backups are off (serve --backup-interval-h 0): nothing copies the database on a timer. Repairs and purges still write one first.';
+  } else if (failing) {
+    message = `The last backup failed ${ago(status.last_error_at)}: ${status.last_error}. Serving goes on; check the backup directory's space and permissions.`;
+  }
+  warning.textContent = message || '';
+  warning.hidden = !message;
+  warning.dataset.kind = !status.enabled ? 'off' : failing ? 'failing' : '';
+}
+
 // ------------------------------------------------------------- maintenance
 
 async function runHealthCheck() {

@@ -9,6 +9,7 @@ const CORE_JS: &str = include_str!("../../static/core.js");
 const SYSTEM_JS: &str = include_str!("../../static/system.js");
 const STORIES_JS: &str = include_str!("../../static/stories.js");
 const STORY_JS: &str = include_str!("../../static/story.js");
+const HISTORY_JS: &str = include_str!("../../static/history.js");
 const RUN_JS: &str = include_str!("../../static/run.js");
 const APP_JS: &str = include_str!("../../static/app.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
@@ -25,6 +26,7 @@ pub fn asset(name: &str) -> Result<Reply> {
         "system.js" => Ok(Reply::bytes("text/javascript", SYSTEM_JS)),
         "stories.js" => Ok(Reply::bytes("text/javascript", STORIES_JS)),
         "story.js" => Ok(Reply::bytes("text/javascript", STORY_JS)),
+        "history.js" => Ok(Reply::bytes("text/javascript", HISTORY_JS)),
         "run.js" => Ok(Reply::bytes("text/javascript", RUN_JS)),
         "app.js" => Ok(Reply::bytes("text/javascript", APP_JS)),
         "style.css" => Ok(Reply::bytes("text/css", STYLE_CSS)),

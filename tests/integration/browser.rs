@@ -18,7 +18,7 @@ use crate::util::{Api, Server, TempDb, create_story, id_of, outline};
 use serde_json::{Value, json};
 
 /// How long any one thing may take to appear on the page.
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// The W3C name of an element reference in WebDriver JSON.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -66,7 +66,7 @@ fn free_port() -> u16 {
 
 /// A headless Chromium session on the page of `server`. Dropping it ends
 /// the session and kills chromedriver (and with it the browser).
-struct Browser {
+pub(crate) struct Browser {
     agent: ureq::Agent,
     driver: Child,
     driver_url: String,
@@ -78,7 +78,7 @@ struct Browser {
 
 impl Browser {
     /// A desktop-sized browser on `server`.
-    fn open(server: &Server) -> Browser {
+    pub(crate) fn open(server: &Server) -> Browser {
         Browser::open_sized(server, 1280, 900)
     }
 
@@ -217,7 +217,7 @@ impl Browser {
     }
 
     /// Opens a page of the server, `path` like `/` or `/#story/ID`.
-    fn goto(&self, path: &str) {
+    pub(crate) fn goto(&self, path: &str) {
         self.command(
             "POST",
             "/url",
@@ -230,7 +230,7 @@ impl Browser {
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page.
-    fn js(&self, script: &str, args: Value) -> Value {
+    pub(crate) fn js(&self, script: &str, args: Value) -> Value {
         self.command(
             "POST",
             "/execute/sync",
@@ -239,7 +239,7 @@ impl Browser {
     }
 
     /// The text of the first element matching `css`, if there is one.
-    fn text(&self, css: &str) -> Option<String> {
+    pub(crate) fn text(&self, css: &str) -> Option<String> {
         self.js(
             "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;",
             json!([css]),
@@ -248,14 +248,14 @@ impl Browser {
         .map(str::to_string)
     }
 
-    fn exists(&self, css: &str) -> bool {
+    pub(crate) fn exists(&self, css: &str) -> bool {
         self.js(
             "return document.querySelector(arguments[0]) !== null;",
             json!([css]),
         ) == true
     }
 
-    fn visible(&self, css: &str) -> bool {
+    pub(crate) fn visible(&self, css: &str) -> bool {
         self.js(
             "const e = document.querySelector(arguments[0]); \
              return e !== null && e.getClientRects().length > 0;",
@@ -265,7 +265,7 @@ impl Browser {
 
     /// Polls `check` until it gives a value; panics after [`WAIT`] with
     /// what the page showed and what the browser logged.
-    fn wait<T>(&self, what: &str, mut check: impl FnMut(&Browser) -> Option<T>) -> T {
+    pub(crate) fn wait<T>(&self, what: &str, mut check: impl FnMut(&Browser) -> Option<T>) -> T {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(value) = check(self) {
@@ -284,19 +284,19 @@ impl Browser {
 
     /// Waits for an element matching `css` whose text contains `needle`;
     /// returns its whole text.
-    fn wait_text(&self, css: &str, needle: &str) -> String {
+    pub(crate) fn wait_text(&self, css: &str, needle: &str) -> String {
         self.wait(&format!("`{needle}` in {css}"), |b| {
             b.text(css).filter(|text| text.contains(needle))
         })
     }
 
-    fn wait_visible(&self, css: &str) {
+    pub(crate) fn wait_visible(&self, css: &str) {
         self.wait(&format!("{css} to be visible"), |b| {
             b.visible(css).then_some(())
         });
     }
 
-    fn wait_gone(&self, css: &str) {
+    pub(crate) fn wait_gone(&self, css: &str) {
         self.wait(&format!("{css} to disappear"), |b| {
             (!b.exists(css)).then_some(())
         });
@@ -316,7 +316,7 @@ impl Browser {
 
     /// Clicks the element matching `css` as a user would (it must be
     /// visible and enabled), waiting for it to be there.
-    fn click(&self, css: &str) {
+    pub(crate) fn click(&self, css: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             let clicked = self.element(css).and_then(|id| {
@@ -397,7 +397,7 @@ impl Drop for Browser {
     }
 }
 
-fn story_card(id: &str) -> String {
+pub(crate) fn story_card(id: &str) -> String {
     format!("#story-list [data-story-id=\"{id}\"]")
 }
 
@@ -441,13 +441,13 @@ fn the_page_lists_a_story_created_through_the_api() {
 
 /// The page ran under its own CSP without a complaint: no refused script or
 /// style, no failed request, no script error.
-fn assert_quiet_console(browser: &Browser) {
+pub(crate) fn assert_quiet_console(browser: &Browser) {
     assert_quiet_console_except(browser, &[]);
 }
 
 /// Like [`assert_quiet_console`], but a refused request with one of
 /// `statuses` (one a test provokes on purpose) is expected.
-fn assert_quiet_console_except(browser: &Browser, statuses: &[&str]) {
+pub(crate) fn assert_quiet_console_except(browser: &Browser, statuses: &[&str]) {
     let problems: Vec<String> = browser
         .console()
         .into_iter()

@@ -16,6 +16,7 @@ mod api;
 mod backups;
 mod books;
 mod browser;
+mod browser_history;
 mod cancel;
 mod clean_text;
 mod cli;
