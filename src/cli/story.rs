@@ -1,4 +1,6 @@
-//! `story add|list|show|export`: stories as a whole.
+//! `story add|import|list|show|export|delete|restore`: stories as a whole.
+//! `delete` moves a story to the trash (the sweeper of a serving storyflow
+//! purges it after `--trash-days`); `restore` brings it back whole.
 
 use std::path::{Path, PathBuf};
 
@@ -8,6 +10,7 @@ use serde_json::json;
 use super::print_json;
 use crate::app::App;
 use crate::error::{Error, Result, exit};
+use crate::import::{ImportRequest, import_manuscript};
 use crate::store::{NewStory, RunFilter, StoryId};
 
 #[derive(Debug, Subcommand)]
@@ -29,6 +32,23 @@ pub enum StoryCommand {
         #[arg(long)]
         chapters: Option<u32>,
         /// Print the story as JSON instead of its id.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a story from a manuscript (Markdown or plain text), split into
+    /// chapters at its chapter headings; a run then writes only the missing
+    /// chapters.
+    Import {
+        /// The manuscript file.
+        file: PathBuf,
+        /// The title (default: the manuscript's `# Title` line).
+        #[arg(long)]
+        title: Option<String>,
+        /// The book's planned chapter count (at least the last imported
+        /// chapter's number).
+        #[arg(long, value_name = "N")]
+        chapter_count: Option<u32>,
+        /// Print `{story, chapters_imported}` as JSON instead of the id.
         #[arg(long)]
         json: bool,
     },
@@ -59,6 +79,16 @@ pub enum StoryCommand {
         /// Write to this file instead of standard output.
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
+    },
+    /// Move a story to the trash (its active runs are cancelled).
+    Delete {
+        /// The story's id.
+        id: String,
+    },
+    /// Bring a story back from the trash, with its chapters and runs.
+    Restore {
+        /// The story's id.
+        id: String,
     },
 }
 
@@ -91,7 +121,35 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
             };
             add(app, &new, json)?;
         }
+        StoryCommand::Import {
+            file,
+            title,
+            chapter_count,
+            json,
+        } => {
+            let request = ImportRequest {
+                title,
+                markdown: read_file(&file, "FILE")?,
+                chapter_count,
+                ..Default::default()
+            };
+            import(app, request, json)?;
+        }
         StoryCommand::List { limit, json } => list(app, limit, json)?,
+        StoryCommand::Delete { id } => {
+            let id = StoryId::parse(&id)?;
+            let cancelled = app.store.trash_story(&id)?;
+            println!(
+                "story {id} moved to the trash ({cancelled} active runs cancelled); bring it back with `storyflow story restore {id}`"
+            );
+        }
+        StoryCommand::Restore { id } => {
+            let story = app.store.restore_story(&StoryId::parse(&id)?)?;
+            println!(
+                "story {} restored from the trash: {}",
+                story.id, story.title
+            );
+        }
         StoryCommand::Show { id, json } => show(app, &StoryId::parse(&id)?, json)?,
         StoryCommand::Export { id, format, output } => {
             let story = app.store.story(&StoryId::parse(&id)?)?;
@@ -126,6 +184,20 @@ fn add(app: &App, new: &NewStory, json: bool) -> Result<()> {
         for warning in warnings {
             eprintln!("warning: outline {warning}");
         }
+    }
+    Ok(())
+}
+
+fn import(app: &App, request: ImportRequest, json: bool) -> Result<()> {
+    let imported = import_manuscript(&app.store, request)?;
+    if json {
+        print_json(&imported);
+    } else {
+        println!("{}", imported.story.id);
+        eprintln!(
+            "imported {} chapters into \"{}\"",
+            imported.chapters_imported, imported.story.title
+        );
     }
     Ok(())
 }
