@@ -59,6 +59,8 @@ pub enum ChapterCommand {
         /// The chapter's number.
         number: u32,
         /// The version to bring back (see `chapter history`).
+        // Its own id: `version` is taken by the propagated `--version` flag.
+        #[arg(id = "restore_version", value_name = "VERSION")]
         version: u32,
     },
     /// Lock a chapter: no run and no regenerate request changes it.

@@ -122,3 +122,17 @@ fn spinner(message: &'static str) -> indicatif::ProgressBar {
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap checks names and ids only when a command is built; this builds
+    /// every subcommand, so a clash fails here rather than at a user's run.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
