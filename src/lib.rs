@@ -16,6 +16,7 @@ pub mod error;
 pub mod export;
 pub mod generator;
 pub mod http;
+pub mod import;
 pub mod maintenance;
 pub mod metrics;
 pub mod progress;

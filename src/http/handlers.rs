@@ -73,7 +73,7 @@ fn story_json(app: &App, story: &Story) -> Value {
 
 /// A saved story plus the outline problems the writer should know now,
 /// not halfway through a run.
-fn saved_story_json(app: &App, story: &Story) -> Value {
+pub(super) fn saved_story_json(app: &App, story: &Story) -> Value {
     let mut body = story_json(app, story);
     body["warnings"] = json!(check_outline(&story.outline, story.chapter_count));
     body

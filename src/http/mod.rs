@@ -11,6 +11,7 @@ mod edge;
 mod handlers;
 mod health;
 mod history;
+mod import;
 mod request;
 mod router;
 

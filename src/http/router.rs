@@ -1,7 +1,7 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h, history};
+use super::{Reply, Req, assets, handlers as h, history, import};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -10,6 +10,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/health"),
     ("GET", "/api/stories"),
     ("POST", "/api/stories"),
+    ("POST", "/api/stories/import"),
     ("GET", "/api/stories/{id}"),
     ("PATCH", "/api/stories/{id}"),
     ("DELETE", "/api/stories/{id}"),
@@ -84,6 +85,8 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
             "GET" => h::list_stories(req, app),
             "POST" => h::create_story(req, app),
         }),
+        // Before `["stories", id]`: `import` is a word, not a story id.
+        ["stories", "import"] => methods!(req, { "POST" => import::import_story(req, app) }),
         ["stories", id] => methods!(req, {
             "GET" => h::get_story(app, id),
             "PATCH" => h::update_story(req, app, id),

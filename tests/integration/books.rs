@@ -470,7 +470,7 @@ fn a_chapter_can_be_edited_and_one_chapter_regenerated_alone() {
     let shown = util::cli(&db, &["chapter", "show", &story_id, "1", "--json"]);
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["content"], "The writer's chapter one.");
-    let out = util::cli(&db, &["chapter", "regenerate", &story_id, "4"]);
+    let out = util::cli(&db, &["chapter", "regenerate", &story_id, "4", "--yes"]);
     assert!(out.status.success(), "{}", util::stderr(&out));
     server.wait_for_run(util::stdout(&out).trim(), "completed", WAIT);
     // Rewrite runs count their one chapter: no totals disagree afterwards.

@@ -718,3 +718,126 @@ fn the_cli_and_the_server_share_one_database_file() {
         cli_runs.len() + http_runs.len()
     );
 }
+
+// ------------------------------------------------- chapter history, trash
+
+/// A story with three imported chapters (no server needed); its id.
+fn imported_story(db: &TempDb) -> String {
+    let file = db.dir.path().join("book.md");
+    let text = "# Book\n## Chapter 1: One\nFirst text.\n## Chapter 2: Two\nSecond.\n## Chapter 3: Three\nThird.\n";
+    std::fs::write(&file, text).expect("write the manuscript");
+    ok(&cli(
+        &db.path,
+        &["story", "import", &file.to_string_lossy()],
+    ))
+    .trim()
+    .to_string()
+}
+
+fn chapter_json(db: &Path, story: &str, n: &str) -> Value {
+    json_of(&ok(&cli(db, &["chapter", "show", story, n, "--json"])))
+}
+
+fn history_json(db: &Path, story: &str, n: &str) -> Vec<Value> {
+    let out = ok(&cli(db, &["chapter", "history", story, n, "--json"]));
+    json_of(&out)["versions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn chapter_history_and_restore_bring_back_an_earlier_text() {
+    let db = TempDb::new();
+    let story = imported_story(&db);
+    ok(&cli(
+        &db.path,
+        &[
+            "chapter",
+            "edit",
+            &story,
+            "1",
+            "--text",
+            "Rewritten by hand.",
+        ],
+    ));
+    let table = ok(&cli(&db.path, &["chapter", "history", &story, "1"]));
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(
+        rows[0].contains("version") && rows[0].contains("source"),
+        "{table}"
+    );
+    assert!(
+        rows[1].contains("edited") && rows[2].contains("imported"),
+        "{table}"
+    );
+    let versions = history_json(&db.path, &story, "1");
+    let numbers: Vec<&Value> = versions.iter().map(|v| &v["version"]).collect();
+    assert_eq!(numbers, [&json!(2), &json!(1)], "newest first");
+
+    let out = ok(&cli(&db.path, &["chapter", "restore", &story, "1", "1"]));
+    assert!(out.contains("version 3"), "{out}");
+    assert_eq!(
+        chapter_json(&db.path, &story, "1")["content"],
+        "First text."
+    );
+    let versions = history_json(&db.path, &story, "1");
+    assert_eq!(versions.len(), 3);
+    assert_eq!(versions[0]["source"], "restored");
+
+    // A version that does not exist: exit 2, nothing changed.
+    let err = fails(&cli(&db.path, &["chapter", "restore", &story, "1", "9"]), 2);
+    assert!(err.contains("9"), "{err}");
+    assert_eq!(history_json(&db.path, &story, "1").len(), 3);
+    assert_eq!(
+        chapter_json(&db.path, &story, "1")["content"],
+        "First text."
+    );
+    fails(&cli(&db.path, &["chapter", "history", &story, "7"]), 2);
+}
+
+#[test]
+fn a_locked_chapter_refuses_regenerate_until_unlocked() {
+    let db = TempDb::new();
+    let story = imported_story(&db);
+    ok(&cli(&db.path, &["chapter", "lock", &story, "2"]));
+    assert_eq!(chapter_json(&db.path, &story, "2")["locked"], true);
+    fails(
+        &cli(&db.path, &["chapter", "regenerate", &story, "2", "--yes"]),
+        2,
+    );
+    ok(&cli(&db.path, &["chapter", "unlock", &story, "2"]));
+    assert_eq!(chapter_json(&db.path, &story, "2")["locked"], false);
+    let run = ok(&cli(
+        &db.path,
+        &["chapter", "regenerate", &story, "2", "--yes"],
+    ));
+    let shown = json_of(&ok(&cli(&db.path, &["run", "show", run.trim(), "--json"])));
+    assert_eq!(shown["status"], "pending");
+}
+
+#[test]
+fn regenerate_off_a_terminal_without_yes_is_refused_and_queues_nothing() {
+    let db = TempDb::new();
+    let story = imported_story(&db);
+    let err = fails(&cli(&db.path, &["chapter", "regenerate", &story, "1"]), 2);
+    assert!(err.contains("--yes"), "{err}");
+    let shown = json_of(&ok(&cli(&db.path, &["story", "show", &story, "--json"])));
+    assert_eq!(shown["runs"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn story_delete_moves_to_the_trash_and_story_restore_brings_it_back() {
+    let db = TempDb::new();
+    let story = imported_story(&db);
+    let out = ok(&cli(&db.path, &["story", "delete", &story]));
+    assert!(out.contains("story restore"), "says how to restore: {out}");
+    fails(&cli(&db.path, &["story", "show", &story]), 2);
+    let listed = json_of(&ok(&cli(&db.path, &["story", "list", "--json"])));
+    assert_eq!(listed.as_array().map(Vec::len), Some(0));
+    ok(&cli(&db.path, &["story", "restore", &story]));
+    let shown = json_of(&ok(&cli(&db.path, &["story", "show", &story, "--json"])));
+    assert_eq!(shown["chapters_saved"], 3);
+    assert_eq!(chapter_json(&db.path, &story, "3")["content"], "Third.");
+    fails(&cli(&db.path, &["story", "restore", &story]), 2);
+}

@@ -24,6 +24,7 @@ mod crash;
 mod disk_full;
 mod fuzz;
 mod history;
+mod import;
 mod llm;
 mod maintenance;
 mod security;
