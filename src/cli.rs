@@ -17,7 +17,7 @@ use crate::error::{Error, Result, exit};
 use crate::http::{EdgePolicy, HttpServer};
 use crate::maintenance::{self, HealthOptions, Report, Sweeper};
 use crate::run::Step;
-use crate::store::{ChapterEdit, NewStory, RunFilter, RunId, RunScope, Store, StoryId};
+use crate::store::{ChapterEdit, NewStory, Prices, RunFilter, RunId, RunScope, Store, StoryId};
 
 /// storyflow: a self-hosted story generation workbench.
 ///
@@ -359,7 +359,7 @@ fn story(app: &App, command: StoryCommand) -> Result<u8> {
             if json {
                 print_json(&json!({
                     "story": story, "chapter_count": count.count, "chapter_count_source": count.source,
-                    "chapters_saved": chapters.len(), "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+                    "chapters_saved": chapters.len(), "runs": runs.iter().map(|r| r.to_json(&Prices::default())).collect::<Vec<_>>(),
                 }));
             } else {
                 println!(
@@ -476,7 +476,7 @@ fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> {
 
 fn print_run(run: &crate::store::Run, json: bool) {
     if json {
-        print_json(&run.to_json());
+        print_json(&run.to_json(&Prices::default()));
         return;
     }
     println!(

@@ -211,7 +211,8 @@ pub fn regenerate_chapter(req: &Req, app: &App, id: &str, number: &str) -> Resul
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let _: Regenerate = req.json_or_default()?;
     let run = app.start_run(&id, RunScope::Rewrite(number))?;
-    Ok(Reply::json(202, &run.to_json()).with_header("Location", format!("/api/runs/{}", run.id)))
+    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+        .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
 pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
@@ -225,7 +226,7 @@ pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(
-        &json!({ "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>() }),
+        &json!({ "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>() }),
     ))
 }
 
@@ -240,7 +241,8 @@ pub fn start_run(req: &Req, app: &App, id: &str) -> Result<Reply> {
     let body: StartRun = req.json_or_default()?;
     let scope = body.until_chapter.map_or(RunScope::Book, RunScope::Until);
     let run = app.start_run(&id, scope)?;
-    Ok(Reply::json(202, &run.to_json()).with_header("Location", format!("/api/runs/{}", run.id)))
+    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+        .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
 pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
@@ -265,14 +267,16 @@ pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(&json!({
-        "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>(),
         "limit": limit,
         "offset": offset,
     })))
 }
 
 pub fn get_run(app: &App, id: &str) -> Result<Reply> {
-    Ok(Reply::ok(&app.store.run(&run_id(id)?)?.to_json()))
+    Ok(Reply::ok(
+        &app.store.run(&run_id(id)?)?.to_json(&app.config.prices),
+    ))
 }
 
 pub fn run_events(app: &App, id: &str) -> Result<Reply> {
@@ -284,11 +288,18 @@ pub fn run_events(app: &App, id: &str) -> Result<Reply> {
 }
 
 pub fn cancel_run(app: &App, id: &str) -> Result<Reply> {
-    Ok(Reply::ok(&app.store.cancel_run(&run_id(id)?)?.to_json()))
+    Ok(Reply::ok(
+        &app.store
+            .cancel_run(&run_id(id)?)?
+            .to_json(&app.config.prices),
+    ))
 }
 
 pub fn retry_run(app: &App, id: &str) -> Result<Reply> {
-    Ok(Reply::json(202, &app.retry_run(&run_id(id)?)?.to_json()))
+    Ok(Reply::json(
+        202,
+        &app.retry_run(&run_id(id)?)?.to_json(&app.config.prices),
+    ))
 }
 
 pub fn report_progress(req: &Req, app: &App, id: &str) -> Result<Reply> {

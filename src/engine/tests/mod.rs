@@ -48,7 +48,13 @@ impl FakeGenerator {
 
     fn then_text(&self, text: &str, truncated: bool) {
         let text = text.to_string();
-        self.then(move |_| Ok(Completion { text, truncated }));
+        self.then(move |_| {
+            Ok(if truncated {
+                Completion::cut(text)
+            } else {
+                Completion::finished(text)
+            })
+        });
     }
 
     fn then_error(&self, error: GenError) {
