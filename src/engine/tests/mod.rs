@@ -4,6 +4,7 @@
 //! through [`Worker::run_once`] instead of threads. The watcher is driven by
 //! calling `Shared::watch_once`.
 
+mod accounting;
 mod lifecycle;
 mod pieces;
 
@@ -91,6 +92,7 @@ impl Generator for FakeGenerator {
         self.scripted_or_default(task).map(|completion| {
             RawCompletion::text(completion.text)
                 .with_finish_reason(completion.truncated.then_some("length"))
+                .with_usage(completion.call.usage)
         })
     }
 }
