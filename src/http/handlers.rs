@@ -56,10 +56,11 @@ fn shorten(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// A story as the API shows it: with its resolved chapter count and source.
+/// A story as the API shows it: with its resolved chapter count and source,
+/// and its usage.
 fn story_json(app: &App, story: &Story) -> Value {
     let count = app.counts.for_story(story);
-    json!({
+    let mut body = json!({
         "id": story.id,
         "title": story.title,
         "premise": story.premise,
@@ -68,7 +69,22 @@ fn story_json(app: &App, story: &Story) -> Value {
         "chapter_count_source": count.source,
         "created_at": story.created_at,
         "updated_at": story.updated_at,
-    })
+    });
+    body["usage"] = story_usage_json(app, &story.id);
+    body
+}
+
+/// The story's usage totals (one read by primary key), null when they
+/// cannot be read: no figure rather than a wrong one.
+fn story_usage_json(app: &App, id: &StoryId) -> Value {
+    match app.store.story_usage(id) {
+        Ok(Some(usage)) => usage.to_json(&app.config.prices),
+        Ok(None) => Value::Null,
+        Err(e) => {
+            log::warn!("could not read the usage of story {id}: {e}");
+            Value::Null
+        }
+    }
 }
 
 /// A saved story plus the outline problems the writer should know now,
@@ -193,8 +209,11 @@ pub(super) fn chapter_number(text: &str) -> Result<u32> {
 }
 
 pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
-    let chapter = app.store.chapter(&story_id(id)?, chapter_number(number)?)?;
-    Ok(Reply::ok(&json!(chapter)))
+    let (id, number) = (story_id(id)?, chapter_number(number)?);
+    let chapter = app.store.chapter(&id, number)?;
+    let mut body = json!(chapter);
+    body["usage"] = app.store.chapter_usage(&id, number)?.to_json(&app.config.prices);
+    Ok(Reply::ok(&body))
 }
 
 pub fn edit_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Reply> {
