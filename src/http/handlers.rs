@@ -212,7 +212,10 @@ pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let chapter = app.store.chapter(&id, number)?;
     let mut body = json!(chapter);
-    body["usage"] = app.store.chapter_usage(&id, number)?.to_json(&app.config.prices);
+    body["usage"] = app
+        .store
+        .chapter_usage(&id, number)?
+        .to_json(&app.config.prices);
     Ok(Reply::ok(&body))
 }
 
