@@ -477,4 +477,34 @@ mod tests {
         assert_eq!(err.code(), "VALIDATION_FAILED");
         assert!(err.to_string().starts_with("--generator-cmd:"), "{err}");
     }
+
+    #[test]
+    fn prices_are_read_and_a_negative_one_is_refused() {
+        let serve = |extra: &[&str]| {
+            let argv = ["storyflow", "serve"].iter().chain(extra).copied();
+            let Ok(Cli {
+                command: Some(Command::Serve(args)),
+                ..
+            }) = Cli::try_parse_from(argv)
+            else {
+                panic!("parses: {extra:?}");
+            };
+            ServeConfig::from_args(&args)
+        };
+        let priced = serve(&[
+            "--price-input-per-mtok",
+            "0.5",
+            "--price-output-per-mtok",
+            "2",
+        ])
+        .expect("valid prices");
+        assert_eq!(priced.prices.input_per_mtok, Some(0.5));
+        assert_eq!(priced.prices.output_per_mtok, Some(2.0));
+        assert_eq!(serve(&[]).expect("defaults").prices, Prices::default());
+        let err = serve(&["--price-output-per-mtok=-1"]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("--price-output-per-mtok:"),
+            "{err}"
+        );
+    }
 }
