@@ -19,6 +19,7 @@ use crate::generator::builtin::Builtin;
 use crate::generator::command::CommandGenerator;
 use crate::generator::openai::{OpenAi, OpenAiConfig};
 use crate::generator::{Generator, PromptBuilder, Templates};
+use crate::store::Prices;
 
 /// The environment variable that sets `--token`.
 pub const TOKEN_ENV: &str = "STORYFLOW_TOKEN";
@@ -174,6 +175,13 @@ pub struct ServeArgs {
     /// (fractions allowed).
     #[arg(long, default_value_t = defaults::TRASH_DAYS)]
     pub trash_days: f64,
+    /// Price of a million prompt tokens, for the `cost` of runs, stories
+    /// and chapters [default: none: cost is null].
+    #[arg(long, value_name = "PRICE")]
+    pub price_input_per_mtok: Option<f64>,
+    /// Price of a million completion tokens [default: none: cost is null].
+    #[arg(long, value_name = "PRICE")]
+    pub price_output_per_mtok: Option<f64>,
 }
 
 /// How many requests and connections the server takes on at once, and how
@@ -270,6 +278,8 @@ pub struct ServeConfig {
     pub backup_keep: usize,
     /// How long a story stays in the trash before the sweeper purges it.
     pub trash_retention: Duration,
+    /// What tokens cost; none by default (usage then has a null cost).
+    pub prices: Prices,
 }
 
 impl Default for ServeConfig {
@@ -309,6 +319,7 @@ impl Default for ServeConfig {
             backup_dir: None,
             backup_keep: BACKUP_KEEP,
             trash_retention: Duration::from_secs_f64(TRASH_DAYS * 86_400.0),
+            prices: Prices::default(),
         }
     }
 }
@@ -366,6 +377,10 @@ impl ServeConfig {
             backup_keep: args.backup_keep,
             trash_retention: hours("--trash-days", args.trash_days * 24.0)?
                 .unwrap_or(Duration::ZERO),
+            prices: Prices {
+                input_per_mtok: price("--price-input-per-mtok", args.price_input_per_mtok)?,
+                output_per_mtok: price("--price-output-per-mtok", args.price_output_per_mtok)?,
+            },
             ..ServeConfig::default()
         })
     }
@@ -388,6 +403,17 @@ fn hours(flag: &str, hours: f64) -> Result<Option<Duration>> {
         ));
     }
     Ok((hours > 0.0).then(|| Duration::from_secs_f64(hours * 3600.0)))
+}
+
+/// A price per million tokens: a finite number, zero or more.
+fn price(flag: &str, price: Option<f64>) -> Result<Option<f64>> {
+    match price {
+        Some(p) if !p.is_finite() || p < 0.0 => Err(Error::validation(
+            flag,
+            format!("must be a price of zero or more, got {p}"),
+        )),
+        other => Ok(other),
+    }
 }
 
 fn generator_config(args: &ServeArgs) -> Result<GeneratorConfig> {
@@ -450,5 +476,35 @@ mod tests {
         let err = ServeConfig::from_args(&args).unwrap_err();
         assert_eq!(err.code(), "VALIDATION_FAILED");
         assert!(err.to_string().starts_with("--generator-cmd:"), "{err}");
+    }
+
+    #[test]
+    fn prices_are_read_and_a_negative_one_is_refused() {
+        let serve = |extra: &[&str]| {
+            let argv = ["storyflow", "serve"].iter().chain(extra).copied();
+            let Ok(Cli {
+                command: Some(Command::Serve(args)),
+                ..
+            }) = Cli::try_parse_from(argv)
+            else {
+                panic!("parses: {extra:?}");
+            };
+            ServeConfig::from_args(&args)
+        };
+        let priced = serve(&[
+            "--price-input-per-mtok",
+            "0.5",
+            "--price-output-per-mtok",
+            "2",
+        ])
+        .expect("valid prices");
+        assert_eq!(priced.prices.input_per_mtok, Some(0.5));
+        assert_eq!(priced.prices.output_per_mtok, Some(2.0));
+        assert_eq!(serve(&[]).expect("defaults").prices, Prices::default());
+        let err = serve(&["--price-output-per-mtok=-1"]).unwrap_err();
+        assert!(
+            err.to_string().starts_with("--price-output-per-mtok:"),
+            "{err}"
+        );
     }
 }

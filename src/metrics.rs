@@ -40,6 +40,11 @@ pub struct Metrics {
     pub disk_full_waits: AtomicU64,
     pub http_requests: AtomicU64,
     pub http_errors: AtomicU64,
+    /// Generator calls made, answered or failed.
+    pub generator_calls: AtomicU64,
+    /// Tokens of those calls: the server's figures, else the estimates.
+    pub tokens_prompt: AtomicU64,
+    pub tokens_completion: AtomicU64,
 }
 
 impl Metrics {
@@ -86,6 +91,9 @@ impl Metrics {
             sql_statements: sql_statements(),
             http_requests: self.http_requests.load(Relaxed),
             http_errors: self.http_errors.load(Relaxed),
+            generator_calls: self.generator_calls.load(Relaxed),
+            tokens_prompt: self.tokens_prompt.load(Relaxed),
+            tokens_completion: self.tokens_completion.load(Relaxed),
         }
     }
 }
@@ -104,6 +112,9 @@ pub struct Snapshot {
     pub sql_statements: u64,
     pub http_requests: u64,
     pub http_errors: u64,
+    pub generator_calls: u64,
+    pub tokens_prompt: u64,
+    pub tokens_completion: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,6 +265,24 @@ impl Snapshot {
             "counter",
             "HTTP requests answered with an error.",
             &[("", self.http_errors as f64)],
+        );
+        metric(
+            "generator_calls_total",
+            "counter",
+            "Generator calls made, answered or failed.",
+            &[("", self.generator_calls as f64)],
+        );
+        metric(
+            "tokens_prompt_total",
+            "counter",
+            "Prompt tokens of generator calls (the server's count, else estimated).",
+            &[("", self.tokens_prompt as f64)],
+        );
+        metric(
+            "tokens_completion_total",
+            "counter",
+            "Completion tokens of generator calls (the server's count, else estimated).",
+            &[("", self.tokens_completion as f64)],
         );
         out
     }

@@ -7,6 +7,7 @@ use super::print_json;
 use crate::app::App;
 use crate::error::{Result, exit};
 use crate::run::Step;
+use crate::store::Prices;
 use crate::store::{Run, RunId, RunScope, StoryId};
 
 #[derive(Debug, Subcommand)]
@@ -45,7 +46,7 @@ pub enum RunCommand {
 /// Prints a run as `run show` does (text or JSON).
 pub(super) fn print_run(run: &Run, json: bool) {
     if json {
-        print_json(&run.to_json());
+        print_json(&run.to_json(&Prices::default()));
         return;
     }
     println!(

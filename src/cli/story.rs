@@ -11,6 +11,7 @@ use super::print_json;
 use crate::app::App;
 use crate::error::{Error, Result, exit};
 use crate::import::{ImportRequest, import_manuscript};
+use crate::store::Prices;
 use crate::store::{NewStory, RunFilter, StoryId};
 
 #[derive(Debug, Subcommand)]
@@ -233,7 +234,7 @@ fn show(app: &App, id: &StoryId, json: bool) -> Result<()> {
     if json {
         print_json(&json!({
             "story": story, "chapter_count": count.count, "chapter_count_source": count.source,
-            "chapters_saved": chapters.len(), "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+            "chapters_saved": chapters.len(), "runs": runs.iter().map(|r| r.to_json(&Prices::default())).collect::<Vec<_>>(),
         }));
         return Ok(());
     }

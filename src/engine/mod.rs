@@ -8,6 +8,8 @@
 //!   waits, how a run ends).
 //! - `pieces.rs`: the pieces a run writes (outline, chapter, continuation,
 //!   summary), each saved only when whole.
+//! - `accounting.rs`: what each generator call cost (the `generations`
+//!   rows and totals) and whether the server read the whole prompt.
 //!
 //! A run's life in a worker: claim it (a lease: owner and expiry), load the
 //! story, write an outline when the story has none, then for each chapter not
@@ -36,6 +38,7 @@
 //!   never retried. Workers start after the start-up sweep, which marks the
 //!   orphans it finds `ORPHANED_RUN` first.
 
+mod accounting;
 mod pieces;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 //! ends. The pieces it writes are in `pieces.rs`.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::pieces::remember;
@@ -133,6 +134,7 @@ impl Worker {
             run: &claimed.run,
             owner: &self.owner,
             cancel,
+            truncation_reported: AtomicBool::new(false),
         };
         job.execute();
         shared.unhold(&claimed.run.id, &self.owner);
@@ -146,6 +148,8 @@ pub(super) struct Job<'a> {
     pub(super) run: &'a Run,
     pub(super) owner: &'a WorkerId,
     pub(super) cancel: CancelToken,
+    /// Set once `prompt_truncated` is recorded (see `accounting.rs`).
+    pub(super) truncation_reported: AtomicBool,
 }
 
 impl Job<'_> {
@@ -431,7 +435,10 @@ impl Job<'_> {
         loop {
             self.ensure_held()?;
             // `ask` cleans every answer: an empty one is a `BadAnswer`.
-            let error = match crate::generator::ask(&*self.shared.generator, task) {
+            let started = Instant::now();
+            let answer = crate::generator::ask(&*self.shared.generator, task);
+            self.account(task, &answer, started.elapsed());
+            let error = match answer {
                 Ok(completion) => return Ok(completion),
                 Err(error) => error,
             };

@@ -30,6 +30,17 @@ pub struct RawCompletion {
     /// The server's `finish_reason`, when it gave one. A backend that knows
     /// by other means that its answer was cut off says `"length"`.
     pub finish_reason: Option<String>,
+    /// The token counts the server reported (`usage`); `None` when it sent
+    /// none, as the builtin and command backends never do.
+    pub usage: Option<Usage>,
+}
+
+/// Token counts a server reported for one call: what it read of the prompt
+/// (less than was sent when it cut the prompt) and what it wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
 }
 
 impl RawCompletion {
@@ -38,6 +49,7 @@ impl RawCompletion {
         RawCompletion {
             content: text.into().into_bytes(),
             finish_reason: None,
+            usage: None,
         }
     }
 
@@ -46,11 +58,17 @@ impl RawCompletion {
         RawCompletion {
             content,
             finish_reason: None,
+            usage: None,
         }
     }
 
     pub fn with_finish_reason(mut self, reason: Option<&str>) -> RawCompletion {
         self.finish_reason = reason.map(str::to_string);
+        self
+    }
+
+    pub fn with_usage(mut self, usage: Option<Usage>) -> RawCompletion {
+        self.usage = usage;
         self
     }
 }
@@ -122,10 +140,7 @@ impl Cleaned {
         let what = kind.name();
         match self.verdict {
             Verdict::Whole => Ok(Completion::finished(self.text)),
-            Verdict::Cut => Ok(Completion {
-                text: self.text,
-                truncated: true,
-            }),
+            Verdict::Cut => Ok(Completion::cut(self.text)),
             Verdict::Filtered => Err(GenError::permanent(
                 FailureCode::GeneratorFiltered,
                 format!(
@@ -456,10 +471,7 @@ mod tests {
         );
         assert_eq!(
             completion("It rained and", Some("length")),
-            Ok(Completion {
-                text: "It rained and".into(),
-                truncated: true
-            })
+            Ok(Completion::cut("It rained and"))
         );
         let Err(GenError::Permanent { code, message }) = completion("x", Some("content_filter"))
         else {

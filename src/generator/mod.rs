@@ -28,7 +28,7 @@ use crate::cancel::CancelToken;
 use crate::run::FailureCode;
 use crate::store::StoryId;
 
-pub use clean::{Cleaned, RawCompletion, Verdict};
+pub use clean::{Cleaned, RawCompletion, Usage, Verdict};
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
 
 /// What a generator knows of the story it writes.
@@ -120,6 +120,8 @@ pub struct Completion {
     pub text: String,
     /// The backend knows the text was cut off by its length limit.
     pub truncated: bool,
+    /// What the call cost, as [`ask`] measured it; default until then.
+    pub call: CallReport,
 }
 
 impl Completion {
@@ -127,8 +129,27 @@ impl Completion {
         Completion {
             text: text.into(),
             truncated: false,
+            call: CallReport::default(),
         }
     }
+
+    /// Text cut off by the length limit.
+    pub fn cut(text: impl Into<String>) -> Completion {
+        Completion {
+            truncated: true,
+            ..Completion::finished(text)
+        }
+    }
+}
+
+/// What one answered call cost, for the run's accounting: the server's
+/// token counts when it reported them, and the estimate of what it wrote
+/// (from the raw answer, reasoning included: the model wrote it too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallReport {
+    pub finish_reason: Option<String>,
+    pub usage: Option<Usage>,
+    pub estimated_completion_tokens: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -175,6 +196,12 @@ pub trait Generator: Send + Sync {
     /// Short name for logs and `/api/health`.
     fn name(&self) -> &'static str;
 
+    /// The model a call's accounting names: the server's model, or the
+    /// backend's name for backends without one.
+    fn model(&self) -> &str {
+        self.name()
+    }
+
     /// Whether [`Generator::generate`] reads [`Task::prompt`]; the engine
     /// renders prompts only for backends that do.
     fn reads_prompts(&self) -> bool {
@@ -199,5 +226,15 @@ pub fn ask(generator: &dyn Generator, task: &Task<'_>) -> Result<Completion, Gen
     if task.cancel.is_cancelled() {
         return Err(GenError::Cancelled);
     }
-    clean::clean(generator.generate(task)?).into_completion(&task.kind)
+    let raw = generator.generate(task)?;
+    let call = CallReport {
+        finish_reason: raw.finish_reason.clone(),
+        usage: raw.usage,
+        estimated_completion_tokens: prompts::estimate_tokens(&String::from_utf8_lossy(
+            &raw.content,
+        )),
+    };
+    let mut completion = clean::clean(raw).into_completion(&task.kind)?;
+    completion.call = call;
+    Ok(completion)
 }

@@ -56,10 +56,11 @@ fn shorten(text: &str) -> String {
     text.chars().take(64).collect()
 }
 
-/// A story as the API shows it: with its resolved chapter count and source.
+/// A story as the API shows it: with its resolved chapter count and source,
+/// and its usage.
 fn story_json(app: &App, story: &Story) -> Value {
     let count = app.counts.for_story(story);
-    json!({
+    let mut body = json!({
         "id": story.id,
         "title": story.title,
         "premise": story.premise,
@@ -68,7 +69,22 @@ fn story_json(app: &App, story: &Story) -> Value {
         "chapter_count_source": count.source,
         "created_at": story.created_at,
         "updated_at": story.updated_at,
-    })
+    });
+    body["usage"] = story_usage_json(app, &story.id);
+    body
+}
+
+/// The story's usage totals (one read by primary key), null when they
+/// cannot be read: no figure rather than a wrong one.
+fn story_usage_json(app: &App, id: &StoryId) -> Value {
+    match app.store.story_usage(id) {
+        Ok(Some(usage)) => usage.to_json(&app.config.prices),
+        Ok(None) => Value::Null,
+        Err(e) => {
+            log::warn!("could not read the usage of story {id}: {e}");
+            Value::Null
+        }
+    }
 }
 
 /// A saved story plus the outline problems the writer should know now,
@@ -193,8 +209,14 @@ pub(super) fn chapter_number(text: &str) -> Result<u32> {
 }
 
 pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
-    let chapter = app.store.chapter(&story_id(id)?, chapter_number(number)?)?;
-    Ok(Reply::ok(&json!(chapter)))
+    let (id, number) = (story_id(id)?, chapter_number(number)?);
+    let chapter = app.store.chapter(&id, number)?;
+    let mut body = json!(chapter);
+    body["usage"] = app
+        .store
+        .chapter_usage(&id, number)?
+        .to_json(&app.config.prices);
+    Ok(Reply::ok(&body))
 }
 
 pub fn edit_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Reply> {
@@ -211,7 +233,8 @@ pub fn regenerate_chapter(req: &Req, app: &App, id: &str, number: &str) -> Resul
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let _: Regenerate = req.json_or_default()?;
     let run = app.start_run(&id, RunScope::Rewrite(number))?;
-    Ok(Reply::json(202, &run.to_json()).with_header("Location", format!("/api/runs/{}", run.id)))
+    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+        .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
 pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
@@ -225,7 +248,7 @@ pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(
-        &json!({ "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>() }),
+        &json!({ "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>() }),
     ))
 }
 
@@ -240,7 +263,8 @@ pub fn start_run(req: &Req, app: &App, id: &str) -> Result<Reply> {
     let body: StartRun = req.json_or_default()?;
     let scope = body.until_chapter.map_or(RunScope::Book, RunScope::Until);
     let run = app.start_run(&id, scope)?;
-    Ok(Reply::json(202, &run.to_json()).with_header("Location", format!("/api/runs/{}", run.id)))
+    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+        .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
 pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
@@ -265,14 +289,16 @@ pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(&json!({
-        "runs": runs.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+        "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>(),
         "limit": limit,
         "offset": offset,
     })))
 }
 
 pub fn get_run(app: &App, id: &str) -> Result<Reply> {
-    Ok(Reply::ok(&app.store.run(&run_id(id)?)?.to_json()))
+    Ok(Reply::ok(
+        &app.store.run(&run_id(id)?)?.to_json(&app.config.prices),
+    ))
 }
 
 pub fn run_events(app: &App, id: &str) -> Result<Reply> {
@@ -284,11 +310,18 @@ pub fn run_events(app: &App, id: &str) -> Result<Reply> {
 }
 
 pub fn cancel_run(app: &App, id: &str) -> Result<Reply> {
-    Ok(Reply::ok(&app.store.cancel_run(&run_id(id)?)?.to_json()))
+    Ok(Reply::ok(
+        &app.store
+            .cancel_run(&run_id(id)?)?
+            .to_json(&app.config.prices),
+    ))
 }
 
 pub fn retry_run(app: &App, id: &str) -> Result<Reply> {
-    Ok(Reply::json(202, &app.retry_run(&run_id(id)?)?.to_json()))
+    Ok(Reply::json(
+        202,
+        &app.retry_run(&run_id(id)?)?.to_json(&app.config.prices),
+    ))
 }
 
 pub fn report_progress(req: &Req, app: &App, id: &str) -> Result<Reply> {

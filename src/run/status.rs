@@ -49,6 +49,9 @@ closed_vocabulary! {
         Chapter = "chapter",
         /// A cut-off chapter was continued.
         Continued = "continued",
+        /// The model server read far fewer prompt tokens than were sent: it
+        /// cut the prompt (as Ollama does past its `num_ctx`).
+        PromptTruncated = "prompt_truncated",
         /// An earlier chapter without a summary was given one.
         Summary = "summary",
         /// A transient generator failure will be tried again; or the user

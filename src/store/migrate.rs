@@ -23,6 +23,11 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_chapter_versions",
         include_str!("../../schema/0004_chapter_versions.sql"),
     ),
+    // 0005: written by another branch; the merge puts it here.
+    (
+        "0006_generations",
+        include_str!("../../schema/0006_generations.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -14,6 +14,7 @@
 //! - at most one active run per story (a partial unique index);
 //! - every statement is parameterised and prepared through the statement cache.
 
+mod generations;
 mod import;
 mod maintenance;
 mod migrate;
@@ -33,6 +34,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 pub use crate::run::{InvalidId, RunId, RunStatus, StoryId};
+pub use generations::{Generation, GenerationKind, NewGeneration, Prices, Usage};
 pub use import::ImportedChapter;
 pub use maintenance::*;
 pub use migrate::SCHEMA_VERSION;

@@ -4,6 +4,7 @@ use rusqlite::Row;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::generations::{Prices, Usage};
 use crate::run::{EventKind, FailureCode, RunId, RunStatus, Step, StoryId, Timestamp, WorkerId};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -66,11 +67,14 @@ pub struct Run {
     pub until_chapter: Option<u32>,
     /// A run that rewrites this one chapter and nothing else.
     pub regenerate_chapter: Option<u32>,
+    /// What its generator calls cost so far.
+    pub usage: Usage,
 }
 
 pub(super) const RUN_COLUMNS: &str = "id, story_id, status, step, chapters_done, chapters_total, \
      attempt, error_code, error_message, lease_owner, lease_expires_at, heartbeat_at, \
-     created_at, started_at, updated_at, finished_at, until_chapter, regenerate_chapter";
+     created_at, started_at, updated_at, finished_at, until_chapter, regenerate_chapter, \
+     usage_calls, usage_prompt_tokens, usage_completion_tokens";
 
 impl Run {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Run> {
@@ -93,6 +97,7 @@ impl Run {
             finished_at: row.get(15)?,
             until_chapter: row.get(16)?,
             regenerate_chapter: row.get(17)?,
+            usage: Usage::from_columns(row, 18)?,
         })
     }
 
@@ -108,8 +113,8 @@ impl Run {
         (self.chapters_done.min(self.chapters_total) * 100) / self.chapters_total
     }
 
-    /// The contract's run object.
-    pub fn to_json(&self) -> Value {
+    /// The contract's run object; `prices` give its usage a cost.
+    pub fn to_json(&self, prices: &Prices) -> Value {
         let error = match (&self.error_code, &self.error_message) {
             (Some(code), message) => {
                 json!({ "code": code, "message": message.clone().unwrap_or_default() })
@@ -132,6 +137,7 @@ impl Run {
             "finished_at": self.finished_at,
             "until_chapter": self.until_chapter,
             "regenerate_chapter": self.regenerate_chapter,
+            "usage": self.usage.to_json(prices),
         })
     }
 }
@@ -205,6 +211,7 @@ impl RunEvent {
 
 impl Serialize for Run {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.to_json().serialize(s)
+        // Unpriced: only the server knows the prices.
+        self.to_json(&Prices::default()).serialize(s)
     }
 }

@@ -29,4 +29,5 @@ mod llm;
 mod maintenance;
 mod security;
 mod smoke;
+mod usage;
 mod whole_pieces;

@@ -4,6 +4,7 @@
 //! through [`Worker::run_once`] instead of threads. The watcher is driven by
 //! calling `Shared::watch_once`.
 
+mod accounting;
 mod lifecycle;
 mod pieces;
 
@@ -48,7 +49,13 @@ impl FakeGenerator {
 
     fn then_text(&self, text: &str, truncated: bool) {
         let text = text.to_string();
-        self.then(move |_| Ok(Completion { text, truncated }));
+        self.then(move |_| {
+            Ok(if truncated {
+                Completion::cut(text)
+            } else {
+                Completion::finished(text)
+            })
+        });
     }
 
     fn then_error(&self, error: GenError) {
@@ -85,6 +92,7 @@ impl Generator for FakeGenerator {
         self.scripted_or_default(task).map(|completion| {
             RawCompletion::text(completion.text)
                 .with_finish_reason(completion.truncated.then_some("length"))
+                .with_usage(completion.call.usage)
         })
     }
 }

@@ -5,7 +5,7 @@
 use crate::run::FailureCode;
 use serde_json::Value;
 
-use crate::generator::{GenError, RawCompletion};
+use crate::generator::{GenError, RawCompletion, Usage};
 
 /// Characters of a server's error body quoted in a message.
 const EXCERPT_CHARS: usize = 200;
@@ -61,7 +61,26 @@ pub(super) fn parse_completion(body: &str) -> Result<RawCompletion, GenError> {
         )));
     };
     let reason = choice.get("finish_reason").and_then(Value::as_str);
-    Ok(RawCompletion::text(content).with_finish_reason(reason))
+    Ok(RawCompletion::text(content)
+        .with_finish_reason(reason)
+        .with_usage(reported_usage(&value)))
+}
+
+/// The answer's `usage` when it holds both token counts as numbers; a
+/// partial or malformed one is ignored (the estimates stand in), never an
+/// error: the text is what matters.
+fn reported_usage(value: &Value) -> Option<Usage> {
+    let usage = value.get("usage")?;
+    let count = |field: &str| {
+        usage
+            .get(field)
+            .and_then(Value::as_u64)
+            .map(|n| n.min(u64::from(u32::MAX)) as u32)
+    };
+    Some(Usage {
+        prompt_tokens: count("prompt_tokens")?,
+        completion_tokens: count("completion_tokens")?,
+    })
 }
 
 /// A message's content: a string, or an array of parts whose text parts are
@@ -177,16 +196,30 @@ mod tests {
     }
 
     #[test]
+    fn the_servers_usage_is_read_when_whole() {
+        let body = r#"{"choices":[{"message":{"content":"It rained."}}],"usage":{"prompt_tokens":120,"completion_tokens":7,"total_tokens":127}}"#;
+        assert_eq!(
+            parse_completion(body).unwrap().usage,
+            Some(Usage {
+                prompt_tokens: 120,
+                completion_tokens: 7
+            })
+        );
+        for body in [
+            r#"{"choices":[{"message":{"content":"It rained."}}]}"#,
+            r#"{"choices":[{"message":{"content":"It rained."}}],"usage":null}"#,
+            r#"{"choices":[{"message":{"content":"It rained."}}],"usage":{"prompt_tokens":120}}"#,
+            r#"{"choices":[{"message":{"content":"It rained."}}],"usage":{"prompt_tokens":"x","completion_tokens":3}}"#,
+        ] {
+            assert_eq!(parse_completion(body).unwrap().usage, None, "{body}");
+        }
+    }
+
+    #[test]
     fn a_completion_cut_by_the_length_limit_says_so() {
         let body =
             r#"{"choices":[{"message":{"content":"It rained and"},"finish_reason":"length"}]}"#;
-        assert_eq!(
-            answer(body).unwrap(),
-            Completion {
-                text: "It rained and".into(),
-                truncated: true
-            }
-        );
+        assert_eq!(answer(body).unwrap(), Completion::cut("It rained and"));
     }
 
     #[test]

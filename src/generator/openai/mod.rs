@@ -191,6 +191,10 @@ impl Generator for OpenAi {
         "openai"
     }
 
+    fn model(&self) -> &str {
+        &self.model
+    }
+
     fn reports_truncation(&self) -> bool {
         true
     }

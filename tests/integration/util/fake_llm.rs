@@ -3,6 +3,11 @@
 //! then from a responder function (by default: an outline when asked for
 //! one, a summary when asked for one, else chapter text naming the request's
 //! number), and records every request it received.
+//!
+//! Its `Text` and `Finish` completions carry a `usage` object as real servers
+//! send one: by default the prompt tokens storyflow itself estimates (3.5
+//! characters per token); [`FakeLlm::report_usage`] makes it report a share
+//! of that (a server that cut the prompt) or none at all.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +52,39 @@ pub fn rate_limited(seconds: &'static str) -> Reply {
             ("Content-Type", "application/json"),
         ],
     )
+}
+
+/// What the `usage` of a `Text` or `Finish` completion says.
+#[derive(Debug, Clone, Copy)]
+pub enum UsageReport {
+    /// No `usage` object, as some servers answer.
+    Absent,
+    /// `prompt_tokens`: this share of the prompt's characters / 3.5 (1.0:
+    /// all of what storyflow estimates it sent); `completion_tokens`: the
+    /// answer's characters / 4.
+    PromptShare(f64),
+}
+
+/// The `usage` one answer carried, with the number of the request it
+/// answered (1-based, as [`FakeLlm::seen`] is ordered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SentUsage {
+    pub request: usize,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl UsageReport {
+    fn usage(self, seen: &Seen, text: &str, request: usize) -> Option<SentUsage> {
+        let UsageReport::PromptShare(share) = self else {
+            return None;
+        };
+        Some(SentUsage {
+            request,
+            prompt_tokens: (seen.prompt_chars() as f64 / 3.5 * share).floor() as u64,
+            completion_tokens: text.chars().count().div_ceil(4) as u64,
+        })
+    }
 }
 
 /// A body that gives `prefix`, then blocks until `stop` is set.
@@ -132,6 +170,8 @@ type Responder = Box<dyn Fn(&Seen, usize) -> Reply + Send>;
 pub struct FakeLlm {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    usage: Arc<Mutex<UsageReport>>,
+    usage_sent: Arc<Mutex<Vec<SentUsage>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -160,15 +200,23 @@ impl FakeLlm {
         let addr = server.server_addr().to_ip().expect("an ip address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
+        let usage = Arc::new(Mutex::new(UsageReport::PromptShare(1.0)));
+        let usage_sent = Arc::new(Mutex::new(Vec::new()));
         let thread = {
-            let seen = seen.clone();
+            let accounts = Accounts {
+                seen: seen.clone(),
+                usage: usage.clone(),
+                usage_sent: usage_sent.clone(),
+            };
             let stop = stop.clone();
             let responder: Responder = Box::new(responder);
-            std::thread::spawn(move || serve(server, script.into(), &*responder, &seen, &stop))
+            std::thread::spawn(move || serve(server, script.into(), &*responder, &accounts, &stop))
         };
         FakeLlm {
             url: format!("http://{addr}/v1"),
             seen,
+            usage,
+            usage_sent,
             stop,
             thread: Some(thread),
         }
@@ -176,6 +224,16 @@ impl FakeLlm {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// What the `usage` of the answers from now on says.
+    pub fn report_usage(&self, report: UsageReport) {
+        *self.usage.lock().unwrap() = report;
+    }
+
+    /// The `usage` objects sent so far, in order.
+    pub fn usage_sent(&self) -> Vec<SentUsage> {
+        self.usage_sent.lock().unwrap().clone()
     }
 
     /// `serve` arguments for this server. The default answers are a few
@@ -208,13 +266,21 @@ impl Drop for FakeLlm {
     }
 }
 
+/// What the serving thread records: the requests and the usage it sent.
+struct Accounts {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    usage: Arc<Mutex<UsageReport>>,
+    usage_sent: Arc<Mutex<Vec<SentUsage>>>,
+}
+
 fn serve(
     server: tiny_http::Server,
     mut script: VecDeque<Reply>,
     responder: &(dyn Fn(&Seen, usize) -> Reply + Send),
-    seen: &Mutex<Vec<Seen>>,
+    accounts: &Accounts,
     stop: &Arc<AtomicBool>,
 ) {
+    let seen = &accounts.seen;
     // Requests left hanging stay open until the server stops.
     let mut parked = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -243,15 +309,29 @@ fn serve(
         let reply = script
             .pop_front()
             .unwrap_or_else(|| responder(&request_seen, number));
-        let completion = |text: String, finish: &str| {
-            json!({
+        // A completion never delivered whole (`HangMidAnswer`) reports no usage.
+        let completion = |text: String, finish: &str, delivered: bool| {
+            let mut body = json!({
                 "id": format!("chatcmpl-{number}"),
                 "object": "chat.completion",
                 "model": "test-model",
                 "choices": [{"index": 0, "finish_reason": finish,
                              "message": {"role": "assistant", "content": text}}],
-            })
-            .to_string()
+            });
+            let report = if delivered {
+                *accounts.usage.lock().unwrap()
+            } else {
+                UsageReport::Absent
+            };
+            if let Some(usage) = report.usage(&request_seen, &text, number) {
+                body["usage"] = json!({
+                    "prompt_tokens": usage.prompt_tokens,
+                    "completion_tokens": usage.completion_tokens,
+                    "total_tokens": usage.prompt_tokens + usage.completion_tokens,
+                });
+                accounts.usage_sent.lock().unwrap().push(usage);
+            }
+            body.to_string()
         };
         let json_type = vec![("Content-Type", "application/json")];
         let (code, body, headers): (u16, Vec<u8>, _) = match reply {
@@ -260,11 +340,13 @@ fn serve(
                 continue;
             }
             Reply::HangMidAnswer => {
-                hang_mid_answer(request, &completion("The fog".into(), "stop"), stop);
+                hang_mid_answer(request, &completion("The fog".into(), "stop", false), stop);
                 continue;
             }
-            Reply::Text(text) => (200, completion(text, "stop").into_bytes(), json_type),
-            Reply::Finish(text, finish) => (200, completion(text, finish).into_bytes(), json_type),
+            Reply::Text(text) => (200, completion(text, "stop", true).into_bytes(), json_type),
+            Reply::Finish(text, finish) => {
+                (200, completion(text, finish, true).into_bytes(), json_type)
+            }
             Reply::Status(code, body, headers) => (code, body.into_bytes(), headers),
             Reply::Json(value) => (200, value.to_string().into_bytes(), json_type),
             Reply::Bytes(bytes) => (200, bytes, json_type),
