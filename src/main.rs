@@ -19,6 +19,9 @@ fn main() -> ExitCode {
             });
         }
     };
+    if !matches!(cli.command, None | Some(cli::Command::Serve(_))) {
+        quiet_on_closed_pipe();
+    }
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -30,3 +33,19 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// A command whose reader went away (`storyflow story export ID | head`)
+/// ends at once and quietly, as command-line tools do, instead of failing
+/// on its next write. Rust starts with SIGPIPE ignored; the default action is
+/// put back for every command but `serve`, which must outlive its clients.
+#[cfg(unix)]
+fn quiet_on_closed_pipe() {
+    // SAFETY: called before any thread starts; `signal` with `SIG_DFL` only
+    // restores the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+#[cfg(not(unix))]
+fn quiet_on_closed_pipe() {}

@@ -96,7 +96,7 @@ pub(super) fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> 
             story_id,
             number,
             json,
-        } => show(app, &StoryId::parse(&story_id)?, number, json)?,
+        } => show(app, &super::story_id(app, &story_id)?, number, json)?,
         ChapterCommand::Edit {
             story_id,
             number,
@@ -114,9 +114,9 @@ pub(super) fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> 
                 content,
                 locked: None,
             };
-            let chapter = app
-                .store
-                .update_chapter(&StoryId::parse(&story_id)?, number, &edit)?;
+            let chapter =
+                app.store
+                    .update_chapter(&super::story_id(app, &story_id)?, number, &edit)?;
             println!(
                 "chapter {} of story {story_id} saved ({} words)",
                 chapter.number, chapter.word_count
@@ -126,23 +126,23 @@ pub(super) fn chapter_command(app: &App, command: ChapterCommand) -> Result<u8> 
             story_id,
             number,
             json,
-        } => history(app, &StoryId::parse(&story_id)?, number, json)?,
+        } => history(app, &super::story_id(app, &story_id)?, number, json)?,
         ChapterCommand::Restore {
             story_id,
             number,
             version,
-        } => restore(app, &StoryId::parse(&story_id)?, number, version)?,
+        } => restore(app, &super::story_id(app, &story_id)?, number, version)?,
         ChapterCommand::Lock { story_id, number } => {
-            set_locked(app, &StoryId::parse(&story_id)?, number, true)?
+            set_locked(app, &super::story_id(app, &story_id)?, number, true)?
         }
         ChapterCommand::Unlock { story_id, number } => {
-            set_locked(app, &StoryId::parse(&story_id)?, number, false)?
+            set_locked(app, &super::story_id(app, &story_id)?, number, false)?
         }
         ChapterCommand::Regenerate {
             story_id,
             number,
             yes,
-        } => return regenerate(app, &StoryId::parse(&story_id)?, number, yes),
+        } => return regenerate(app, &super::story_id(app, &story_id)?, number, yes),
     }
     Ok(exit::OK)
 }

@@ -13,7 +13,6 @@ use crate::maintenance::{
     self, DatabaseReport, Finding, HealthOptions, Report, RunReport, StoryReport,
 };
 use crate::run::Step;
-use crate::store::{RunId, Store, StoryId};
 
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false, id = "target")]
@@ -65,7 +64,7 @@ pub struct FixOrphansArgs {
 }
 
 pub(super) fn backup(db: &Path, path: &Path) -> Result<u8> {
-    let store = Store::open(db, 1)?;
+    let store = super::open_app(db, false)?.store;
     store.backup(path)?;
     println!("backed up {} to {}", db.display(), path.display());
     Ok(exit::OK)
@@ -100,12 +99,12 @@ fn problems_exit(report: &impl Report) -> u8 {
 pub(super) fn diagnose(app: &App, args: DiagnoseArgs) -> Result<u8> {
     let DiagnoseTarget { run, story, .. } = args.target;
     if let Some(id) = run {
-        let report = maintenance::diagnose_run(app, &RunId::parse(&id)?, args.verbose)?;
+        let report = maintenance::diagnose_run(app, &super::run_id(app, &id)?, args.verbose)?;
         print_report(&report, args.json, print_run_report);
         return Ok(problems_exit(&report));
     }
     if let Some(id) = story {
-        let report = maintenance::diagnose_story(app, &StoryId::parse(&id)?)?;
+        let report = maintenance::diagnose_story(app, &super::story_id(app, &id)?)?;
         print_report(&report, args.json, print_story_report);
         return Ok(problems_exit(&report));
     }

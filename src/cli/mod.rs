@@ -18,7 +18,8 @@ use clap::{Parser, Subcommand};
 use crate::app::App;
 use crate::config::ServeConfig;
 pub use crate::config::{GeneratorKind, ServeArgs};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::run::{RunId, StoryId};
 use crate::store::Store;
 
 pub use chapter::ChapterCommand;
@@ -86,18 +87,95 @@ pub fn run(cli: Cli) -> Result<u8> {
     };
     match command {
         Command::Serve(args) => serve::serve(&cli.db, ServeConfig::from_args(&args)?),
-        Command::Story(command) => story::story(&open_app(&cli.db)?, command),
-        Command::Run(command) => run::run_command(&open_app(&cli.db)?, command),
-        Command::Chapter(command) => chapter::chapter_command(&open_app(&cli.db)?, command),
-        Command::Diagnose(args) => maintenance::diagnose(&open_app(&cli.db)?, args),
-        Command::HealthCheck(args) => maintenance::health_check(&open_app(&cli.db)?, args),
-        Command::FixOrphans(args) => maintenance::fix_orphans(&open_app(&cli.db)?, args),
+        Command::Story(command) => {
+            let creates = matches!(
+                command,
+                StoryCommand::Add { .. } | StoryCommand::Import { .. }
+            );
+            story::story(&open_app(&cli.db, creates)?, command)
+        }
+        Command::Run(command) => run::run_command(&open_app(&cli.db, false)?, command),
+        Command::Chapter(command) => chapter::chapter_command(&open_app(&cli.db, false)?, command),
+        Command::Diagnose(args) => maintenance::diagnose(&open_app(&cli.db, false)?, args),
+        Command::HealthCheck(args) => maintenance::health_check(&open_app(&cli.db, false)?, args),
+        Command::FixOrphans(args) => maintenance::fix_orphans(&open_app(&cli.db, false)?, args),
         Command::Backup { path } => maintenance::backup(&cli.db, &path),
     }
 }
 
-fn open_app(db: &Path) -> Result<App> {
+/// Opens the database of a command. Only `serve`, `story add` and `story
+/// import` may create a missing file: every other command reading or
+/// running against a path that holds no database says so (exit 3) instead
+/// of leaving an empty database behind.
+fn open_app(db: &Path, may_create: bool) -> Result<App> {
+    if !may_create && !db.exists() {
+        return Err(Error::DatabaseUnusable {
+            path: db.display().to_string(),
+            reason: "no database at this path; check --db or STORYFLOW_DB, or create one with `storyflow story add` or `storyflow serve`".into(),
+        });
+    }
     Ok(App::new(Store::open(db, 2)?, ServeConfig::default()))
+}
+
+/// The shortest id prefix a command accepts.
+const MIN_ID_PREFIX: usize = 6;
+
+/// A story id as given on the command line: a whole id, or a unique prefix
+/// of at least six characters.
+fn story_id(app: &App, text: &str) -> Result<StoryId> {
+    if let Ok(id) = StoryId::parse(text) {
+        return Ok(id);
+    }
+    let prefix = id_prefix("story", text)?;
+    unique("story", text, app.store.story_ids_with_prefix(&prefix, 11)?)
+}
+
+/// The same for a run id.
+fn run_id(app: &App, text: &str) -> Result<RunId> {
+    if let Ok(id) = RunId::parse(text) {
+        return Ok(id);
+    }
+    let prefix = id_prefix("run", text)?;
+    unique("run", text, app.store.run_ids_with_prefix(&prefix, 11)?)
+}
+
+fn id_prefix(kind: &str, text: &str) -> Result<String> {
+    let prefix = text.trim().to_ascii_lowercase();
+    if prefix.len() < MIN_ID_PREFIX || !prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(Error::validation(
+            "id",
+            format!(
+                "`{}` is not a {kind} id: give the whole id or its first {MIN_ID_PREFIX} characters or more",
+                text.chars().take(64).collect::<String>()
+            ),
+        ));
+    }
+    Ok(prefix)
+}
+
+fn unique<T: std::fmt::Display>(kind: &str, text: &str, matches: Vec<T>) -> Result<T> {
+    let listed: Vec<String> = matches.iter().map(ToString::to_string).collect();
+    let mut matches = matches.into_iter();
+    match (matches.next(), matches.next()) {
+        (Some(only), None) => Ok(only),
+        (None, _) => Err(Error::validation(
+            "id",
+            format!("no {kind} id starts with `{text}`"),
+        )),
+        (Some(_), Some(_)) => Err(Error::validation(
+            "id",
+            format!(
+                "`{text}` is the start of several {kind} ids ({}{}); give more characters",
+                listed
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if listed.len() > 10 { ", …" } else { "" }
+            ),
+        )),
+    }
 }
 
 /// One line of JSON, as a count table is shown in text output.

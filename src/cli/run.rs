@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::error::{Result, exit};
 use crate::run::Step;
 use crate::store::Prices;
-use crate::store::{Run, RunId, RunScope, StoryId};
+use crate::store::{Run, RunScope};
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
@@ -75,23 +75,25 @@ pub(super) fn run_command(app: &App, command: RunCommand) -> Result<u8> {
             json,
         } => {
             let scope = until_chapter.map_or(RunScope::Book, RunScope::Until);
-            let run = app.start_run(&StoryId::parse(&story_id)?, scope)?;
+            let run = app.start_run(&super::story_id(app, &story_id)?, scope)?;
             if json {
                 print_run(&run, true)
             } else {
                 println!("{}", run.id)
             }
         }
-        RunCommand::Show { id, json } => print_run(&app.store.run(&RunId::parse(&id)?)?, json),
+        RunCommand::Show { id, json } => {
+            print_run(&app.store.run(&super::run_id(app, &id)?)?, json)
+        }
         RunCommand::Cancel { id } => {
-            let run = app.store.cancel_run(&RunId::parse(&id)?)?;
+            let run = app.store.cancel_run(&super::run_id(app, &id)?)?;
             println!(
                 "run {} cancelled after {} of {} chapters",
                 run.id, run.chapters_done, run.chapters_total
             );
         }
         RunCommand::Retry { id } => {
-            let run = app.retry_run(&RunId::parse(&id)?)?;
+            let run = app.retry_run(&super::run_id(app, &id)?)?;
             println!(
                 "run {} queued again; it resumes after chapter {}",
                 run.id, run.chapters_done

@@ -138,22 +138,22 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
         }
         StoryCommand::List { limit, json } => list(app, limit, json)?,
         StoryCommand::Delete { id } => {
-            let id = StoryId::parse(&id)?;
+            let id = super::story_id(app, &id)?;
             let cancelled = app.store.trash_story(&id)?;
             println!(
                 "story {id} moved to the trash ({cancelled} active runs cancelled); bring it back with `storyflow story restore {id}`"
             );
         }
         StoryCommand::Restore { id } => {
-            let story = app.store.restore_story(&StoryId::parse(&id)?)?;
+            let story = app.store.restore_story(&super::story_id(app, &id)?)?;
             println!(
                 "story {} restored from the trash: {}",
                 story.id, story.title
             );
         }
-        StoryCommand::Show { id, json } => show(app, &StoryId::parse(&id)?, json)?,
+        StoryCommand::Show { id, json } => show(app, &super::story_id(app, &id)?, json)?,
         StoryCommand::Export { id, format, output } => {
-            let story = app.store.story(&StoryId::parse(&id)?)?;
+            let story = app.store.story(&super::story_id(app, &id)?)?;
             let chapters = app.store.chapters(&story.id)?;
             let bytes = match format {
                 ExportFormat::Markdown => crate::export::markdown(&story, &chapters).into_bytes(),

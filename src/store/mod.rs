@@ -268,6 +268,39 @@ impl Store {
         Ok(())
     }
 
+    /// Up to `limit` story ids (trashed ones too) that start with `prefix`,
+    /// which must be lowercase hex digits and hyphens: every such id lies
+    /// between the prefix and the prefix followed by `g` (past `f`), so the
+    /// primary key answers.
+    pub fn story_ids_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<StoryId>> {
+        self.ids_with_prefix(
+            "SELECT id FROM stories WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT ?2",
+            prefix,
+            limit,
+        )
+    }
+
+    /// The same for runs.
+    pub fn run_ids_with_prefix(&self, prefix: &str, limit: u32) -> Result<Vec<RunId>> {
+        self.ids_with_prefix(
+            "SELECT id FROM workflow_runs WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT ?2",
+            prefix,
+            limit,
+        )
+    }
+
+    fn ids_with_prefix<T: rusqlite::types::FromSql>(
+        &self,
+        sql: &str,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<T>> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(rusqlite::params![prefix, limit], |row| row.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Size of the database file in bytes (pages × page size).
     pub fn size_bytes(&self) -> Result<u64> {
         let conn = self.conn()?;

@@ -20,6 +20,7 @@ mod browser_history;
 mod cancel;
 mod clean_text;
 mod cli;
+mod cli_shell;
 mod crash;
 mod disk_full;
 mod fuzz;
