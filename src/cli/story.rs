@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::error::{Error, Result, exit};
 use crate::import::{ImportRequest, import_manuscript};
 use crate::store::Prices;
-use crate::store::{NewStory, RunFilter, StoryId};
+use crate::store::{NewStory, RunFilter, Story, StoryId, StoryPatch};
 
 #[derive(Debug, Subcommand)]
 pub enum StoryCommand {
@@ -81,6 +81,33 @@ pub enum StoryCommand {
         #[arg(long, short, value_name = "PATH")]
         output: Option<PathBuf>,
     },
+    /// Change a story's title, premise, outline or chapter count; prints the
+    /// outline's warnings, as `add` does.
+    Edit {
+        /// The story's id (or its first six characters or more).
+        id: String,
+        /// A new title.
+        #[arg(long)]
+        title: Option<String>,
+        /// A new premise.
+        #[arg(long)]
+        premise: Option<String>,
+        /// A new outline.
+        #[arg(long, conflicts_with = "outline_file")]
+        outline: Option<String>,
+        /// Read the new outline from a file.
+        #[arg(long, value_name = "PATH")]
+        outline_file: Option<PathBuf>,
+        /// A new explicit chapter count.
+        #[arg(long, conflicts_with = "derive_chapters")]
+        chapters: Option<u32>,
+        /// Drop the explicit chapter count: count the outline's chapters.
+        #[arg(long)]
+        derive_chapters: bool,
+        /// Print the story as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Move a story to the trash (its active runs are cancelled).
     Delete {
         /// The story's id.
@@ -137,6 +164,37 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
             import(app, request, json)?;
         }
         StoryCommand::List { limit, json } => list(app, limit, json)?,
+        StoryCommand::Edit {
+            id,
+            title,
+            premise,
+            outline,
+            outline_file,
+            chapters,
+            derive_chapters,
+            json,
+        } => {
+            let outline = match (outline, outline_file) {
+                (Some(text), _) => Some(text),
+                (None, Some(path)) => Some(read_file(&path, "--outline-file")?),
+                (None, None) => None,
+            };
+            let patch = StoryPatch {
+                title,
+                premise,
+                outline,
+                chapter_count: if derive_chapters {
+                    Some(None)
+                } else {
+                    chapters.map(Some)
+                },
+                ..Default::default()
+            };
+            let id = super::story_id(app, &id)?;
+            let story = app.store.update_story(&id, &patch)?;
+            app.counts.invalidate(&id);
+            report_saved(app, &story, json);
+        }
         StoryCommand::Delete { id } => {
             let id = super::story_id(app, &id)?;
             let cancelled = app.store.trash_story(&id)?;
@@ -173,6 +231,13 @@ pub(super) fn read_file(path: &Path, flag: &'static str) -> Result<String> {
 
 fn add(app: &App, new: &NewStory, json: bool) -> Result<()> {
     let story = app.store.create_story(new)?;
+    report_saved(app, &story, json);
+    Ok(())
+}
+
+/// A story just saved: its id (or JSON) and the outline's warnings, so a
+/// writer hears at once about an outline storyflow cannot read.
+fn report_saved(app: &App, story: &Story, json: bool) {
     let count = app.counts.for_story(&story);
     let warnings = crate::progress::check_outline(&story.outline, story.chapter_count);
     if json {
@@ -186,7 +251,6 @@ fn add(app: &App, new: &NewStory, json: bool) -> Result<()> {
             eprintln!("warning: outline {warning}");
         }
     }
-    Ok(())
 }
 
 fn import(app: &App, request: ImportRequest, json: bool) -> Result<()> {
@@ -209,13 +273,23 @@ fn list(app: &App, limit: u32, json: bool) -> Result<()> {
         print_json(&stories);
         return Ok(());
     }
+    if stories.is_empty() {
+        eprintln!("no stories yet; add one with `storyflow story add \"TITLE\"`");
+        return Ok(());
+    }
+    // Ids by their first 8 characters: every command takes such a prefix.
+    println!(
+        "{:<8}  {:>8}  {:<8}  {:<24}  TITLE",
+        "ID", "CHAPTERS", "FROM", "UPDATED"
+    );
     for story in stories {
         let count = app.counts.for_story(&story);
         println!(
-            "{}  {:>4} chapters ({:<8})  {}",
-            story.id,
+            "{:<8}  {:>8}  {:<8}  {:<24}  {}",
+            &story.id.as_str()[..8.min(story.id.as_str().len())],
             count.count,
             count.source.as_str(),
+            story.updated_at,
             story.title
         );
     }

@@ -108,10 +108,15 @@ fn story_add_list_show_and_export() {
 
     let list = ok(&cli(&db.path, &["story", "list"]));
     let lines: Vec<&str> = list.lines().collect();
-    assert_eq!(lines.len(), 3, "{list}");
-    assert!(lines[1].starts_with(&explicit_id), "newest first: {list}");
-    assert!(lines[2].starts_with(&id) && lines[2].contains("The Salt Road"));
-    assert!(lines[2].contains("3 chapters"), "{list}");
+    assert_eq!(lines.len(), 4, "a header and three stories: {list}");
+    assert!(lines[0].starts_with("ID"), "{list}");
+    assert!(
+        lines[2].starts_with(&explicit_id[..8]),
+        "newest first: {list}"
+    );
+    assert!(lines[3].starts_with(&id[..8]) && lines[3].ends_with("The Salt Road"));
+    let chapters: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(chapters[1..3], ["3", "outline"], "{list}");
     let listed = json_of(&ok(&cli(
         &db.path,
         &["story", "list", "--json", "--limit", "2"],

@@ -136,3 +136,61 @@ fn a_closed_output_pipe_ends_the_command_quietly() {
     assert!(errors.is_empty(), "no error message: {errors}");
     assert_ne!(status.code(), Some(3), "not a database failure: {status}");
 }
+
+#[test]
+fn story_edit_changes_fields_says_what_the_outline_lacks_and_list_is_a_table() {
+    let temp = TempDb::new();
+    let id = add(&temp.path, "Draft Title");
+    let out = cli(
+        &temp.path,
+        &[
+            "story",
+            "edit",
+            &id[..8],
+            "--title",
+            "The Salt Road",
+            "--outline",
+            "Notes about the sea, nothing else.",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: outline no chapter found"),
+        "an outline that names no chapter is never silent: {}",
+        stderr(&out)
+    );
+    let out = cli(
+        &temp.path,
+        &[
+            "story",
+            "edit",
+            &id,
+            "--outline",
+            "Chapter One: Arrival\nChapter Two: The Ford",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let saved: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(saved["chapter_count"], 2, "{saved}");
+    assert_eq!(saved["warnings"], serde_json::json!([]));
+    assert_eq!(saved["story"]["title"], "The Salt Road");
+
+    let listed = stdout(&cli(&temp.path, &["story", "list"]));
+    let mut lines = listed.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("ID") && header.ends_with("TITLE"),
+        "{listed}"
+    );
+    let row = lines.next().unwrap_or_default();
+    assert!(
+        row.starts_with(&id[..8]) && row.ends_with("The Salt Road"),
+        "{listed}"
+    );
+    assert_eq!(
+        header.find("TITLE"),
+        row.find("The Salt Road"),
+        "columns align: {listed}"
+    );
+}
