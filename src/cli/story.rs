@@ -238,7 +238,7 @@ fn add(app: &App, new: &NewStory, json: bool) -> Result<()> {
 /// A story just saved: its id (or JSON) and the outline's warnings, so a
 /// writer hears at once about an outline storyflow cannot read.
 fn report_saved(app: &App, story: &Story, json: bool) {
-    let count = app.counts.for_story(&story);
+    let count = app.counts.for_story(story);
     let warnings = crate::progress::check_outline(&story.outline, story.chapter_count);
     if json {
         print_json(&json!({
