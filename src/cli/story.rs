@@ -188,7 +188,6 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
                 } else {
                     chapters.map(Some)
                 },
-                ..Default::default()
             };
             let id = super::story_id(app, &id)?;
             let story = app.store.update_story(&id, &patch)?;
