@@ -194,3 +194,64 @@ fn story_edit_changes_fields_says_what_the_outline_lacks_and_list_is_a_table() {
         "columns align: {listed}"
     );
 }
+
+#[test]
+fn run_start_wait_follows_the_run_and_exits_by_its_end() {
+    use crate::util::Server;
+    let temp = TempDb::new();
+    let lonely = add(&temp.path, "Nobody Serves");
+    let queued = cli(&temp.path, &["run", "start", &lonely]);
+    assert!(queued.status.success());
+    assert!(
+        stderr(&queued).contains("no `storyflow serve` has been running"),
+        "{}",
+        stderr(&queued)
+    );
+    let out = cli(&temp.path, &["run", "cancel", stdout(&queued).trim()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let server = Server::start_on(&temp.path, &[]);
+    let story = add(&temp.path, "Served");
+    let out = cli(
+        &temp.path,
+        &[
+            "story",
+            "edit",
+            &story,
+            "--outline",
+            "Chapter 1: One\nChapter 2: Two",
+        ],
+    );
+    assert!(out.status.success());
+    let waited = cli(&temp.path, &["run", "start", &story, "--wait"]);
+    assert_eq!(waited.status.code(), Some(0), "{}", stderr(&waited));
+    let progress = stderr(&waited);
+    assert!(
+        !progress.contains("warning"),
+        "a serve is running: {progress}"
+    );
+    assert!(
+        progress
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("completed · 2/2"),
+        "{progress}"
+    );
+    drop(server);
+
+    // A run that fails exits 1.
+    let llm = crate::util::fake_llm::FakeLlm::start(vec![crate::util::fake_llm::status(
+        401,
+        r#"{"error": {"message": "Invalid API key"}}"#,
+    )]);
+    let _server = Server::start_on(&temp.path, &llm.args(&[]));
+    let doomed = add(&temp.path, "Doomed");
+    let failed = cli(&temp.path, &["run", "start", &doomed, "--wait"]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("GENERATOR_AUTH"),
+        "{}",
+        stderr(&failed)
+    );
+}
