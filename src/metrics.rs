@@ -154,48 +154,21 @@ impl Snapshot {
                 out.push_str(&format!("storyflow_{name}{labels} {value}\n"));
             }
         };
-        metric(
-            "chapter_count_cache_hits_total",
-            "counter",
-            "Chapter-count cache hits.",
-            &[("", c.hits as f64)],
-        );
-        metric(
-            "chapter_count_cache_misses_total",
-            "counter",
-            "Chapter-count cache misses.",
-            &[("", c.misses as f64)],
-        );
-        metric(
-            "chapter_count_cache_hit_rate",
-            "gauge",
-            "Hits over lookups since start.",
-            &[("", c.hit_rate)],
-        );
-        metric(
-            "chapter_count_cache_entries",
-            "gauge",
-            "Entries held in the cache.",
-            &[("", c.entries as f64)],
-        );
-        metric(
-            "chapter_count_cache_evictions_total",
-            "counter",
-            "Entries evicted for capacity.",
-            &[("", c.evictions as f64)],
-        );
-        metric(
-            "chapter_count_cache_expired_total",
-            "counter",
-            "Entries dropped after their TTL.",
-            &[("", c.expired as f64)],
-        );
-        metric(
-            "progress_updates_applied_total",
-            "counter",
-            "Progress updates written.",
-            &[("", p.applied as f64)],
-        );
+        // Tables, one metric a line (name, type, help, value), in the order
+        // listed: kept unformatted so that they stay readable as tables.
+        #[rustfmt::skip]
+        let before_skipped = [
+            ("chapter_count_cache_hits_total", "counter", "Chapter-count cache hits.", c.hits as f64),
+            ("chapter_count_cache_misses_total", "counter", "Chapter-count cache misses.", c.misses as f64),
+            ("chapter_count_cache_hit_rate", "gauge", "Hits over lookups since start.", c.hit_rate),
+            ("chapter_count_cache_entries", "gauge", "Entries held in the cache.", c.entries as f64),
+            ("chapter_count_cache_evictions_total", "counter", "Entries evicted for capacity.", c.evictions as f64),
+            ("chapter_count_cache_expired_total", "counter", "Entries dropped after their TTL.", c.expired as f64),
+            ("progress_updates_applied_total", "counter", "Progress updates written.", p.applied as f64),
+        ];
+        for (name, kind, help, value) in before_skipped {
+            metric(name, kind, help, &[("", value)]);
+        }
         metric(
             "progress_updates_skipped_total",
             "counter",
@@ -206,84 +179,25 @@ impl Snapshot {
                 ("{reason=\"stale\"}", p.skipped.stale as f64),
             ],
         );
-        metric(
-            "orphans_detected_total",
-            "counter",
-            "Orphaned runs found by sweeps.",
-            &[("", self.orphans_detected as f64)],
-        );
-        metric(
-            "runs_recovered_total",
-            "counter",
-            "Runs taken over after their worker died.",
-            &[("", self.runs_recovered as f64)],
-        );
-        metric(
-            "failed_runs_cleaned_total",
-            "counter",
-            "Orphaned runs removed by clean-up.",
-            &[("", self.failed_runs_cleaned as f64)],
-        );
-        metric(
-            "sweeps_total",
-            "counter",
-            "Background sweeps completed.",
-            &[("", self.sweeps as f64)],
-        );
-        metric(
-            "chapters_written_total",
-            "counter",
-            "Chapters saved by workers.",
-            &[("", self.chapters_written as f64)],
-        );
-        metric(
-            "generator_retries_total",
-            "counter",
-            "Transient generator failures retried.",
-            &[("", self.generator_retries as f64)],
-        );
-        metric(
-            "disk_full_waits_total",
-            "counter",
-            "Worker writes that met a full disk and waited for space.",
-            &[("", self.disk_full_waits as f64)],
-        );
-        metric(
-            "sql_statements_total",
-            "counter",
-            "SQL statements executed.",
-            &[("", self.sql_statements as f64)],
-        );
-        metric(
-            "http_requests_total",
-            "counter",
-            "HTTP requests answered.",
-            &[("", self.http_requests as f64)],
-        );
-        metric(
-            "http_errors_total",
-            "counter",
-            "HTTP requests answered with an error.",
-            &[("", self.http_errors as f64)],
-        );
-        metric(
-            "generator_calls_total",
-            "counter",
-            "Generator calls made, answered or failed.",
-            &[("", self.generator_calls as f64)],
-        );
-        metric(
-            "tokens_prompt_total",
-            "counter",
-            "Prompt tokens of generator calls (the server's count, else estimated).",
-            &[("", self.tokens_prompt as f64)],
-        );
-        metric(
-            "tokens_completion_total",
-            "counter",
-            "Completion tokens of generator calls (the server's count, else estimated).",
-            &[("", self.tokens_completion as f64)],
-        );
+        #[rustfmt::skip]
+        let after_skipped = [
+            ("orphans_detected_total", "counter", "Orphaned runs found by sweeps.", self.orphans_detected),
+            ("runs_recovered_total", "counter", "Runs taken over after their worker died.", self.runs_recovered),
+            ("failed_runs_cleaned_total", "counter", "Orphaned runs removed by clean-up.", self.failed_runs_cleaned),
+            ("sweeps_total", "counter", "Background sweeps completed.", self.sweeps),
+            ("chapters_written_total", "counter", "Chapters saved by workers.", self.chapters_written),
+            ("generator_retries_total", "counter", "Transient generator failures retried.", self.generator_retries),
+            ("disk_full_waits_total", "counter", "Worker writes that met a full disk and waited for space.", self.disk_full_waits),
+            ("sql_statements_total", "counter", "SQL statements executed.", self.sql_statements),
+            ("http_requests_total", "counter", "HTTP requests answered.", self.http_requests),
+            ("http_errors_total", "counter", "HTTP requests answered with an error.", self.http_errors),
+            ("generator_calls_total", "counter", "Generator calls made, answered or failed.", self.generator_calls),
+            ("tokens_prompt_total", "counter", "Prompt tokens of generator calls (the server's count, else estimated).", self.tokens_prompt),
+            ("tokens_completion_total", "counter", "Completion tokens of generator calls (the server's count, else estimated).", self.tokens_completion),
+        ];
+        for (name, kind, help, value) in after_skipped {
+            metric(name, kind, help, &[("", value as f64)]);
+        }
         out
     }
 }
