@@ -316,6 +316,7 @@ fn story(app: &App, command: StoryCommand) -> Result<u8> {
                 premise,
                 outline,
                 chapter_count: chapters,
+                ..Default::default()
             })?;
             let count = app.counts.for_story(&story);
             let warnings = crate::progress::check_outline(&story.outline, story.chapter_count);

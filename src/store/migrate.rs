@@ -23,6 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_chapter_versions",
         include_str!("../../schema/0004_chapter_versions.sql"),
     ),
+    (
+        "0005_story_fields",
+        include_str!("../../schema/0005_story_fields.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -16,10 +16,24 @@ pub struct Story {
     pub chapter_count: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The name the book carries; empty when not given.
+    pub author: String,
+    /// The language the book is written in, by name (`English`, `French`).
+    pub language: String,
+    /// Point of view (`first person`); empty: the model's choice.
+    pub pov: String,
+    /// Tense (`past`); empty: the model's choice.
+    pub tense: String,
+    /// The writer's free notes on tone and voice; empty when none.
+    pub style: String,
+    /// Words asked of each chapter.
+    pub target_words: u32,
 }
 
-pub(super) const STORY_COLUMNS: &str =
-    "id, title, premise, outline, chapter_count, created_at, updated_at";
+pub(super) const STORY_COLUMNS: &str = "id, title, premise, outline, chapter_count, created_at, \
+     updated_at, author, language, pov, tense, style, target_words";
+/// How many columns [`STORY_COLUMNS`] names: where a query's own columns start.
+pub(super) const STORY_COLUMN_COUNT: usize = 13;
 
 impl Story {
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Story> {
@@ -31,6 +45,12 @@ impl Story {
             chapter_count: row.get(4)?,
             created_at: row.get(5)?,
             updated_at: row.get(6)?,
+            author: row.get(7)?,
+            language: row.get(8)?,
+            pov: row.get(9)?,
+            tense: row.get(10)?,
+            style: row.get(11)?,
+            target_words: row.get(12)?,
         })
     }
 }

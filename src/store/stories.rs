@@ -13,8 +13,20 @@ pub const MAX_TITLE_CHARS: usize = 500;
 pub const MAX_PREMISE_CHARS: usize = 20_000;
 pub const MAX_OUTLINE_CHARS: usize = 200_000;
 pub const MAX_CHAPTER_COUNT: u32 = 1_000;
+pub const MAX_AUTHOR_CHARS: usize = 200;
+pub const MAX_LANGUAGE_CHARS: usize = 60;
+pub const MAX_POV_CHARS: usize = 100;
+pub const MAX_TENSE_CHARS: usize = 60;
+pub const MAX_STYLE_CHARS: usize = 4_000;
+/// The words asked of a chapter: the lower bound keeps a chapter a chapter,
+/// the upper one keeps it inside what one model answer can hold.
+pub const MIN_TARGET_WORDS: u32 = 100;
+pub const MAX_TARGET_WORDS: u32 = 20_000;
+/// The defaults of the contract, the same as the schema's column defaults.
+pub const DEFAULT_LANGUAGE: &str = "English";
+pub const DEFAULT_TARGET_WORDS: u32 = 1_500;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewStory {
     pub title: String,
@@ -24,6 +36,45 @@ pub struct NewStory {
     pub outline: String,
     #[serde(default)]
     pub chapter_count: Option<u32>,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default = "default_language")]
+    pub language: String,
+    #[serde(default)]
+    pub pov: String,
+    #[serde(default)]
+    pub tense: String,
+    #[serde(default)]
+    pub style: String,
+    #[serde(default = "default_target_words")]
+    pub target_words: u32,
+}
+
+fn default_language() -> String {
+    DEFAULT_LANGUAGE.to_string()
+}
+
+fn default_target_words() -> u32 {
+    DEFAULT_TARGET_WORDS
+}
+
+/// An untitled story with the contract's defaults (`language` English,
+/// `target_words` 1500): what a request that names nothing else creates.
+impl Default for NewStory {
+    fn default() -> NewStory {
+        NewStory {
+            title: String::new(),
+            premise: String::new(),
+            outline: String::new(),
+            chapter_count: None,
+            author: String::new(),
+            language: default_language(),
+            pov: String::new(),
+            tense: String::new(),
+            style: String::new(),
+            target_words: DEFAULT_TARGET_WORDS,
+        }
+    }
 }
 
 /// A partial update: absent fields are left alone; `chapter_count: null`
@@ -40,12 +91,31 @@ pub struct StoryPatch {
     pub outline: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub chapter_count: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub author: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub language: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub pov: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub tense: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub style: Option<String>,
+    /// Never null: a target cannot be "derived".
+    #[serde(default, deserialize_with = "present")]
+    pub target_words: Option<u32>,
 }
 
 fn present_text<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
+    present(d)
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -112,6 +182,52 @@ fn check_length(field: &str, text: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+fn check_language(language: &str) -> Result<()> {
+    if language.trim().is_empty() {
+        return Err(Error::validation(
+            "language",
+            "must not be empty; name the language the book is written in, such as `English`",
+        ));
+    }
+    check_length("language", language, MAX_LANGUAGE_CHARS)
+}
+
+fn check_target_words(target: u32) -> Result<()> {
+    if !(MIN_TARGET_WORDS..=MAX_TARGET_WORDS).contains(&target) {
+        return Err(Error::validation(
+            "target_words",
+            format!("must be between {MIN_TARGET_WORDS} and {MAX_TARGET_WORDS}, got {target}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of the fields every prompt carries; `None` is "not changed".
+fn check_prompt_fields(
+    author: Option<&str>,
+    language: Option<&str>,
+    pov: Option<&str>,
+    tense: Option<&str>,
+    style: Option<&str>,
+    target_words: Option<u32>,
+) -> Result<()> {
+    let limited = [
+        ("author", author, MAX_AUTHOR_CHARS),
+        ("pov", pov, MAX_POV_CHARS),
+        ("tense", tense, MAX_TENSE_CHARS),
+        ("style", style, MAX_STYLE_CHARS),
+    ];
+    for (field, text, max) in limited {
+        if let Some(text) = text {
+            check_length(field, text, max)?;
+        }
+    }
+    if let Some(language) = language {
+        check_language(language)?;
+    }
+    target_words.map_or(Ok(()), check_target_words)
+}
+
 fn check_chapter_count(count: Option<u32>) -> Result<()> {
     match count {
         Some(n) if n == 0 || n > MAX_CHAPTER_COUNT => Err(Error::validation(
@@ -133,6 +249,12 @@ impl NewStory {
             chapter_count: self.chapter_count,
             created_at: now.clone(),
             updated_at: now,
+            author: self.author.trim().to_string(),
+            language: self.language.trim().to_string(),
+            pov: self.pov.trim().to_string(),
+            tense: self.tense.trim().to_string(),
+            style: self.style.trim().to_string(),
+            target_words: self.target_words,
         }
     }
 
@@ -140,7 +262,15 @@ impl NewStory {
         check_title(&self.title)?;
         check_length("premise", &self.premise, MAX_PREMISE_CHARS)?;
         check_length("outline", &self.outline, MAX_OUTLINE_CHARS)?;
-        check_chapter_count(self.chapter_count)
+        check_chapter_count(self.chapter_count)?;
+        check_prompt_fields(
+            Some(&self.author),
+            Some(&self.language),
+            Some(&self.pov),
+            Some(&self.tense),
+            Some(&self.style),
+            Some(self.target_words),
+        )
     }
 }
 
@@ -155,14 +285,50 @@ impl StoryPatch {
         if let Some(outline) = &self.outline {
             check_length("outline", outline, MAX_OUTLINE_CHARS)?;
         }
-        check_chapter_count(self.chapter_count.flatten())
+        check_chapter_count(self.chapter_count.flatten())?;
+        check_prompt_fields(
+            self.author.as_deref(),
+            self.language.as_deref(),
+            self.pov.as_deref(),
+            self.tense.as_deref(),
+            self.style.as_deref(),
+            self.target_words,
+        )
+    }
+
+    /// Applies the patch to `story`; the text fields are stored trimmed.
+    fn apply(&self, story: &mut Story) {
+        let trimmed = |patched: &Option<String>, field: &mut String| {
+            if let Some(text) = patched {
+                *field = text.trim().to_string();
+            }
+        };
+        trimmed(&self.title, &mut story.title);
+        if let Some(premise) = &self.premise {
+            story.premise = premise.clone();
+        }
+        if let Some(outline) = &self.outline {
+            story.outline = outline.clone();
+        }
+        if let Some(count) = self.chapter_count {
+            story.chapter_count = count;
+        }
+        trimmed(&self.author, &mut story.author);
+        trimmed(&self.language, &mut story.language);
+        trimmed(&self.pov, &mut story.pov);
+        trimmed(&self.tense, &mut story.tense);
+        trimmed(&self.style, &mut story.style);
+        if let Some(target) = self.target_words {
+            story.target_words = target;
+        }
     }
 }
 
 pub(super) fn insert_story(conn: &Connection, story: &Story) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at,
+                              author, language, pov, tense, style, target_words)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         story.id,
@@ -171,7 +337,13 @@ pub(super) fn insert_story(conn: &Connection, story: &Story) -> Result<()> {
         story.outline,
         story.chapter_count,
         story.created_at,
-        story.updated_at
+        story.updated_at,
+        story.author,
+        story.language,
+        story.pov,
+        story.tense,
+        story.style,
+        story.target_words
     ])?;
     Ok(())
 }
@@ -227,21 +399,11 @@ impl Store {
         patch.validate()?;
         self.write(|tx| {
             let mut story = get_story(tx, id)?.ok_or_else(|| Error::StoryNotFound(id.clone()))?;
-            if let Some(title) = &patch.title {
-                story.title = title.trim().to_string();
-            }
-            if let Some(premise) = &patch.premise {
-                story.premise = premise.clone();
-            }
-            if let Some(outline) = &patch.outline {
-                story.outline = outline.clone();
-            }
-            if let Some(count) = patch.chapter_count {
-                story.chapter_count = count;
-            }
+            patch.apply(&mut story);
             story.updated_at = self.now();
             tx.prepare_cached(
-                "UPDATE stories SET title = ?2, premise = ?3, outline = ?4, chapter_count = ?5, updated_at = ?6
+                "UPDATE stories SET title = ?2, premise = ?3, outline = ?4, chapter_count = ?5, updated_at = ?6,
+                     author = ?7, language = ?8, pov = ?9, tense = ?10, style = ?11, target_words = ?12
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -250,7 +412,13 @@ impl Store {
                 story.premise,
                 story.outline,
                 story.chapter_count,
-                story.updated_at
+                story.updated_at,
+                story.author,
+                story.language,
+                story.pov,
+                story.tense,
+                story.style,
+                story.target_words
             ])?;
             Ok(story)
         })
@@ -456,6 +624,139 @@ mod tests {
             let body = format!(r#"{{"{field}": null}}"#);
             assert!(serde_json::from_str::<StoryPatch>(&body).is_err(), "{body}");
         }
+    }
+
+    #[test]
+    fn prompt_fields_default_round_trip_and_patch() {
+        let (store, _dir) = temp_store();
+        let plain = store.create_story(&new_story("Plain")).unwrap();
+        assert_eq!(
+            (
+                plain.language.as_str(),
+                plain.target_words,
+                plain.author.as_str()
+            ),
+            ("English", 1500, "")
+        );
+        // A body that names none of the fields gets the same defaults.
+        let parsed: NewStory = serde_json::from_str(r#"{"title": "Parsed"}"#).unwrap();
+        assert_eq!(
+            (parsed.language.as_str(), parsed.target_words),
+            ("English", 1500)
+        );
+        let story = store
+            .create_story(&NewStory {
+                author: " Ana Lys ".into(),
+                language: "French".into(),
+                pov: "first person".into(),
+                tense: "past".into(),
+                style: "terse".into(),
+                target_words: 900,
+                ..new_story("Marée")
+            })
+            .unwrap();
+        assert_eq!(story.author, "Ana Lys");
+        assert_eq!(store.story(&story.id).unwrap(), story);
+        let patch: StoryPatch =
+            serde_json::from_str(r#"{"pov": "third person", "target_words": 2000, "style": ""}"#)
+                .unwrap();
+        let patched = store.update_story(&story.id, &patch).unwrap();
+        assert_eq!(
+            (
+                patched.pov.as_str(),
+                patched.target_words,
+                patched.style.as_str(),
+                patched.language.as_str(),
+                patched.tense.as_str()
+            ),
+            ("third person", 2000, "", "French", "past")
+        );
+        assert_eq!(store.story(&story.id).unwrap(), patched);
+        for field in [
+            "author",
+            "language",
+            "pov",
+            "tense",
+            "style",
+            "target_words",
+        ] {
+            let body = format!(r#"{{"{field}": null}}"#);
+            assert!(serde_json::from_str::<StoryPatch>(&body).is_err(), "{body}");
+        }
+    }
+
+    #[test]
+    fn prompt_field_errors_name_the_field() {
+        let (store, _dir) = temp_store();
+        let field_of = |err: Error| match err {
+            Error::Validation { field, .. } => field,
+            other => panic!("not a validation error: {other}"),
+        };
+        let cases = [
+            NewStory {
+                target_words: 99,
+                ..new_story("t")
+            },
+            NewStory {
+                target_words: 20_001,
+                ..new_story("t")
+            },
+            NewStory {
+                language: "  ".into(),
+                ..new_story("t")
+            },
+            NewStory {
+                author: "a".repeat(MAX_AUTHOR_CHARS + 1),
+                ..new_story("t")
+            },
+            NewStory {
+                style: "s".repeat(MAX_STYLE_CHARS + 1),
+                ..new_story("t")
+            },
+        ];
+        let fields: Vec<String> = cases
+            .iter()
+            .map(|new| field_of(store.create_story(new).unwrap_err()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "target_words",
+                "target_words",
+                "language",
+                "author",
+                "style"
+            ]
+        );
+        let story = store.create_story(&new_story("t")).unwrap();
+        let err = store
+            .update_story(
+                &story.id,
+                &StoryPatch {
+                    pov: Some("p".repeat(MAX_POV_CHARS + 1)),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert_eq!(field_of(err), "pov");
+        let err = store
+            .update_story(
+                &story.id,
+                &StoryPatch {
+                    target_words: Some(50),
+                    ..Default::default()
+                },
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("between 100 and 20000"), "{err}");
+        // The database holds the same rule for rows written around the store.
+        let raw = store.write_one(|conn| {
+            Ok(conn.execute(
+                "UPDATE stories SET target_words = 5 WHERE id = ?1",
+                [&story.id],
+            )?)
+        });
+        assert!(raw.is_err(), "{raw:?}");
     }
 
     #[test]
