@@ -6,6 +6,12 @@ use serde_json::{Value, json};
 
 use crate::run::{EventKind, FailureCode, RunId, RunStatus, Step, StoryId, Timestamp, WorkerId};
 
+/// A story's language when the writer names none (the schema's default too).
+pub const DEFAULT_LANGUAGE: &str = "English";
+/// Words asked of each chapter when the writer says nothing (the schema's
+/// default too).
+pub const DEFAULT_TARGET_WORDS: u32 = 1_500;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Story {
     pub id: StoryId,

@@ -3,7 +3,10 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
-use super::model::{CHAPTER_COLUMNS, Chapter, STORY_COLUMNS, Story, word_count};
+use super::model::{
+    CHAPTER_COLUMNS, Chapter, DEFAULT_LANGUAGE, DEFAULT_TARGET_WORDS, STORY_COLUMNS, Story,
+    word_count,
+};
 use super::versions::{ChapterSource, VersionRecord, add_version};
 use super::{Store, StoryId};
 use crate::error::{Error, Result};
@@ -22,9 +25,6 @@ pub const MAX_STYLE_CHARS: usize = 4_000;
 /// the upper one keeps it inside what one model answer can hold.
 pub const MIN_TARGET_WORDS: u32 = 100;
 pub const MAX_TARGET_WORDS: u32 = 20_000;
-/// The defaults of the contract, the same as the schema's column defaults.
-pub const DEFAULT_LANGUAGE: &str = "English";
-pub const DEFAULT_TARGET_WORDS: u32 = 1_500;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
