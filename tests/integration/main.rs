@@ -26,3 +26,4 @@ mod llm;
 mod maintenance;
 mod security;
 mod smoke;
+mod story_fields;
