@@ -172,6 +172,15 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+        // Stories written before the story fields read back with the defaults.
+        let fields: (String, String, i64) = conn
+            .query_row(
+                "SELECT language, pov, target_words FROM stories WHERE id = 's1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(fields, ("English".into(), String::new(), 1500));
         let check: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
