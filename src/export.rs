@@ -1,5 +1,11 @@
 //! Turning a story into a document a reader can take away: Markdown, or an
 //! EPUB 3 book (title page, table of contents, one XHTML file per chapter).
+//!
+//! The EPUB carries the story's author as `dc:creator` (none when empty) and
+//! its language as `dc:language`, a BCP 47 tag mapped from the language name
+//! the writer gave ([`language_tag`]); a name the map does not know, or a
+//! language without a tag, is `und` (undetermined), which is valid and
+//! honest, rather than a guess.
 
 use epub_builder::{EpubBuilder, EpubContent, EpubVersion, ReferenceType, ZipLibrary};
 
@@ -9,7 +15,8 @@ use crate::store::{Chapter, Story};
 const EPUB_STYLESHEET: &str = "body { font-family: serif; line-height: 1.5; margin: 0 5%; }\n\
 h1, h2 { text-align: center; font-weight: normal; }\n\
 p { text-indent: 1.5em; margin: 0 0 0.4em; }\n\
-p.premise { font-style: italic; text-indent: 0; text-align: center; }\n";
+p.premise { font-style: italic; text-indent: 0; text-align: center; }\n\
+p.author { text-indent: 0; text-align: center; }\n";
 
 /// The whole story as an EPUB 3 file.
 pub fn epub(story: &Story, chapters: &[Chapter]) -> Result<Vec<u8>> {
@@ -21,7 +28,11 @@ fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u
     let mut builder = EpubBuilder::new(ZipLibrary::new()?)?;
     builder.epub_version(EpubVersion::V30);
     builder.metadata("title", story.title.trim())?;
-    builder.metadata("lang", "en")?;
+    let lang = language_tag(&story.language);
+    builder.metadata("lang", lang)?;
+    if !story.author.trim().is_empty() {
+        builder.metadata("author", story.author.trim())?;
+    }
     builder.metadata(
         "generator",
         concat!("storyflow ", env!("CARGO_PKG_VERSION")),
@@ -34,6 +45,12 @@ fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u
     }
     builder.stylesheet(EPUB_STYLESHEET.as_bytes())?;
     let mut title_page = format!("<h1>{}</h1>\n", escape_xml(story.title.trim()));
+    if !story.author.trim().is_empty() {
+        title_page.push_str(&format!(
+            "<p class=\"author\">{}</p>\n",
+            escape_xml(story.author.trim())
+        ));
+    }
     if !story.premise.trim().is_empty() {
         title_page.push_str(&format!(
             "<p class=\"premise\">{}</p>\n",
@@ -43,7 +60,7 @@ fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u
     builder.add_content(
         EpubContent::new(
             "title.xhtml",
-            xhtml(story.title.trim(), &title_page).as_bytes(),
+            xhtml(story.title.trim(), &title_page, lang).as_bytes(),
         )
         .title(story.title.trim())
         .reftype(ReferenceType::TitlePage),
@@ -66,7 +83,7 @@ fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u
         builder.add_content(
             EpubContent::new(
                 format!("chapter_{:04}.xhtml", chapter.number),
-                xhtml(&heading, &body).as_bytes(),
+                xhtml(&heading, &body, lang).as_bytes(),
             )
             .title(heading)
             .reftype(ReferenceType::Text),
@@ -77,14 +94,56 @@ fn build_epub(story: &Story, chapters: &[Chapter]) -> epub_builder::Result<Vec<u
     Ok(out)
 }
 
-fn xhtml(title: &str, body: &str) -> String {
+fn xhtml(title: &str, body: &str, lang: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE html>\n\
-         <html xmlns=\"http://www.w3.org/1999/xhtml\" xmlns:epub=\"http://www.idpf.org/2007/ops\" lang=\"en\" xml:lang=\"en\">\n\
+         <html xmlns=\"http://www.w3.org/1999/xhtml\" xmlns:epub=\"http://www.idpf.org/2007/ops\" lang=\"{lang}\" xml:lang=\"{lang}\">\n\
          <head><meta charset=\"UTF-8\"/><title>{}</title><link rel=\"stylesheet\" type=\"text/css\" href=\"stylesheet.css\"/></head>\n\
          <body>\n{body}</body>\n</html>\n",
         escape_xml(title)
     )
+}
+
+/// The BCP 47 tag of a language named in English (`French` → `fr`), for
+/// the common languages; `und` for the rest. A name already given as a
+/// known tag (`fr`, `pt-BR`) keeps its primary tag.
+pub fn language_tag(name: &str) -> &'static str {
+    const TAGS: &[(&str, &str)] = &[
+        ("english", "en"),
+        ("french", "fr"),
+        ("german", "de"),
+        ("spanish", "es"),
+        ("italian", "it"),
+        ("portuguese", "pt"),
+        ("dutch", "nl"),
+        ("japanese", "ja"),
+        ("chinese", "zh"),
+        ("russian", "ru"),
+        ("polish", "pl"),
+        ("swedish", "sv"),
+        ("danish", "da"),
+        ("norwegian", "no"),
+        ("finnish", "fi"),
+        ("greek", "el"),
+        ("turkish", "tr"),
+        ("arabic", "ar"),
+        ("hebrew", "he"),
+        ("hindi", "hi"),
+        ("korean", "ko"),
+        ("czech", "cs"),
+        ("hungarian", "hu"),
+        ("romanian", "ro"),
+        ("ukrainian", "uk"),
+        ("catalan", "ca"),
+        ("irish", "ga"),
+        ("welsh", "cy"),
+        ("latin", "la"),
+    ];
+    let name = name.trim().to_lowercase();
+    let primary = name.split(['-', '_']).next().unwrap_or("");
+    TAGS.iter()
+        .find(|(language, tag)| *language == name || *tag == primary)
+        .map_or("und", |(_, tag)| tag)
 }
 
 /// Text as XML character data: the five special characters escaped, and
@@ -109,6 +168,9 @@ fn escape_xml(text: &str) -> String {
 /// The whole story as Markdown: title, premise, then each chapter in order.
 pub fn markdown(story: &Story, chapters: &[Chapter]) -> String {
     let mut out = format!("# {}\n\n", story.title.trim());
+    if !story.author.trim().is_empty() {
+        out.push_str(&format!("by {}\n\n", story.author.trim()));
+    }
     if !story.premise.trim().is_empty() {
         out.push_str(&format!(
             "> {}\n\n",
@@ -160,6 +222,26 @@ mod tests {
             escape_xml("<img src=x onerror=alert(1)> & \"q\" \u{1}"),
             "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;q&quot; "
         );
+    }
+
+    #[test]
+    fn language_names_map_to_bcp47_tags() {
+        for (name, tag) in [
+            ("English", "en"),
+            (" french ", "fr"),
+            ("German", "de"),
+            ("Spanish", "es"),
+            ("Italian", "it"),
+            ("Portuguese", "pt"),
+            ("Dutch", "nl"),
+            ("Japanese", "ja"),
+            ("Chinese", "zh"),
+            ("pt-BR", "pt"),
+            ("Klingon", "und"),
+            ("", "und"),
+        ] {
+            assert_eq!(language_tag(name), tag, "{name}");
+        }
     }
 
     #[test]

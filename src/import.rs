@@ -37,6 +37,20 @@ pub struct ImportRequest {
     pub premise: Option<String>,
     #[serde(default)]
     pub outline: Option<String>,
+    /// The story fields of `POST /api/stories`; absent ones take their
+    /// defaults.
+    #[serde(default)]
+    pub author: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub pov: Option<String>,
+    #[serde(default)]
+    pub tense: Option<String>,
+    #[serde(default)]
+    pub style: Option<String>,
+    #[serde(default)]
+    pub target_words: Option<u32>,
 }
 
 /// A manuscript split and ready to save.
@@ -103,11 +117,18 @@ pub fn split_manuscript(request: ImportRequest) -> Result<Manuscript> {
             "give a title, or start the manuscript with a `# Title` line",
         )
     })?;
+    let defaults = NewStory::default();
     let story = NewStory {
         title,
         premise: request.premise.unwrap_or(front.premise),
         outline: request.outline.unwrap_or_else(|| outline_of(&headings)),
         chapter_count: request.chapter_count,
+        author: request.author.unwrap_or(defaults.author),
+        language: request.language.unwrap_or(defaults.language),
+        pov: request.pov.unwrap_or(defaults.pov),
+        tense: request.tense.unwrap_or(defaults.tense),
+        style: request.style.unwrap_or(defaults.style),
+        target_words: request.target_words.unwrap_or(defaults.target_words),
     };
     Ok(Manuscript { story, chapters })
 }

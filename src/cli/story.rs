@@ -32,6 +32,8 @@ pub enum StoryCommand {
         /// Explicit chapter count.
         #[arg(long)]
         chapters: Option<u32>,
+        #[command(flatten)]
+        fields: StoryFields,
         /// Print the story as JSON instead of its id.
         #[arg(long)]
         json: bool,
@@ -104,6 +106,8 @@ pub enum StoryCommand {
         /// Drop the explicit chapter count: count the outline's chapters.
         #[arg(long)]
         derive_chapters: bool,
+        #[command(flatten)]
+        fields: StoryFields,
         /// Print the story as JSON.
         #[arg(long)]
         json: bool,
@@ -120,6 +124,58 @@ pub enum StoryCommand {
     },
 }
 
+/// The fields that shape every prompt, for `story add` and `story edit`.
+#[derive(Debug, Default, clap::Args)]
+pub struct StoryFields {
+    /// The author's name (EPUB `dc:creator`).
+    #[arg(long)]
+    pub author: Option<String>,
+    /// The language the story is written in [add's default: English].
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Point of view, e.g. "first person" or "close third person".
+    #[arg(long)]
+    pub pov: Option<String>,
+    /// Tense, e.g. "past".
+    #[arg(long)]
+    pub tense: Option<String>,
+    /// Free notes on tone and voice.
+    #[arg(long)]
+    pub style: Option<String>,
+    /// Words each chapter aims at [add's default: 1500].
+    #[arg(long, value_name = "N")]
+    pub target_words: Option<u32>,
+}
+
+impl StoryFields {
+    /// `base` with the fields given on the command line; the others keep
+    /// the contract's defaults.
+    fn new_story(self, base: NewStory) -> NewStory {
+        NewStory {
+            author: self.author.unwrap_or(base.author),
+            language: self.language.unwrap_or(base.language),
+            pov: self.pov.unwrap_or(base.pov),
+            tense: self.tense.unwrap_or(base.tense),
+            style: self.style.unwrap_or(base.style),
+            target_words: self.target_words.unwrap_or(base.target_words),
+            ..base
+        }
+    }
+
+    /// `base` changing the fields given on the command line, and no other.
+    fn patch(self, base: StoryPatch) -> StoryPatch {
+        StoryPatch {
+            author: self.author,
+            language: self.language,
+            pov: self.pov,
+            tense: self.tense,
+            style: self.style,
+            target_words: self.target_words,
+            ..base
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     Markdown,
@@ -134,6 +190,7 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
             outline,
             outline_file,
             chapters,
+            fields,
             json,
         } => {
             let outline = match (outline, outline_file) {
@@ -141,12 +198,13 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
                 (None, Some(path)) => read_file(&path, "--outline-file")?,
                 (None, None) => String::new(),
             };
-            let new = NewStory {
+            let new = fields.new_story(NewStory {
                 title,
                 premise,
                 outline,
                 chapter_count: chapters,
-            };
+                ..NewStory::default()
+            });
             add(app, &new, json)?;
         }
         StoryCommand::Import {
@@ -172,6 +230,7 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
             outline_file,
             chapters,
             derive_chapters,
+            fields,
             json,
         } => {
             let outline = match (outline, outline_file) {
@@ -179,7 +238,7 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
                 (None, Some(path)) => Some(read_file(&path, "--outline-file")?),
                 (None, None) => None,
             };
-            let patch = StoryPatch {
+            let patch = fields.patch(StoryPatch {
                 title,
                 premise,
                 outline,
@@ -188,7 +247,8 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
                 } else {
                     chapters.map(Some)
                 },
-            };
+                ..StoryPatch::default()
+            });
             let id = super::story_id(app, &id)?;
             let story = app.store.update_story(&id, &patch)?;
             app.counts.invalidate(&id);

@@ -9,7 +9,9 @@
 //! it, a short outline is written again rather than completed.
 
 use super::worker::{Job, Stop};
-use crate::generator::{ChapterGist, ChapterRequest, Completion, StoryContext, Task, TaskKind};
+use crate::generator::{
+    ChapterGist, ChapterRequest, Completion, StoryBrief, StoryContext, Task, TaskKind,
+};
 use crate::progress::{check_outline, outline_entries, parse_outline};
 use crate::run::{EventKind, FailureCode, Step, Timestamp};
 use crate::store::{Chapter, NewChapter, RunId, Story, word_count};
@@ -432,6 +434,7 @@ pub(super) fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> St
             })
             .collect(),
         previous_tail,
+        brief: StoryBrief::from(story),
     }
 }
 

@@ -4,7 +4,7 @@
 //! the chapter number, so the same story always reads the same, and two
 //! chapters never read alike. The premise and the chapter title are woven
 //! into the text; names and places are picked per story. Chapters are
-//! composed in `prose` to about `TARGET_WORDS` words, with no sentence
+//! composed in `prose` to about the story's `target_words`, with no sentence
 //! written twice, so they pass the default quality thresholds
 //! ([`crate::quality::Thresholds`]), which a test below checks.
 
@@ -13,10 +13,6 @@ use std::time::Duration;
 use super::{ChapterRequest, GenError, Generator, RawCompletion, StoryContext, Task, TaskKind};
 
 mod prose;
-
-/// Words per builtin chapter: the contract's default `target_words`. Stories
-/// do not carry their own target yet; when they do, it belongs here.
-const TARGET_WORDS: u32 = 1500;
 
 pub struct Builtin {
     /// Slept per chapter (demos and tests that need a run to take time).
@@ -171,7 +167,7 @@ impl Builtin {
             number: chapter.number,
             total: chapter.total,
         };
-        prose::chapter(&mut rng, &scene, TARGET_WORDS)
+        prose::chapter(&mut rng, &scene, story.brief.target_words)
     }
 
     /// A closing paragraph for a chapter that was cut off.
@@ -224,6 +220,7 @@ mod tests {
             outline: String::new(),
             previous: Vec::new(),
             previous_tail: String::new(),
+            brief: Default::default(),
         }
     }
 
@@ -284,7 +281,7 @@ mod tests {
                 let text = builtin.chapter(&story, &ask);
                 let words = crate::store::word_count(&text);
                 let quality = Measure {
-                    target_words: TARGET_WORDS,
+                    target_words: story.brief.target_words,
                     known_names: &known,
                     stock_phrases: &stock,
                 }
@@ -301,6 +298,30 @@ mod tests {
                 });
             }
         }
+    }
+
+    #[test]
+    fn chapters_are_sized_to_the_storys_target_words() {
+        let builtin = Builtin {
+            delay: Duration::ZERO,
+        };
+        let ask = ChapterRequest {
+            number: 1,
+            total: 3,
+            title: "Beat 1".into(),
+        };
+        let mut story = story();
+        let mut lengths = Vec::new();
+        for target in [600, 3000] {
+            story.brief.target_words = target;
+            let words = crate::store::word_count(&builtin.chapter(&story, &ask));
+            assert!(
+                words * 10 >= target * 9 && words <= target * 13 / 10,
+                "target {target}, wrote {words}"
+            );
+            lengths.push(words);
+        }
+        assert!(lengths[0] * 3 < lengths[1], "{lengths:?}");
     }
 
     #[test]

@@ -406,6 +406,7 @@ mod tests {
             outline,
             previous: Vec::new(),
             previous_tail: String::new(),
+            brief: Default::default(),
         }
     }
 

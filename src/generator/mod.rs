@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::cancel::CancelToken;
 use crate::run::FailureCode;
-use crate::store::StoryId;
+use crate::store::{DEFAULT_LANGUAGE, DEFAULT_TARGET_WORDS, Story, StoryId};
 
 pub use clean::{Cleaned, RawCompletion, Usage, Verdict};
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
@@ -42,6 +42,51 @@ pub struct StoryContext {
     pub previous: Vec<ChapterGist>,
     /// The end of the chapter before the one to write.
     pub previous_tail: String,
+    /// How the writer wants it written.
+    pub brief: StoryBrief,
+}
+
+/// How the writer wants the book written: the story fields every prompt
+/// carries (placeholders `{author}`, `{language}`, `{pov}`, `{tense}`,
+/// `{style}`, `{target_words}`). Empty `pov`, `tense` and `style` leave the
+/// choice to the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoryBrief {
+    pub author: String,
+    /// A language name (`French`), as the writer gave it.
+    pub language: String,
+    pub pov: String,
+    pub tense: String,
+    /// Free notes on tone and voice.
+    pub style: String,
+    /// Words asked of each chapter.
+    pub target_words: u32,
+}
+
+impl Default for StoryBrief {
+    fn default() -> StoryBrief {
+        StoryBrief {
+            author: String::new(),
+            language: DEFAULT_LANGUAGE.to_string(),
+            pov: String::new(),
+            tense: String::new(),
+            style: String::new(),
+            target_words: DEFAULT_TARGET_WORDS,
+        }
+    }
+}
+
+impl From<&Story> for StoryBrief {
+    fn from(story: &Story) -> StoryBrief {
+        StoryBrief {
+            author: story.author.clone(),
+            language: story.language.clone(),
+            pov: story.pov.clone(),
+            tense: story.tense.clone(),
+            style: story.style.clone(),
+            target_words: story.target_words,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -6,6 +6,12 @@
 //! `{name}`; `{{` and `}}` stand for literal braces. Every template is parsed
 //! at start, so an unknown placeholder stops `serve` with the file and line.
 //!
+//! The story fields reach every template: `{author}`, `{language}`, `{pov}`,
+//! `{tense}`, `{style}` and `{target_words}`. A field the writer left empty
+//! renders as words that leave the choice to the model ([`UNSET_POV`] and its
+//! neighbours), so a line such as `Point of view: {pov}.` reads well either
+//! way; the default templates put each on a line of its own for that reason.
+//!
 //! [`PromptBuilder`] renders a prompt within the context budget: the story so
 //! far is carried as one short summary per chapter plus the tail of the
 //! previous chapter, and what does not fit is trimmed oldest-first (older
@@ -17,8 +23,9 @@
 use std::fmt;
 use std::path::Path;
 
-use super::{ChapterGist, ChapterRequest, GenError, StoryContext};
+use super::{ChapterGist, ChapterRequest, GenError, StoryBrief, StoryContext};
 use crate::run::FailureCode;
+use crate::store::DEFAULT_LANGUAGE;
 
 /// A system instruction and the user's request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +54,14 @@ pub fn estimate_tokens(text: &str) -> u32 {
     (text.chars().count() as f64 / CHARS_PER_TOKEN).ceil() as u32
 }
 
+/// What `{pov}` and `{tense}` say when the writer gave none.
+pub const UNSET_POV: &str = "your choice; keep it the same throughout";
+pub const UNSET_TENSE: &str = "your choice; keep it the same throughout";
+/// What `{style}` says when the writer gave no notes on tone and voice.
+pub const UNSET_STYLE: &str = "your choice, suited to the premise and the story so far";
+/// What `{author}` says when the story names none.
+pub const UNSET_AUTHOR: &str = "(not given)";
+
 fn chars_for_tokens(tokens: u32) -> usize {
     (f64::from(tokens) * CHARS_PER_TOKEN).floor() as usize
 }
@@ -63,6 +78,12 @@ enum Var {
     PreviousTail,
     TextSoFar,
     ChapterText,
+    Author,
+    Language,
+    Pov,
+    Tense,
+    Style,
+    TargetWords,
 }
 
 const VARS: &[(&str, Var)] = &[
@@ -76,6 +97,12 @@ const VARS: &[(&str, Var)] = &[
     ("previous_tail", Var::PreviousTail),
     ("text_so_far", Var::TextSoFar),
     ("chapter_text", Var::ChapterText),
+    ("author", Var::Author),
+    ("language", Var::Language),
+    ("pov", Var::Pov),
+    ("tense", Var::Tense),
+    ("style", Var::Style),
+    ("target_words", Var::TargetWords),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,6 +233,13 @@ struct Vars<'a> {
     chapter_text: String,
     /// The chapters before this one, for `{story_so_far}`.
     previous: &'a [ChapterGist],
+    brief: StoryBrief,
+}
+
+/// `text` trimmed, or `unset` when it is blank.
+fn or_else(text: &str, unset: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() { unset } else { text }.to_string()
 }
 
 impl Vars<'_> {
@@ -234,6 +268,13 @@ impl Vars<'_> {
             Var::PreviousTail => or_none(&self.previous_tail),
             Var::TextSoFar => self.text_so_far.trim().to_string(),
             Var::ChapterText => self.chapter_text.trim().to_string(),
+            Var::Author => or_else(&self.brief.author, UNSET_AUTHOR),
+            // Never empty in a stored story; a context built by hand may be.
+            Var::Language => or_else(&self.brief.language, DEFAULT_LANGUAGE),
+            Var::Pov => or_else(&self.brief.pov, UNSET_POV),
+            Var::Tense => or_else(&self.brief.tense, UNSET_TENSE),
+            Var::Style => or_else(&self.brief.style, UNSET_STYLE),
+            Var::TargetWords => self.brief.target_words.to_string(),
         }
     }
 }
@@ -395,6 +436,7 @@ impl PromptBuilder {
             chapter_title: chapter.map_or("", |c| c.title.as_str()),
             chapter_count,
             previous: &story.previous,
+            brief: story.brief.clone(),
             ..Vars::default()
         }
     }
@@ -670,205 +712,4 @@ fn outline_window(outline: &str, chapter: Option<u32>, keep: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::StoryId;
-
-    fn story(chapters: u32, summary_words: usize) -> StoryContext {
-        StoryContext {
-            story_id: StoryId::random(),
-            title: "The Salt Road".into(),
-            premise: "A courier crosses a drowned country.".into(),
-            outline: (1..=chapters + 1)
-                .map(|n| format!("## Chapter {n}: Beat {n}\n"))
-                .collect(),
-            previous: (1..=chapters)
-                .map(|n| ChapterGist {
-                    number: n,
-                    title: format!("Beat {n}"),
-                    summary: format!("summary{n} ") + &"word ".repeat(summary_words),
-                })
-                .collect(),
-            previous_tail: "the tail of the last chapter ".repeat(200),
-        }
-    }
-
-    fn builder(context: u32) -> PromptBuilder {
-        PromptBuilder::new(Templates::load(None).unwrap(), context)
-    }
-
-    #[test]
-    fn placeholders_are_checked_with_file_and_line() {
-        let err = Template::parse("Title: {title}\nThen {titel} here", "my.txt").unwrap_err();
-        assert_eq!((err.origin.as_str(), err.line), ("my.txt", 2));
-        assert!(
-            err.message.contains("unknown placeholder `{titel}`"),
-            "{err}"
-        );
-        assert!(
-            Template::parse("a {title", "x")
-                .unwrap_err()
-                .message
-                .contains("not closed")
-        );
-        assert!(Template::parse("a } b", "x").is_err());
-        let literal = Template::parse("{{json}} {title}", "x").unwrap();
-        let vars = Vars {
-            title: "T",
-            ..Vars::default()
-        };
-        assert_eq!(literal.render(&vars), "{json} T");
-    }
-
-    #[test]
-    fn a_short_book_fits_whole() {
-        let built = builder(8192)
-            .chapter(
-                &story(3, 20),
-                &ChapterRequest {
-                    number: 4,
-                    total: 4,
-                    title: "Beat 4".into(),
-                },
-            )
-            .unwrap();
-        assert!(built.trimmed.is_empty(), "{:?}", built.trimmed);
-        for needle in [
-            "The Salt Road",
-            "drowned country",
-            "summary1",
-            "summary3",
-            "the tail of the last chapter",
-            "chapter 4 of 4",
-            "Beat 4",
-        ] {
-            assert!(built.prompt.user.contains(needle), "missing {needle}");
-        }
-        assert!(built.estimated_tokens <= built.budget);
-    }
-
-    #[test]
-    fn a_long_book_drops_the_oldest_summaries_and_stays_in_budget() {
-        for chapters in [10, 60, 400] {
-            let builder = builder(4096);
-            let built = builder
-                .chapter(
-                    &story(chapters, 60),
-                    &ChapterRequest {
-                        number: chapters + 1,
-                        total: chapters + 1,
-                        title: "Next".into(),
-                    },
-                )
-                .unwrap();
-            let real =
-                estimate_tokens(&built.prompt.system) + estimate_tokens(&built.prompt.user) + 16;
-            assert!(
-                real <= builder.prompt_budget(),
-                "{chapters}: {real} > {}",
-                builder.prompt_budget()
-            );
-            assert!(
-                built.prompt.user.contains(&format!("summary{chapters} ")),
-                "the newest summary is kept"
-            );
-            if chapters >= 60 {
-                assert!(
-                    !built.prompt.user.contains("summary1 "),
-                    "the oldest summary is dropped"
-                );
-                assert!(
-                    built
-                        .trimmed
-                        .iter()
-                        .any(|t| t.starts_with("summaries of chapters 1-")),
-                    "{:?}",
-                    built.trimmed
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_huge_outline_is_cut_around_the_current_chapter() {
-        let mut story = story(2, 10);
-        story.outline = (1..=3000)
-            .map(|n| format!("## Chapter {n}: Beat {n}\n"))
-            .collect();
-        let built = builder(2048)
-            .chapter(
-                &story,
-                &ChapterRequest {
-                    number: 1500,
-                    total: 3000,
-                    title: "Beat 1500".into(),
-                },
-            )
-            .unwrap();
-        assert!(built.prompt.user.contains("## Chapter 1500: Beat 1500"));
-        assert!(!built.prompt.user.contains("## Chapter 3: Beat 3\n"));
-        assert!(built.estimated_tokens <= built.budget);
-    }
-
-    #[test]
-    fn a_prompt_that_cannot_fit_is_a_clear_error() {
-        let mut story = story(0, 0);
-        story.title = "T".repeat(20_000);
-        let err = builder(1024)
-            .chapter(
-                &story,
-                &ChapterRequest {
-                    number: 1,
-                    total: 1,
-                    title: "x".into(),
-                },
-            )
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                GenError::Permanent {
-                    code: FailureCode::ContextBudget,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-    }
-
-    #[test]
-    fn overrides_replace_templates_and_misspelt_files_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("chapter.txt"),
-            "CUSTOM {chapter_title} {story_so_far}",
-        )
-        .unwrap();
-        let built = PromptBuilder::new(Templates::load(Some(dir.path())).unwrap(), 8192)
-            .chapter(
-                &story(1, 5),
-                &ChapterRequest {
-                    number: 2,
-                    total: 2,
-                    title: "Beat 2".into(),
-                },
-            )
-            .unwrap();
-        assert!(
-            built.prompt.user.starts_with("CUSTOM Beat 2 - Chapter 1"),
-            "{}",
-            built.prompt.user
-        );
-        std::fs::write(dir.path().join("chapter.txt"), "ok\n{chapter_titel}").unwrap();
-        let err = Templates::load(Some(dir.path())).unwrap_err();
-        assert!(err.to_string().ends_with("chapter.txt:2: unknown placeholder `{chapter_titel}`; known: {title}, {premise}, {outline}, {chapter_number}, {chapter_title}, {chapter_count}, {story_so_far}, {previous_tail}, {text_so_far}, {chapter_text}"), "{err}");
-        std::fs::remove_file(dir.path().join("chapter.txt")).unwrap();
-        std::fs::write(dir.path().join("chaptr.txt"), "x").unwrap();
-        assert!(
-            Templates::load(Some(dir.path()))
-                .unwrap_err()
-                .message
-                .contains("not a prompt template name")
-        );
-    }
-}
+mod tests;

@@ -67,6 +67,12 @@ fn story_json(app: &App, story: &Story) -> Value {
         "outline": story.outline,
         "chapter_count": count.count,
         "chapter_count_source": count.source,
+        "author": story.author,
+        "language": story.language,
+        "pov": story.pov,
+        "tense": story.tense,
+        "style": story.style,
+        "target_words": story.target_words,
         "created_at": story.created_at,
         "updated_at": story.updated_at,
     });

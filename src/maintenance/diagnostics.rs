@@ -413,7 +413,7 @@ fn quality_findings(story: &Story, chapters: &[crate::store::Chapter]) -> Vec<Fi
     };
     let known_names = crate::quality::known_names(&[], &story.outline);
     let measure = crate::quality::Measure {
-        target_words: story.target_words(),
+        target_words: story.target_words,
         known_names: &known_names,
         stock_phrases: &stock_phrases,
     };

@@ -23,7 +23,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0004_chapter_versions",
         include_str!("../../schema/0004_chapter_versions.sql"),
     ),
-    // 0005: written by another branch; the merge puts it here.
+    (
+        "0005_story_fields",
+        include_str!("../../schema/0005_story_fields.sql"),
+    ),
     (
         "0006_generations",
         include_str!("../../schema/0006_generations.sql"),
@@ -173,6 +176,15 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
+        // Stories written before the story fields read back with the defaults.
+        let fields: (String, String, i64) = conn
+            .query_row(
+                "SELECT language, pov, target_words FROM stories WHERE id = 's1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(fields, ("English".into(), String::new(), 1500));
         let check: String = conn
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();

@@ -7,6 +7,12 @@ use serde_json::{Value, json};
 use super::generations::{Prices, Usage};
 use crate::run::{EventKind, FailureCode, RunId, RunStatus, Step, StoryId, Timestamp, WorkerId};
 
+/// A story's language when the writer names none (the schema's default too).
+pub const DEFAULT_LANGUAGE: &str = "English";
+/// Words asked of each chapter when the writer says nothing (the schema's
+/// default too).
+pub const DEFAULT_TARGET_WORDS: u32 = 1_500;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Story {
     pub id: StoryId,
@@ -17,20 +23,26 @@ pub struct Story {
     pub chapter_count: Option<u32>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The name the book carries; empty when not given.
+    pub author: String,
+    /// The language the book is written in, by name (`English`, `French`).
+    pub language: String,
+    /// Point of view (`first person`); empty: the model's choice.
+    pub pov: String,
+    /// Tense (`past`); empty: the model's choice.
+    pub tense: String,
+    /// The writer's free notes on tone and voice; empty when none.
+    pub style: String,
+    /// Words asked of each chapter.
+    pub target_words: u32,
 }
 
-pub(super) const STORY_COLUMNS: &str =
-    "id, title, premise, outline, chapter_count, created_at, updated_at";
-
-/// Words a chapter aims at when the story does not say.
-pub const DEFAULT_TARGET_WORDS: u32 = 1500;
+pub(super) const STORY_COLUMNS: &str = "id, title, premise, outline, chapter_count, created_at, \
+     updated_at, author, language, pov, tense, style, target_words";
+/// How many columns [`STORY_COLUMNS`] names: where a query's own columns start.
+pub(super) const STORY_COLUMN_COUNT: usize = 13;
 
 impl Story {
-    /// The words each chapter aims at.
-    pub fn target_words(&self) -> u32 {
-        DEFAULT_TARGET_WORDS
-    }
-
     pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Story> {
         Ok(Story {
             id: row.get(0)?,
@@ -40,6 +52,12 @@ impl Story {
             chapter_count: row.get(4)?,
             created_at: row.get(5)?,
             updated_at: row.get(6)?,
+            author: row.get(7)?,
+            language: row.get(8)?,
+            pov: row.get(9)?,
+            tense: row.get(10)?,
+            style: row.get(11)?,
+            target_words: row.get(12)?,
         })
     }
 }

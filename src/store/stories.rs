@@ -3,7 +3,10 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
-use super::model::{CHAPTER_COLUMNS, Chapter, STORY_COLUMNS, Story, word_count};
+use super::model::{
+    CHAPTER_COLUMNS, Chapter, DEFAULT_LANGUAGE, DEFAULT_TARGET_WORDS, STORY_COLUMNS, Story,
+    word_count,
+};
 use super::versions::{ChapterSource, VersionRecord, add_version};
 use super::{Store, StoryId};
 use crate::error::{Error, Result};
@@ -13,8 +16,17 @@ pub const MAX_TITLE_CHARS: usize = 500;
 pub const MAX_PREMISE_CHARS: usize = 20_000;
 pub const MAX_OUTLINE_CHARS: usize = 200_000;
 pub const MAX_CHAPTER_COUNT: u32 = 1_000;
+pub const MAX_AUTHOR_CHARS: usize = 200;
+pub const MAX_LANGUAGE_CHARS: usize = 60;
+pub const MAX_POV_CHARS: usize = 100;
+pub const MAX_TENSE_CHARS: usize = 60;
+pub const MAX_STYLE_CHARS: usize = 4_000;
+/// The words asked of a chapter: the lower bound keeps a chapter a chapter,
+/// the upper one keeps it inside what one model answer can hold.
+pub const MIN_TARGET_WORDS: u32 = 100;
+pub const MAX_TARGET_WORDS: u32 = 20_000;
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewStory {
     pub title: String,
@@ -24,6 +36,45 @@ pub struct NewStory {
     pub outline: String,
     #[serde(default)]
     pub chapter_count: Option<u32>,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default = "default_language")]
+    pub language: String,
+    #[serde(default)]
+    pub pov: String,
+    #[serde(default)]
+    pub tense: String,
+    #[serde(default)]
+    pub style: String,
+    #[serde(default = "default_target_words")]
+    pub target_words: u32,
+}
+
+fn default_language() -> String {
+    DEFAULT_LANGUAGE.to_string()
+}
+
+fn default_target_words() -> u32 {
+    DEFAULT_TARGET_WORDS
+}
+
+/// An untitled story with the contract's defaults (`language` English,
+/// `target_words` 1500): what a request that names nothing else creates.
+impl Default for NewStory {
+    fn default() -> NewStory {
+        NewStory {
+            title: String::new(),
+            premise: String::new(),
+            outline: String::new(),
+            chapter_count: None,
+            author: String::new(),
+            language: default_language(),
+            pov: String::new(),
+            tense: String::new(),
+            style: String::new(),
+            target_words: DEFAULT_TARGET_WORDS,
+        }
+    }
 }
 
 /// A partial update: absent fields are left alone; `chapter_count: null`
@@ -40,12 +91,31 @@ pub struct StoryPatch {
     pub outline: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub chapter_count: Option<Option<u32>>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub author: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub language: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub pov: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub tense: Option<String>,
+    #[serde(default, deserialize_with = "present_text")]
+    pub style: Option<String>,
+    /// Never null: a target cannot be "derived".
+    #[serde(default, deserialize_with = "present")]
+    pub target_words: Option<u32>,
 }
 
 fn present_text<'de, D: serde::Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<Option<String>, D::Error> {
-    String::deserialize(d).map(Some)
+    present(d)
+}
+
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -112,6 +182,52 @@ fn check_length(field: &str, text: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+fn check_language(language: &str) -> Result<()> {
+    if language.trim().is_empty() {
+        return Err(Error::validation(
+            "language",
+            "must not be empty; name the language the book is written in, such as `English`",
+        ));
+    }
+    check_length("language", language, MAX_LANGUAGE_CHARS)
+}
+
+fn check_target_words(target: u32) -> Result<()> {
+    if !(MIN_TARGET_WORDS..=MAX_TARGET_WORDS).contains(&target) {
+        return Err(Error::validation(
+            "target_words",
+            format!("must be between {MIN_TARGET_WORDS} and {MAX_TARGET_WORDS}, got {target}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The checks of the fields every prompt carries; `None` is "not changed".
+fn check_prompt_fields(
+    author: Option<&str>,
+    language: Option<&str>,
+    pov: Option<&str>,
+    tense: Option<&str>,
+    style: Option<&str>,
+    target_words: Option<u32>,
+) -> Result<()> {
+    let limited = [
+        ("author", author, MAX_AUTHOR_CHARS),
+        ("pov", pov, MAX_POV_CHARS),
+        ("tense", tense, MAX_TENSE_CHARS),
+        ("style", style, MAX_STYLE_CHARS),
+    ];
+    for (field, text, max) in limited {
+        if let Some(text) = text {
+            check_length(field, text, max)?;
+        }
+    }
+    if let Some(language) = language {
+        check_language(language)?;
+    }
+    target_words.map_or(Ok(()), check_target_words)
+}
+
 fn check_chapter_count(count: Option<u32>) -> Result<()> {
     match count {
         Some(n) if n == 0 || n > MAX_CHAPTER_COUNT => Err(Error::validation(
@@ -133,6 +249,12 @@ impl NewStory {
             chapter_count: self.chapter_count,
             created_at: now.clone(),
             updated_at: now,
+            author: self.author.trim().to_string(),
+            language: self.language.trim().to_string(),
+            pov: self.pov.trim().to_string(),
+            tense: self.tense.trim().to_string(),
+            style: self.style.trim().to_string(),
+            target_words: self.target_words,
         }
     }
 
@@ -140,7 +262,15 @@ impl NewStory {
         check_title(&self.title)?;
         check_length("premise", &self.premise, MAX_PREMISE_CHARS)?;
         check_length("outline", &self.outline, MAX_OUTLINE_CHARS)?;
-        check_chapter_count(self.chapter_count)
+        check_chapter_count(self.chapter_count)?;
+        check_prompt_fields(
+            Some(&self.author),
+            Some(&self.language),
+            Some(&self.pov),
+            Some(&self.tense),
+            Some(&self.style),
+            Some(self.target_words),
+        )
     }
 }
 
@@ -155,14 +285,50 @@ impl StoryPatch {
         if let Some(outline) = &self.outline {
             check_length("outline", outline, MAX_OUTLINE_CHARS)?;
         }
-        check_chapter_count(self.chapter_count.flatten())
+        check_chapter_count(self.chapter_count.flatten())?;
+        check_prompt_fields(
+            self.author.as_deref(),
+            self.language.as_deref(),
+            self.pov.as_deref(),
+            self.tense.as_deref(),
+            self.style.as_deref(),
+            self.target_words,
+        )
+    }
+
+    /// Applies the patch to `story`; the text fields are stored trimmed.
+    fn apply(&self, story: &mut Story) {
+        let trimmed = |patched: &Option<String>, field: &mut String| {
+            if let Some(text) = patched {
+                *field = text.trim().to_string();
+            }
+        };
+        trimmed(&self.title, &mut story.title);
+        if let Some(premise) = &self.premise {
+            story.premise = premise.clone();
+        }
+        if let Some(outline) = &self.outline {
+            story.outline = outline.clone();
+        }
+        if let Some(count) = self.chapter_count {
+            story.chapter_count = count;
+        }
+        trimmed(&self.author, &mut story.author);
+        trimmed(&self.language, &mut story.language);
+        trimmed(&self.pov, &mut story.pov);
+        trimmed(&self.tense, &mut story.tense);
+        trimmed(&self.style, &mut story.style);
+        if let Some(target) = self.target_words {
+            story.target_words = target;
+        }
     }
 }
 
 pub(super) fn insert_story(conn: &Connection, story: &Story) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO stories (id, title, premise, outline, chapter_count, created_at, updated_at,
+                              author, language, pov, tense, style, target_words)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
     )?
     .execute(params![
         story.id,
@@ -171,7 +337,13 @@ pub(super) fn insert_story(conn: &Connection, story: &Story) -> Result<()> {
         story.outline,
         story.chapter_count,
         story.created_at,
-        story.updated_at
+        story.updated_at,
+        story.author,
+        story.language,
+        story.pov,
+        story.tense,
+        story.style,
+        story.target_words
     ])?;
     Ok(())
 }
@@ -227,21 +399,11 @@ impl Store {
         patch.validate()?;
         self.write(|tx| {
             let mut story = get_story(tx, id)?.ok_or_else(|| Error::StoryNotFound(id.clone()))?;
-            if let Some(title) = &patch.title {
-                story.title = title.trim().to_string();
-            }
-            if let Some(premise) = &patch.premise {
-                story.premise = premise.clone();
-            }
-            if let Some(outline) = &patch.outline {
-                story.outline = outline.clone();
-            }
-            if let Some(count) = patch.chapter_count {
-                story.chapter_count = count;
-            }
+            patch.apply(&mut story);
             story.updated_at = self.now();
             tx.prepare_cached(
-                "UPDATE stories SET title = ?2, premise = ?3, outline = ?4, chapter_count = ?5, updated_at = ?6
+                "UPDATE stories SET title = ?2, premise = ?3, outline = ?4, chapter_count = ?5, updated_at = ?6,
+                     author = ?7, language = ?8, pov = ?9, tense = ?10, style = ?11, target_words = ?12
                  WHERE id = ?1",
             )?
             .execute(params![
@@ -250,7 +412,13 @@ impl Store {
                 story.premise,
                 story.outline,
                 story.chapter_count,
-                story.updated_at
+                story.updated_at,
+                story.author,
+                story.language,
+                story.pov,
+                story.tense,
+                story.style,
+                story.target_words
             ])?;
             Ok(story)
         })
@@ -376,121 +544,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::testing::temp_store;
-
-    fn new_story(title: &str) -> NewStory {
-        NewStory {
-            title: title.into(),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn create_read_update_delete() {
-        let (store, _dir) = temp_store();
-        let story = store.create_story(&new_story("  The Storm ")).unwrap();
-        assert_eq!(story.title, "The Storm");
-        assert_eq!(store.story(&story.id).unwrap(), story);
-        let patch = StoryPatch {
-            premise: Some("a sea".into()),
-            chapter_count: Some(Some(3)),
-            ..Default::default()
-        };
-        let updated = store.update_story(&story.id, &patch).unwrap();
-        assert_eq!(
-            (updated.premise.as_str(), updated.chapter_count),
-            ("a sea", Some(3))
-        );
-        let cleared = store
-            .update_story(
-                &story.id,
-                &StoryPatch {
-                    chapter_count: Some(None),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        assert_eq!(cleared.chapter_count, None);
-        store.trash_story(&story.id).unwrap();
-        assert!(matches!(
-            store.story(&story.id),
-            Err(Error::StoryNotFound(_))
-        ));
-        assert!(matches!(
-            store.trash_story(&story.id),
-            Err(Error::StoryNotFound(_))
-        ));
-    }
-
-    #[test]
-    fn validation_names_the_field_and_the_limit() {
-        let (store, _dir) = temp_store();
-        let err = store.create_story(&new_story("   ")).unwrap_err();
-        assert!(matches!(&err, Error::Validation { field, .. } if field == "title"));
-        let err = store
-            .create_story(&new_story(&"x".repeat(MAX_TITLE_CHARS + 1)))
-            .unwrap_err();
-        assert!(err.to_string().contains("the limit is 500"), "{err}");
-        let err = store
-            .create_story(&NewStory {
-                chapter_count: Some(0),
-                ..new_story("t")
-            })
-            .unwrap_err();
-        assert!(matches!(&err, Error::Validation { field, .. } if field == "chapter_count"));
-    }
-
-    #[test]
-    fn a_patch_clears_the_count_with_null_but_no_text_field() {
-        let patch: StoryPatch = serde_json::from_str(r#"{"chapter_count": null}"#).unwrap();
-        assert_eq!(patch.chapter_count, Some(None));
-        assert_eq!(patch.title, None);
-        let patch: StoryPatch = serde_json::from_str(r#"{"premise": "p"}"#).unwrap();
-        assert_eq!(
-            (patch.premise.as_deref(), patch.chapter_count),
-            (Some("p"), None)
-        );
-        for field in ["title", "premise", "outline"] {
-            let body = format!(r#"{{"{field}": null}}"#);
-            assert!(serde_json::from_str::<StoryPatch>(&body).is_err(), "{body}");
-        }
-    }
-
-    #[test]
-    fn stories_created_in_the_same_millisecond_list_newest_first() {
-        let (store, _dir) = temp_store();
-        let clock = std::sync::Arc::new(crate::clock::ManualClock::new(
-            std::time::SystemTime::UNIX_EPOCH,
-        ));
-        let store = store.with_clock(clock);
-        let ids: Vec<StoryId> = (0..20)
-            .map(|i| store.create_story(&new_story(&format!("s{i}"))).unwrap().id)
-            .collect();
-        let listed: Vec<StoryId> = store
-            .list_stories(100, 0)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        assert_eq!(listed, ids.into_iter().rev().collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn generated_outline_never_overwrites_the_writers() {
-        let (store, _dir) = temp_store();
-        let story = store
-            .create_story(&NewStory {
-                outline: "1. Mine".into(),
-                ..new_story("t")
-            })
-            .unwrap();
-        assert!(
-            !store
-                .set_generated_outline(&story.id, "1. Generated")
-                .unwrap()
-        );
-        assert_eq!(store.story(&story.id).unwrap().outline, "1. Mine");
-    }
-}
+mod tests;

@@ -10,7 +10,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::model::{STORY_COLUMNS, Story};
+use super::model::{STORY_COLUMN_COUNT, STORY_COLUMNS, Story};
 use super::{RunStatus, Store, StoryId};
 use crate::error::{Error, Result};
 use crate::run::Timestamp;
@@ -114,8 +114,8 @@ impl Store {
         let rows = stmt.query_map([], |row| {
             Ok(TrashedStory {
                 story: Story::from_row(row)?,
-                deleted_at: row.get(7)?,
-                chapters: row.get(8)?,
+                deleted_at: row.get(STORY_COLUMN_COUNT)?,
+                chapters: row.get(STORY_COLUMN_COUNT + 1)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

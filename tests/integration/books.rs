@@ -341,7 +341,7 @@ fn prompt_templates_can_be_overridden_and_bad_ones_refuse_to_start() {
 
     std::fs::write(
         dir.path().join("summary.txt"),
-        "Summarise\n{chapter_text}\nin the style of {author}",
+        "Summarise\n{chapter_text}\nin the style of {narrator}",
     )
     .unwrap();
     let temp = TempDb::new();
@@ -352,7 +352,7 @@ fn prompt_templates_can_be_overridden_and_bad_ones_refuse_to_start() {
     assert_eq!(output.status.code(), Some(2), "{}", util::stderr(&output));
     let stderr = util::stderr(&output);
     assert!(
-        stderr.contains("summary.txt:3: unknown placeholder `{author}`"),
+        stderr.contains("summary.txt:3: unknown placeholder `{narrator}`"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

@@ -30,5 +30,6 @@ mod llm;
 mod maintenance;
 mod security;
 mod smoke;
+mod story_fields;
 mod usage;
 mod whole_pieces;

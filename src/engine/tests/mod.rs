@@ -192,6 +192,7 @@ impl Harness {
                 premise: "A courier crosses the salt flats.".into(),
                 outline: outline.into(),
                 chapter_count: Some(count),
+                ..Default::default()
             })
             .unwrap();
         let run = self.app().start_run(&story.id, RunScope::Book).unwrap();

@@ -1,0 +1,303 @@
+//! Tests of the prompt templates and of fitting prompts into the budget.
+
+use super::*;
+use crate::store::StoryId;
+
+fn story(chapters: u32, summary_words: usize) -> StoryContext {
+    StoryContext {
+        story_id: StoryId::random(),
+        title: "The Salt Road".into(),
+        premise: "A courier crosses a drowned country.".into(),
+        outline: (1..=chapters + 1)
+            .map(|n| format!("## Chapter {n}: Beat {n}\n"))
+            .collect(),
+        previous: (1..=chapters)
+            .map(|n| ChapterGist {
+                number: n,
+                title: format!("Beat {n}"),
+                summary: format!("summary{n} ") + &"word ".repeat(summary_words),
+            })
+            .collect(),
+        previous_tail: "the tail of the last chapter ".repeat(200),
+        brief: Default::default(),
+    }
+}
+
+fn builder(context: u32) -> PromptBuilder {
+    PromptBuilder::new(Templates::load(None).unwrap(), context)
+}
+
+#[test]
+fn placeholders_are_checked_with_file_and_line() {
+    let err = Template::parse("Title: {title}\nThen {titel} here", "my.txt").unwrap_err();
+    assert_eq!((err.origin.as_str(), err.line), ("my.txt", 2));
+    assert!(
+        err.message.contains("unknown placeholder `{titel}`"),
+        "{err}"
+    );
+    assert!(
+        Template::parse("a {title", "x")
+            .unwrap_err()
+            .message
+            .contains("not closed")
+    );
+    assert!(Template::parse("a } b", "x").is_err());
+    let literal = Template::parse("{{json}} {title}", "x").unwrap();
+    let vars = Vars {
+        title: "T",
+        ..Vars::default()
+    };
+    assert_eq!(literal.render(&vars), "{json} T");
+}
+
+#[test]
+fn a_short_book_fits_whole() {
+    let built = builder(8192)
+        .chapter(
+            &story(3, 20),
+            &ChapterRequest {
+                number: 4,
+                total: 4,
+                title: "Beat 4".into(),
+            },
+        )
+        .unwrap();
+    assert!(built.trimmed.is_empty(), "{:?}", built.trimmed);
+    for needle in [
+        "The Salt Road",
+        "drowned country",
+        "summary1",
+        "summary3",
+        "the tail of the last chapter",
+        "chapter 4 of 4",
+        "Beat 4",
+    ] {
+        assert!(built.prompt.user.contains(needle), "missing {needle}");
+    }
+    assert!(built.estimated_tokens <= built.budget);
+}
+
+#[test]
+fn a_long_book_drops_the_oldest_summaries_and_stays_in_budget() {
+    for chapters in [10, 60, 400] {
+        let builder = builder(4096);
+        let built = builder
+            .chapter(
+                &story(chapters, 60),
+                &ChapterRequest {
+                    number: chapters + 1,
+                    total: chapters + 1,
+                    title: "Next".into(),
+                },
+            )
+            .unwrap();
+        let real = estimate_tokens(&built.prompt.system) + estimate_tokens(&built.prompt.user) + 16;
+        assert!(
+            real <= builder.prompt_budget(),
+            "{chapters}: {real} > {}",
+            builder.prompt_budget()
+        );
+        assert!(
+            built.prompt.user.contains(&format!("summary{chapters} ")),
+            "the newest summary is kept"
+        );
+        if chapters >= 60 {
+            assert!(
+                !built.prompt.user.contains("summary1 "),
+                "the oldest summary is dropped"
+            );
+            assert!(
+                built
+                    .trimmed
+                    .iter()
+                    .any(|t| t.starts_with("summaries of chapters 1-")),
+                "{:?}",
+                built.trimmed
+            );
+        }
+    }
+}
+
+#[test]
+fn a_huge_outline_is_cut_around_the_current_chapter() {
+    let mut story = story(2, 10);
+    story.outline = (1..=3000)
+        .map(|n| format!("## Chapter {n}: Beat {n}\n"))
+        .collect();
+    let built = builder(2048)
+        .chapter(
+            &story,
+            &ChapterRequest {
+                number: 1500,
+                total: 3000,
+                title: "Beat 1500".into(),
+            },
+        )
+        .unwrap();
+    assert!(built.prompt.user.contains("## Chapter 1500: Beat 1500"));
+    assert!(!built.prompt.user.contains("## Chapter 3: Beat 3\n"));
+    assert!(built.estimated_tokens <= built.budget);
+}
+
+#[test]
+fn a_prompt_that_cannot_fit_is_a_clear_error() {
+    let mut story = story(0, 0);
+    story.title = "T".repeat(20_000);
+    let err = builder(1024)
+        .chapter(
+            &story,
+            &ChapterRequest {
+                number: 1,
+                total: 1,
+                title: "x".into(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GenError::Permanent {
+                code: FailureCode::ContextBudget,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn overrides_replace_templates_and_misspelt_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("chapter.txt"),
+        "CUSTOM {chapter_title} {story_so_far}",
+    )
+    .unwrap();
+    let built = PromptBuilder::new(Templates::load(Some(dir.path())).unwrap(), 8192)
+        .chapter(
+            &story(1, 5),
+            &ChapterRequest {
+                number: 2,
+                total: 2,
+                title: "Beat 2".into(),
+            },
+        )
+        .unwrap();
+    assert!(
+        built.prompt.user.starts_with("CUSTOM Beat 2 - Chapter 1"),
+        "{}",
+        built.prompt.user
+    );
+    std::fs::write(dir.path().join("chapter.txt"), "ok\n{chapter_titel}").unwrap();
+    let err = Templates::load(Some(dir.path())).unwrap_err();
+    assert!(err.to_string().ends_with("chapter.txt:2: unknown placeholder `{chapter_titel}`; known: {title}, {premise}, {outline}, {chapter_number}, {chapter_title}, {chapter_count}, {story_so_far}, {previous_tail}, {text_so_far}, {chapter_text}, {author}, {language}, {pov}, {tense}, {style}, {target_words}"), "{err}");
+    std::fs::remove_file(dir.path().join("chapter.txt")).unwrap();
+    std::fs::write(dir.path().join("chaptr.txt"), "x").unwrap();
+    assert!(
+        Templates::load(Some(dir.path()))
+            .unwrap_err()
+            .message
+            .contains("not a prompt template name")
+    );
+}
+
+#[test]
+fn the_story_fields_reach_every_default_template() {
+    let mut story = story(2, 5);
+    story.brief = StoryBrief {
+        author: "Ana Lys".into(),
+        language: "French".into(),
+        pov: "first person".into(),
+        tense: "past".into(),
+        style: "terse, salt-dry".into(),
+        target_words: 900,
+    };
+    let builder = builder(16_000);
+    let chapter = ChapterRequest {
+        number: 3,
+        total: 3,
+        title: "Beat 3".into(),
+    };
+    let prompts = [
+        ("outline", builder.outline(&story, 3).unwrap().prompt),
+        ("chapter", builder.chapter(&story, &chapter).unwrap().prompt),
+        (
+            "continue",
+            builder
+                .continuation(&story, &chapter, "She ran.")
+                .unwrap()
+                .prompt,
+        ),
+        (
+            "summary",
+            builder
+                .summary(&story, &chapter, "She ran.")
+                .unwrap()
+                .prompt,
+        ),
+    ];
+    for (name, prompt) in &prompts {
+        let text = prompt.as_text();
+        assert!(text.contains("in French"), "{name}: {text}");
+        if *name != "summary" {
+            for wanted in ["first person", "past", "terse, salt-dry", "900 words"] {
+                assert!(text.contains(wanted), "{name} lacks {wanted}: {text}");
+            }
+        }
+        assert!(!text.contains(UNSET_POV), "{name}: {text}");
+    }
+}
+
+#[test]
+fn empty_fields_leave_the_choice_to_the_model_in_whole_sentences() {
+    let story = story(0, 0);
+    let chapter = ChapterRequest {
+        number: 1,
+        total: 2,
+        title: "Beat 1".into(),
+    };
+    let user = builder(16_000)
+        .chapter(&story, &chapter)
+        .unwrap()
+        .prompt
+        .user;
+    assert!(
+        user.contains(&format!("Point of view: {UNSET_POV}.")),
+        "{user}"
+    );
+    assert!(user.contains(&format!("Tense: {UNSET_TENSE}.")), "{user}");
+    assert!(
+        user.contains(&format!("Voice and tone: {UNSET_STYLE}")),
+        "{user}"
+    );
+    assert!(user.contains("in English"), "{user}");
+    assert!(user.contains("about 1500 words"), "{user}");
+    assert!(!user.contains(": ."), "an empty field left a hole: {user}");
+}
+
+#[test]
+fn author_and_the_other_fields_render_in_an_override() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("summary.txt"),
+        "{author}|{language}|{pov}|{tense}|{style}|{target_words}|{chapter_text}",
+    )
+    .unwrap();
+    let builder = PromptBuilder::new(Templates::load(Some(dir.path())).unwrap(), 16_000);
+    let mut story = story(0, 0);
+    let chapter = ChapterRequest {
+        number: 1,
+        total: 1,
+        title: "One".into(),
+    };
+    let unset = builder.summary(&story, &chapter, "x").unwrap().prompt.user;
+    assert_eq!(
+        unset,
+        format!("{UNSET_AUTHOR}|English|{UNSET_POV}|{UNSET_TENSE}|{UNSET_STYLE}|1500|x")
+    );
+    story.brief.author = "  Ana Lys ".into();
+    story.brief.target_words = 4000;
+    let set = builder.summary(&story, &chapter, "x").unwrap().prompt.user;
+    assert!(set.starts_with("Ana Lys|English|"), "{set}");
+    assert!(set.contains("|4000|"), "{set}");
+}
