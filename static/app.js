@@ -326,6 +326,13 @@ function init() {
     openStoryForm(false);
   });
   form().addEventListener('submit', submitStory);
+  $('#btn-import-story').addEventListener('click', () => openImportForm(true));
+  $('#import-cancel').addEventListener('click', () => {
+    resetImportForm();
+    openImportForm(false);
+  });
+  $('#import-file').addEventListener('change', readManuscriptFile);
+  importForm().addEventListener('submit', submitImport);
   $('#btn-health-check').addEventListener('click', runHealthCheck);
   $('#btn-orphan-dry-run').addEventListener('click', runOrphanDryRun);
   for (const button of document.querySelectorAll('.segmented .seg')) {

@@ -1,6 +1,7 @@
 // storyflow's page, part 5 of 7: what keeps a writer's work in the reader:
 // a chapter's history (its versions, a word diff, restore), its lock, and
-// "roll back to here". Loaded after story.js, whose chapter view calls in.
+// "roll back to here" with the chapters it set aside. Loaded after story.js,
+// whose chapter view calls in.
 //
 // Decisions:
 // - A picked version is compared with the version just before it (the
@@ -237,6 +238,7 @@ async function rollBackTo(story, n) {
   try {
     const result = await api('POST', `/api/stories/${encodeURIComponent(story.id)}/rollback`, { to_chapter: n });
     const aside = result.set_aside || [];
+    rememberSetAside(story.id, [...new Set([...rememberedSetAside(story.id), ...aside])]);
     const view = state.story;
     if (view && view.id === story.id) view.chaptersSig = null; // fetch the chapters again
     toast(aside.length ? `Rolled back to chapter ${n}: ${plural(aside.length, 'chapter')} set aside.` : `Nothing after chapter ${n} to roll back.`);
@@ -244,4 +246,148 @@ async function rollBackTo(story, n) {
     showError(err, `Could not roll back to chapter ${n}`);
   }
   refreshNow();
+}
+
+// -------------------------------------------------------------- set aside
+//
+// Chapters a roll-back took out of the book keep their versions; the
+// reader lists them below the chapters, each with Restore (its newest
+// version back into the book). Which numbers are looked at, decided so
+// that an ordinary story costs no request that is bound to fail:
+// - the numbers above the last chapter, up to the story's chapter_count
+//   and no further than its runs ever got (their chapters_done), stopping
+//   at the first number with no versions (a roll-back takes a run of
+//   chapters from K+1 on);
+// - the numbers a roll-back from this tab named (kept in sessionStorage,
+//   so a reload still shows them), wherever they are;
+// - at most SET_ASIDE_MAX of them, and none while a run of the story is
+//   active (it may be writing those very numbers, and the server refuses
+//   to restore a chapter into the book meanwhile).
+
+const SET_ASIDE_KEY = 'storyflow.setAside.';
+const SET_ASIDE_MAX = 50;
+
+function rememberedSetAside(storyId) {
+  try {
+    const numbers = JSON.parse(sessionStorage.getItem(SET_ASIDE_KEY + storyId) || '[]');
+    return Array.isArray(numbers) ? numbers.filter((n) => Number.isInteger(n) && n > 0) : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberSetAside(storyId, numbers) {
+  try {
+    if (numbers.length) sessionStorage.setItem(SET_ASIDE_KEY + storyId, JSON.stringify(numbers));
+    else sessionStorage.removeItem(SET_ASIDE_KEY + storyId);
+  } catch {
+    // No storage (a private window's quota): the list lasts until reload.
+  }
+}
+
+/** The numbers worth asking about, in order: see the decisions above. */
+function setAsideCandidates(view) {
+  const inBook = new Set(view.chapters.map((c) => c.number));
+  const last = view.chapters.reduce((n, c) => Math.max(n, c.number), 0);
+  const reached = (view.runs || []).filter((r) => !r.regenerate_chapter).reduce((n, r) => Math.max(n, r.chapters_done || 0), 0);
+  const upTo = Math.min(view.story.chapter_count, reached, last + SET_ASIDE_MAX);
+  const above = [];
+  for (let n = last + 1; n <= upTo; n += 1) above.push(n);
+  const named = rememberedSetAside(view.id).filter((n) => !inBook.has(n) && !above.includes(n));
+  return { above, named };
+}
+
+/** Fills view.setAside: [{number, version, title, word_count}]. */
+async function loadSetAside(view) {
+  if ((view.runs || []).some(isActive)) {
+    view.setAside = [];
+    return;
+  }
+  const { above, named } = setAsideCandidates(view);
+  const found = [];
+  const gone = [];
+  const probe = async (n) => {
+    const item = await setAsideChapter(view, n);
+    if (item) found.push(item);
+    return item;
+  };
+  try {
+    for (const n of above) if (found.length >= SET_ASIDE_MAX || !(await probe(n))) break;
+    for (const n of named) if (found.length < SET_ASIDE_MAX && !(await probe(n))) gone.push(n);
+    view.setAsideError = null;
+  } catch (err) {
+    view.setAsideError = err;
+  }
+  if (gone.length) rememberSetAside(view.id, rememberedSetAside(view.id).filter((n) => !gone.includes(n)));
+  view.setAside = found.sort((a, b) => a.number - b.number);
+}
+
+/** Chapter `n`'s newest version, or null when it has none (422). */
+async function setAsideChapter(view, n) {
+  const path = chapterPath(view.story, n);
+  let newest;
+  try {
+    const data = await api('GET', `${path}/versions`);
+    newest = (data.versions || [])[0];
+  } catch (err) {
+    if (err.status === 422) return null;
+    throw err;
+  }
+  if (!newest) return null;
+  const version = await api('GET', `${path}/versions/${newest.version}`);
+  return { number: n, version: newest.version, title: version.title, word_count: newest.word_count || 0 };
+}
+
+function renderSetAside(section, story, view) {
+  const items = view.setAside || [];
+  const error = view.setAsideError || null;
+  const busy = items.map((item) => state.busy.has(`set-aside:${story.id}:${item.number}`));
+  const sig = JSON.stringify([items, error && error.message, busy]);
+  if (section.sig === sig) return;
+  section.sig = sig;
+  section.hidden = items.length === 0 && !error;
+  setChildren(
+    section,
+    h('h2', {}, 'Set aside'),
+    h('p', { class: 'muted' }, 'Chapters a roll-back took out of the book. Their history is kept: Restore puts one back as its newest version was.'),
+    error ? errorView(error, 'Could not look for set-aside chapters') : null,
+    h(
+      'ol',
+      { class: 'set-aside-list' },
+      items.map((item, i) =>
+        h(
+          'li',
+          { class: 'set-aside-item', dataset: { number: String(item.number) } },
+          h('span', { class: 'set-aside-name' }, `Chapter ${item.number}: ${item.title}`),
+          h('span', { class: 'muted' }, ` · ${plural(item.word_count, 'word')} · version ${item.version}`),
+          h('button', {
+            type: 'button',
+            class: 'btn small btn-restore-set-aside',
+            text: busy[i] ? 'Restoring…' : 'Restore',
+            disabled: busy[i],
+            title: `Put chapter ${item.number} back into the book`,
+            onclick: () => restoreSetAside(story, item),
+          }),
+        ),
+      ),
+    ),
+  );
+}
+
+function restoreSetAside(story, item) {
+  return withBusy(`set-aside:${story.id}:${item.number}`, async () => {
+    try {
+      await api('POST', `${chapterPath(story, item.number)}/versions/${item.version}/restore`);
+      rememberSetAside(story.id, rememberedSetAside(story.id).filter((n) => n !== item.number));
+      const view = state.story;
+      if (view && view.id === story.id) {
+        view.setAside = (view.setAside || []).filter((x) => x.number !== item.number);
+        view.chaptersSig = null; // fetch the chapters again
+      }
+      toast(`Chapter ${item.number}, “${item.title}”, is back in the book.`);
+    } catch (err) {
+      showError(err, `Could not restore chapter ${item.number}`);
+    }
+    refreshNow();
+  });
 }

@@ -1,6 +1,6 @@
 // storyflow's page, part 3 of 7: the Stories view (the page's first
 // screen): the stories with their latest run and its progress in words, the
-// runs, their actions, and the New story form.
+// runs, their actions, the New story form and the manuscript import.
 'use strict';
 
 /**
@@ -494,6 +494,103 @@ async function submitStory(ev) {
   } finally {
     submit.disabled = false;
     submit.textContent = 'Create story';
+  }
+}
+
+// ---------------------------------------------------- import a manuscript
+//
+// "Import a manuscript" beside "New story": POST /api/stories/import, then
+// the imported story opens. Decisions:
+// - A picked file is read here (FileReader, UTF-8) into the manuscript
+//   area, so what is sent is what the writer sees and may still change:
+//   the text area is the one source.
+// - With no title typed and no `# Title` line opening the manuscript, the
+//   picked file's name (without its extension) is the title; with neither,
+//   the server's own message asks for one.
+// - A refused import keeps everything entered and says why beside the form.
+
+const importForm = () => $('#import-form');
+let importFileName = '';
+let importFileNote = '';
+
+function openImportForm(open) {
+  importForm().hidden = !open;
+  $('#btn-import-story').setAttribute('aria-expanded', String(open));
+  $('#btn-import-story').hidden = open;
+  if (open) $('#import-markdown').focus();
+}
+
+function readManuscriptFile() {
+  const input = $('#import-file');
+  const file = input.files && input.files[0];
+  const note = $('#import-file-note');
+  importFileNote = importFileNote || note.textContent;
+  if (!file) return;
+  const reader = new FileReader();
+  reader.addEventListener('load', () => {
+    $('#import-markdown').value = String(reader.result || '');
+    importFileName = file.name;
+    note.textContent = `Read “${file.name}” (${bytes(file.size)}): the text is below.`;
+  });
+  reader.addEventListener('error', () => {
+    const reason = reader.error ? reader.error.message : 'the browser gave no reason';
+    const err = new ApiError({ code: 'FILE_UNREADABLE', message: `could not read “${file.name}”: ${reason}` }, 0);
+    $('#import-form-error').replaceChildren(errorView(err, 'Could not read the file'));
+  });
+  reader.readAsText(file);
+}
+
+/** The picked file's name as a title, unless the manuscript names itself. */
+function titleFromFile(markdown) {
+  const firstLine = markdown.split('\n').find((line) => line.trim() !== '') || '';
+  if (!importFileName || /^\s*# \S/.test(firstLine)) return '';
+  return importFileName.replace(/\.[^.]+$/, '').trim();
+}
+
+function resetImportForm() {
+  importForm().reset();
+  importFileName = '';
+  if (importFileNote) $('#import-file-note').textContent = importFileNote;
+  $('#import-form-error').replaceChildren();
+}
+
+async function submitImport(ev) {
+  ev.preventDefault();
+  const errorBox = $('#import-form-error');
+  errorBox.replaceChildren();
+  for (const el of importForm().querySelectorAll('[aria-invalid]')) el.removeAttribute('aria-invalid');
+  const markdown = $('#import-markdown').value;
+  const body = { markdown };
+  const title = $('#import-title').value.trim() || titleFromFile(markdown);
+  if (title) body.title = title;
+  const count = $('#import-chapter-count').value.trim();
+  if (count !== '') body.chapter_count = Number(count);
+  const submit = $('#import-submit');
+  submit.disabled = true;
+  submit.textContent = 'Importing…';
+  try {
+    const result = await api('POST', '/api/stories/import', body);
+    const story = result.story;
+    resetImportForm();
+    openImportForm(false);
+    state.stories = [story, ...state.stories.filter((s) => s.id !== story.id)];
+    state.storiesDirty = true;
+    toast(`Imported “${story.title}”: ${plural(result.chapters_imported, 'chapter')} of ${story.chapter_count}.`);
+    if (story.warnings && story.warnings.length) {
+      notify('warn', [h('p', { class: 'error-context' }, `About the outline of “${story.title}”`), ...story.warnings.map((w) => h('p', {}, w))], { key: `warn:${story.id}` });
+    }
+    location.hash = `#story/${encodeURIComponent(story.id)}`;
+  } catch (err) {
+    errorBox.replaceChildren(errorView(err, 'Could not import the manuscript'));
+    const field = err.details && err.details.field;
+    const input = field ? importForm().querySelector(`[name="${CSS.escape(field)}"]`) : null;
+    if (input) {
+      input.setAttribute('aria-invalid', 'true');
+      input.focus();
+    }
+  } finally {
+    submit.disabled = false;
+    submit.textContent = 'Import';
   }
 }
 

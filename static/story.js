@@ -20,6 +20,7 @@ async function refreshStoryView() {
       const chapters = await api('GET', `/api/stories/${id}/chapters`);
       view.chapters = chapters.chapters || [];
       view.chaptersSig = sig;
+      await loadSetAside(view);
     }
   } catch (err) {
     if (err.status === 404 || err.status === 400) {
@@ -71,6 +72,7 @@ function renderStoryView() {
     p.placeholder = placeholderNotice('placeholder-notice');
     p.tocPlaceholder = h('p', { class: 'placeholder-tag', hidden: true }, 'placeholder text');
     p.chapters = h('div', { class: 'reader' });
+    p.setAside = h('section', { class: 'set-aside', id: 'set-aside', 'aria-label': 'Set-aside chapters', hidden: true });
     root.replaceChildren(
       backLink(),
       h(
@@ -102,7 +104,7 @@ function renderStoryView() {
           h('section', { class: 'side-block runs-block' }, h('h2', {}, 'Runs'), p.runs, p.moreRuns),
           h('section', { class: 'side-block toc-block', id: 'contents' }, h('h2', {}, 'Contents'), p.tocPlaceholder, p.toc),
         ),
-        h('section', { class: 'story-main', 'aria-label': 'Chapters' }, p.chaptersHead, p.placeholder, p.chapters),
+        h('section', { class: 'story-main', 'aria-label': 'Chapters' }, p.chaptersHead, p.placeholder, p.chapters, p.setAside),
       ),
     );
     root.parts = p;
@@ -185,6 +187,7 @@ function renderStoryView() {
       h('p', {}, active ? 'Chapters appear here as they are saved.' : 'Start a run to write this story.'),
     ),
   );
+  renderSetAside(p.setAside, story, view);
 }
 
 /**

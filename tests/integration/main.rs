@@ -17,6 +17,7 @@ mod backups;
 mod books;
 mod browser;
 mod browser_history;
+mod browser_import;
 mod cancel;
 mod clean_text;
 mod cli;
