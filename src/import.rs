@@ -231,12 +231,19 @@ mod tests {
             outline: Some("O".into()),
             chapter_count: Some(4),
             markdown: "# Ignored\nfront text\n## Chapter 1: A\nText.".into(),
+            language: Some("French".into()),
+            ..Default::default()
         })
         .unwrap();
         assert_eq!(manuscript.story.title, "Given");
         assert_eq!(manuscript.story.premise, "P");
         assert_eq!(manuscript.story.outline, "O");
         assert_eq!(manuscript.story.chapter_count, Some(4));
+        assert_eq!(manuscript.story.language, "French");
+        assert_eq!(
+            manuscript.story.target_words, 1500,
+            "absent fields keep their defaults"
+        );
     }
 
     #[test]

@@ -279,6 +279,7 @@ mod tests {
                 premise: String::new(),
                 outline: String::new(),
                 chapter_count: Some(3),
+                ..NewStory::default()
             })
             .unwrap();
         let run = store.create_run(&story.id, 3, RunScope::Book).unwrap();
