@@ -1,6 +1,7 @@
 //! Tests of the prompt templates and of fitting prompts into the budget.
 
 use super::*;
+use crate::generator::{ChapterGist, StoryBrief};
 use crate::store::StoryId;
 
 fn story(chapters: u32, summary_words: usize) -> StoryContext {
