@@ -503,8 +503,10 @@ mod tests {
             let out = cleaned(input);
             assert!(!out.to_ascii_lowercase().contains("<think>"));
         }
+        // A bound for quadratic blow-ups (hours on these inputs), not a
+        // benchmark: generous so a loaded machine never fails it.
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(5),
+            started.elapsed() < std::time::Duration::from_secs(60),
             "{:?}",
             started.elapsed()
         );
