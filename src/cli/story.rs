@@ -17,27 +17,7 @@ use crate::store::{NewStory, RunFilter, Story, StoryId, StoryPatch};
 #[derive(Debug, Subcommand)]
 pub enum StoryCommand {
     /// Create a story.
-    Add {
-        /// The story's title.
-        title: String,
-        /// What the story is about, for every prompt.
-        #[arg(long, default_value = "")]
-        premise: String,
-        /// The outline text.
-        #[arg(long, conflicts_with = "outline_file")]
-        outline: Option<String>,
-        /// Read the outline from a file.
-        #[arg(long, value_name = "PATH")]
-        outline_file: Option<PathBuf>,
-        /// Explicit chapter count.
-        #[arg(long)]
-        chapters: Option<u32>,
-        #[command(flatten)]
-        fields: StoryFields,
-        /// Print the story as JSON instead of its id.
-        #[arg(long)]
-        json: bool,
-    },
+    Add(AddArgs),
     /// Create a story from a manuscript (Markdown or plain text), split into
     /// chapters at its chapter headings; a run then writes only the missing
     /// chapters.
@@ -85,33 +65,7 @@ pub enum StoryCommand {
     },
     /// Change a story's title, premise, outline or chapter count; prints the
     /// outline's warnings, as `add` does.
-    Edit {
-        /// The story's id (or its first six characters or more).
-        id: String,
-        /// A new title.
-        #[arg(long)]
-        title: Option<String>,
-        /// A new premise.
-        #[arg(long)]
-        premise: Option<String>,
-        /// A new outline.
-        #[arg(long, conflicts_with = "outline_file")]
-        outline: Option<String>,
-        /// Read the new outline from a file.
-        #[arg(long, value_name = "PATH")]
-        outline_file: Option<PathBuf>,
-        /// A new explicit chapter count.
-        #[arg(long, conflicts_with = "derive_chapters")]
-        chapters: Option<u32>,
-        /// Drop the explicit chapter count: count the outline's chapters.
-        #[arg(long)]
-        derive_chapters: bool,
-        #[command(flatten)]
-        fields: StoryFields,
-        /// Print the story as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Edit(EditArgs),
     /// Move a story to the trash (its active runs are cancelled).
     Delete {
         /// The story's id.
@@ -122,6 +76,60 @@ pub enum StoryCommand {
         /// The story's id.
         id: String,
     },
+}
+
+/// `story add`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// The story's title.
+    pub title: String,
+    /// What the story is about, for every prompt.
+    #[arg(long, default_value = "")]
+    pub premise: String,
+    /// The outline text.
+    #[arg(long, conflicts_with = "outline_file")]
+    pub outline: Option<String>,
+    /// Read the outline from a file.
+    #[arg(long, value_name = "PATH")]
+    pub outline_file: Option<PathBuf>,
+    /// Explicit chapter count.
+    #[arg(long)]
+    pub chapters: Option<u32>,
+    #[command(flatten)]
+    pub fields: StoryFields,
+    /// Print the story as JSON instead of its id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `story edit`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct EditArgs {
+    /// The story's id (or its first six characters or more).
+    pub id: String,
+    /// A new title.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// A new premise.
+    #[arg(long)]
+    pub premise: Option<String>,
+    /// A new outline.
+    #[arg(long, conflicts_with = "outline_file")]
+    pub outline: Option<String>,
+    /// Read the new outline from a file.
+    #[arg(long, value_name = "PATH")]
+    pub outline_file: Option<PathBuf>,
+    /// A new explicit chapter count.
+    #[arg(long, conflicts_with = "derive_chapters")]
+    pub chapters: Option<u32>,
+    /// Drop the explicit chapter count: count the outline's chapters.
+    #[arg(long)]
+    pub derive_chapters: bool,
+    #[command(flatten)]
+    pub fields: StoryFields,
+    /// Print the story as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The fields that shape every prompt, for `story add` and `story edit`.
@@ -184,29 +192,7 @@ pub enum ExportFormat {
 
 pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
     match command {
-        StoryCommand::Add {
-            title,
-            premise,
-            outline,
-            outline_file,
-            chapters,
-            fields,
-            json,
-        } => {
-            let outline = match (outline, outline_file) {
-                (Some(text), _) => text,
-                (None, Some(path)) => read_file(&path, "--outline-file")?,
-                (None, None) => String::new(),
-            };
-            let new = fields.new_story(NewStory {
-                title,
-                premise,
-                outline,
-                chapter_count: chapters,
-                ..NewStory::default()
-            });
-            add(app, &new, json)?;
-        }
+        StoryCommand::Add(args) => add_command(app, args)?,
         StoryCommand::Import {
             file,
             title,
@@ -222,38 +208,7 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
             import(app, request, json)?;
         }
         StoryCommand::List { limit, json } => list(app, limit, json)?,
-        StoryCommand::Edit {
-            id,
-            title,
-            premise,
-            outline,
-            outline_file,
-            chapters,
-            derive_chapters,
-            fields,
-            json,
-        } => {
-            let outline = match (outline, outline_file) {
-                (Some(text), _) => Some(text),
-                (None, Some(path)) => Some(read_file(&path, "--outline-file")?),
-                (None, None) => None,
-            };
-            let patch = fields.patch(StoryPatch {
-                title,
-                premise,
-                outline,
-                chapter_count: if derive_chapters {
-                    Some(None)
-                } else {
-                    chapters.map(Some)
-                },
-                ..StoryPatch::default()
-            });
-            let id = super::story_id(app, &id)?;
-            let story = app.store.update_story(&id, &patch)?;
-            app.counts.invalidate(&id);
-            report_saved(app, &story, json);
-        }
+        StoryCommand::Edit(args) => edit_command(app, args)?,
         StoryCommand::Delete { id } => {
             let id = super::story_id(app, &id)?;
             let cancelled = app.store.trash_story(&id)?;
@@ -280,6 +235,66 @@ pub(super) fn story(app: &App, command: StoryCommand) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+fn add_command(app: &App, args: AddArgs) -> Result<()> {
+    let AddArgs {
+        title,
+        premise,
+        outline,
+        outline_file,
+        chapters,
+        fields,
+        json,
+    } = args;
+    let outline = match (outline, outline_file) {
+        (Some(text), _) => text,
+        (None, Some(path)) => read_file(&path, "--outline-file")?,
+        (None, None) => String::new(),
+    };
+    let new = fields.new_story(NewStory {
+        title,
+        premise,
+        outline,
+        chapter_count: chapters,
+        ..NewStory::default()
+    });
+    add(app, &new, json)
+}
+
+fn edit_command(app: &App, args: EditArgs) -> Result<()> {
+    let EditArgs {
+        id,
+        title,
+        premise,
+        outline,
+        outline_file,
+        chapters,
+        derive_chapters,
+        fields,
+        json,
+    } = args;
+    let outline = match (outline, outline_file) {
+        (Some(text), _) => Some(text),
+        (None, Some(path)) => Some(read_file(&path, "--outline-file")?),
+        (None, None) => None,
+    };
+    let patch = fields.patch(StoryPatch {
+        title,
+        premise,
+        outline,
+        chapter_count: if derive_chapters {
+            Some(None)
+        } else {
+            chapters.map(Some)
+        },
+        ..StoryPatch::default()
+    });
+    let id = super::story_id(app, &id)?;
+    let story = app.store.update_story(&id, &patch)?;
+    app.counts.invalidate(&id);
+    report_saved(app, &story, json);
+    Ok(())
 }
 
 /// Reads a text file named by `flag`; a failure is the flag's fault.

@@ -233,52 +233,14 @@ impl PromptBuilder {
                 ),
             ));
         }
-        // The flexible text (the tail, or the text to continue or summarise)
-        // gets up to half of what is left, keeping room for the summaries.
         let room = chars_for_tokens(budget - fixed);
-        if !flexible.is_empty() {
-            let wanted = flexible.chars().count();
-            let cap = match flex {
-                Flex::PreviousTail => TAIL_CHARS.min(room / 2),
-                _ => room * 3 / 4,
-            };
-            let text = flex.shorten(&flexible, cap);
-            // The tail is always at most TAIL_CHARS by design; only a cut
-            // below that, for lack of room, is worth reporting.
-            let designed = if flex == Flex::PreviousTail {
-                wanted.min(TAIL_CHARS)
-            } else {
-                wanted
-            };
-            if text.chars().count() + 2 < designed {
-                trimmed.push(format!(
-                    "{} cut to {} of {wanted} characters",
-                    flex.name(),
-                    text.chars().count()
-                ));
-            }
-            flex.put(&mut vars, text);
-        }
-        // Summaries, newest first, while they fit.
+        fit_flexible(&mut vars, flex, &flexible, room, &mut trimmed);
         let (_, used) = self.render(template, &vars);
-        let mut room = chars_for_tokens(budget.saturating_sub(used));
-        let mut kept: Vec<String> = Vec::new();
-        let mut dropped = Vec::new();
+        let room = chars_for_tokens(budget.saturating_sub(used));
         if template_uses(template, Var::StorySoFar) {
-            for gist in story_so_far_lines(&vars, chapter) {
-                let cost = gist.1.chars().count() + 1;
-                if cost <= room && dropped.is_empty() {
-                    room -= cost;
-                    kept.push(gist.1);
-                } else {
-                    dropped.push(gist.0);
-                }
-            }
-        }
-        kept.reverse();
-        vars.story_so_far = kept.join("\n");
-        if let (Some(first), Some(last)) = (dropped.iter().min(), dropped.iter().max()) {
-            trimmed.push(format!("summaries of chapters {first}-{last} left out"));
+            fit_story_so_far(&mut vars, chapter, room, &mut trimmed);
+        } else {
+            vars.story_so_far = String::new();
         }
         let (prompt, estimated_tokens) = self.render(template, &vars);
         Ok(BuiltPrompt {
@@ -287,6 +249,68 @@ impl PromptBuilder {
             budget,
             trimmed,
         })
+    }
+}
+
+/// The flexible text (the tail, or the text to continue or summarise) gets
+/// up to half of what is left (the tail) or three quarters (the others),
+/// keeping room for the summaries.
+fn fit_flexible(
+    vars: &mut Vars<'_>,
+    flex: Flex,
+    flexible: &str,
+    room: usize,
+    trimmed: &mut Vec<String>,
+) {
+    if flexible.is_empty() {
+        return;
+    }
+    let wanted = flexible.chars().count();
+    let cap = match flex {
+        Flex::PreviousTail => TAIL_CHARS.min(room / 2),
+        _ => room * 3 / 4,
+    };
+    let text = flex.shorten(flexible, cap);
+    // The tail is always at most TAIL_CHARS by design; only a cut below
+    // that, for lack of room, is worth reporting.
+    let designed = if flex == Flex::PreviousTail {
+        wanted.min(TAIL_CHARS)
+    } else {
+        wanted
+    };
+    if text.chars().count() + 2 < designed {
+        trimmed.push(format!(
+            "{} cut to {} of {wanted} characters",
+            flex.name(),
+            text.chars().count()
+        ));
+    }
+    flex.put(vars, text);
+}
+
+/// The chapters' summaries, newest first, while they fit in `room`
+/// characters; once one does not, the older ones are left out too.
+fn fit_story_so_far(
+    vars: &mut Vars<'_>,
+    chapter: Option<u32>,
+    mut room: usize,
+    trimmed: &mut Vec<String>,
+) {
+    let mut kept: Vec<String> = Vec::new();
+    let mut dropped = Vec::new();
+    for gist in story_so_far_lines(vars, chapter) {
+        let cost = gist.1.chars().count() + 1;
+        if cost <= room && dropped.is_empty() {
+            room -= cost;
+            kept.push(gist.1);
+        } else {
+            dropped.push(gist.0);
+        }
+    }
+    kept.reverse();
+    vars.story_so_far = kept.join("\n");
+    if let (Some(first), Some(last)) = (dropped.iter().min(), dropped.iter().max()) {
+        trimmed.push(format!("summaries of chapters {first}-{last} left out"));
     }
 }
 
