@@ -162,7 +162,10 @@ pub fn preview_outline(req: &Req, app: &App) -> Result<Reply> {
     let (count, source) = match (preview.chapter_count, chapters.len()) {
         (Some(explicit), _) => (explicit, CountSource::Explicit),
         (None, 0) => (app.counts.default_count(), CountSource::Default),
-        (None, found) => (u32::try_from(found).unwrap_or(u32::MAX), CountSource::Outline),
+        (None, found) => (
+            u32::try_from(found).unwrap_or(u32::MAX),
+            CountSource::Outline,
+        ),
     };
     let listed: Vec<Value> = chapters
         .iter()

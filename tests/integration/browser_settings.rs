@@ -76,7 +76,10 @@ fn the_preview_route_parses_an_outline_without_storing_anything() {
 }
 
 fn open_settings(server: &Server) -> (Browser, String) {
-    let story = create_story(server, json!({"title": "The Salt Road", "premise": "A drowned country."}));
+    let story = create_story(
+        server,
+        json!({"title": "The Salt Road", "premise": "A drowned country."}),
+    );
     let id = id_of(&story);
     let browser = Browser::open(server);
     browser.goto(&format!("/#story/{id}"));
@@ -92,7 +95,10 @@ fn editing_the_outline_shows_its_chapters_as_parsed() {
     let (browser, _) = open_settings(&server);
     type_into(&browser, "#settings-outline", OUTLINE);
     browser.wait_text("#settings-outline-preview .preview-chapters", "1. Arrival");
-    let listed = browser.wait_text("#settings-outline-preview .preview-chapters", "3. The Letter");
+    let listed = browser.wait_text(
+        "#settings-outline-preview .preview-chapters",
+        "3. The Letter",
+    );
     assert!(listed.contains("2. The Storm"), "{listed}");
     browser.wait_text("#settings-outline-preview .preview-count", "3 chapters");
     assert!(!browser.exists("#settings-outline-preview .preview-warnings"));
@@ -100,8 +106,15 @@ fn editing_the_outline_shows_its_chapters_as_parsed() {
     // The new-story form previews its outline the same way.
     browser.goto("/");
     browser.click("#btn-new-story");
-    type_into(&browser, "#story-outline", "1. The Flood\n2. The Ferryman\n");
-    browser.wait_text("#story-outline-preview .preview-chapters", "2. The Ferryman");
+    type_into(
+        &browser,
+        "#story-outline",
+        "1. The Flood\n2. The Ferryman\n",
+    );
+    browser.wait_text(
+        "#story-outline-preview .preview-chapters",
+        "2. The Ferryman",
+    );
     assert_quiet_console(&browser);
 }
 
@@ -109,9 +122,19 @@ fn editing_the_outline_shows_its_chapters_as_parsed() {
 fn an_outline_that_names_no_chapter_shows_a_warning() {
     let server = Server::start(&["--workers", "0"]);
     let (browser, _) = open_settings(&server);
-    type_into(&browser, "#settings-outline", "A courier crosses a drowned country.");
-    browser.wait_text("#settings-outline-preview .preview-warnings", "no chapter found");
-    browser.wait_text("#settings-outline-preview .preview-empty", "No chapter found");
+    type_into(
+        &browser,
+        "#settings-outline",
+        "A courier crosses a drowned country.",
+    );
+    browser.wait_text(
+        "#settings-outline-preview .preview-warnings",
+        "no chapter found",
+    );
+    browser.wait_text(
+        "#settings-outline-preview .preview-empty",
+        "No chapter found",
+    );
     assert!(!browser.exists("#settings-outline-preview .preview-chapters"));
     assert_quiet_console(&browser);
 }
@@ -120,13 +143,15 @@ fn an_outline_that_names_no_chapter_shows_a_warning() {
 fn saving_the_settings_changes_the_story() {
     let server = Server::start(&["--workers", "0"]);
     let (browser, id) = open_settings(&server);
-    browser.wait(
-        "the settings filled from the story",
-        |b| match b.js("return document.querySelector('#settings-language').value;", json!([])) {
+    browser.wait("the settings filled from the story", |b| {
+        match b.js(
+            "return document.querySelector('#settings-language').value;",
+            json!([]),
+        ) {
             Value::String(language) if language == "English" => Some(()),
             _ => None,
-        },
-    );
+        }
+    });
     type_into(&browser, "#settings-language", "French");
     type_into(&browser, "#settings-target-words", "900");
     browser.click("#settings-save");
