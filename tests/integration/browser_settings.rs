@@ -164,3 +164,37 @@ fn saving_the_settings_changes_the_story() {
     assert_eq!(story["premise"], "A drowned country.", "{story}");
     assert_quiet_console(&browser);
 }
+
+#[test]
+fn unsaved_settings_ask_before_the_story_is_left() {
+    let server = Server::start(&["--workers", "0"]);
+    let (browser, id) = open_settings(&server);
+    type_into(&browser, "#settings-tense", "present");
+
+    browser.click("#view-story .back");
+    browser.wait_visible("#confirm-dialog");
+    browser.wait_text(
+        "#confirm-title",
+        "Discard your changes to the story settings?",
+    );
+    browser.click("#confirm-cancel");
+    browser.wait("the dialog to close", |b| {
+        (!b.visible("#confirm-dialog")).then_some(())
+    });
+    assert_eq!(
+        browser.js(
+            "return [location.hash, document.querySelector('#settings-tense').value];",
+            json!([])
+        ),
+        json!([format!("#story/{id}"), "present"])
+    );
+
+    // Discarding leaves, and the story keeps its stored tense.
+    browser.click("#view-story .back");
+    browser.wait_visible("#confirm-dialog");
+    browser.click("#confirm-ok");
+    browser.wait_visible("#view-stories");
+    let story = server.get(&format!("/api/stories/{id}")).json();
+    assert_eq!(story["tense"], "", "{story}");
+    assert_quiet_console(&browser);
+}
