@@ -1,4 +1,4 @@
-// storyflow's page, part 4 of 7: a story (#story/ID): the reader, its
+// storyflow's page, part 4 of 8: a story (#story/ID): the reader, its
 // chapter list, the chapter editor, and the guard that never drops an
 // unsaved edit without asking.
 'use strict';
@@ -72,6 +72,7 @@ function renderStoryView() {
     p.placeholder = placeholderNotice('placeholder-notice');
     p.tocPlaceholder = h('p', { class: 'placeholder-tag', hidden: true }, 'placeholder text');
     p.chapters = h('div', { class: 'reader' });
+    p.settings = settingsPanel();
     p.setAside = h('section', { class: 'set-aside', id: 'set-aside', 'aria-label': 'Set-aside chapters', hidden: true });
     root.replaceChildren(
       backLink(),
@@ -104,7 +105,7 @@ function renderStoryView() {
           h('section', { class: 'side-block runs-block' }, h('h2', {}, 'Runs'), p.runs, p.moreRuns),
           h('section', { class: 'side-block toc-block', id: 'contents' }, h('h2', {}, 'Contents'), p.tocPlaceholder, p.toc),
         ),
-        h('section', { class: 'story-main', 'aria-label': 'Chapters' }, p.chaptersHead, p.placeholder, p.chapters, p.setAside),
+        h('section', { class: 'story-main', 'aria-label': 'Chapters' }, p.settings, p.chaptersHead, p.placeholder, p.chapters, p.setAside),
       ),
     );
     root.parts = p;
@@ -112,6 +113,7 @@ function renderStoryView() {
   const p = root.parts;
   p.story = story;
   p.title.textContent = story.title;
+  updateSettingsPanel(p.settings, story);
   const chapters = view.chapters || [];
   const words = chapters.reduce((n, c) => n + (c.word_count || 0), 0);
   p.meta.replaceChildren(
@@ -346,7 +348,10 @@ function closeChapterEditor(el) {
 // between chapters of the same story keeps every editor open: the reader
 // shows them all, so that drops nothing and asks nothing.
 
-/** The chapter editors on the page: {el, number, title, isDirty()}. */
+/**
+ * The editors on the page: chapters {el, number, title, isDirty()}, and
+ * the story settings (settings.js) {el, label, isDirty()}.
+ */
 const openEditors = new Set();
 
 function dirtyEditors() {
@@ -385,9 +390,11 @@ function confirmDiscard(editors) {
   const dirty = (editors || [...openEditors]).filter((editor) => editor.isDirty());
   if (dirty.length === 0) return Promise.resolve(true);
   if (discardQuestion) return discardQuestion;
-  const names = dirty.map((e) => `chapter ${e.number} (“${e.title}”)`).join(', ');
+  const name = (e) => e.label || `chapter ${e.number} (“${e.title}”)`;
+  const names = dirty.map(name).join(', ');
+  const one = dirty.length === 1 ? dirty[0] : null;
   discardQuestion = confirmDialog({
-    title: dirty.length === 1 ? `Discard your changes to chapter ${dirty[0].number}?` : 'Discard your unsaved changes?',
+    title: one ? `Discard your changes to ${one.label || `chapter ${one.number}`}?` : 'Discard your unsaved changes?',
     body: [`Your changes to ${names} are not saved.`, 'Keep editing and press Save to keep them, or discard them.'],
     confirmLabel: 'Discard changes',
     cancelLabel: 'Keep editing',

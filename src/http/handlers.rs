@@ -9,7 +9,7 @@ use super::{Reply, Req};
 use crate::app::App;
 use crate::error::{Error, Result};
 use crate::maintenance;
-use crate::progress::{ProgressOutcome, check_outline};
+use crate::progress::{CountSource, ProgressOutcome, check_outline, parse_outline};
 use crate::store::{
     ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId, StoryPatch,
 };
@@ -136,6 +136,47 @@ pub fn create_story(req: &Req, app: &App) -> Result<Reply> {
 pub fn get_story(app: &App, id: &str) -> Result<Reply> {
     let story = app.store.story(&story_id(id)?)?;
     Ok(Reply::ok(&story_json(app, &story)))
+}
+
+/// `POST /api/outline/preview`: the chapters an outline names, the chapter
+/// count a story with it would get, and the warnings a save would answer.
+/// Reads and stores nothing, so the page can call it on every pause in typing.
+pub fn preview_outline(req: &Req, app: &App) -> Result<Reply> {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Preview {
+        outline: String,
+        #[serde(default)]
+        chapter_count: Option<u32>,
+    }
+    let preview: Preview = req.json()?;
+    // Checked as a save would check them: a preview never accepts an outline
+    // or a count that saving would then refuse.
+    StoryPatch {
+        outline: Some(preview.outline.clone()),
+        chapter_count: Some(preview.chapter_count),
+        ..StoryPatch::default()
+    }
+    .validate()?;
+    let chapters = parse_outline(&preview.outline);
+    let (count, source) = match (preview.chapter_count, chapters.len()) {
+        (Some(explicit), _) => (explicit, CountSource::Explicit),
+        (None, 0) => (app.counts.default_count(), CountSource::Default),
+        (None, found) => (
+            u32::try_from(found).unwrap_or(u32::MAX),
+            CountSource::Outline,
+        ),
+    };
+    let listed: Vec<Value> = chapters
+        .iter()
+        .map(|chapter| json!({ "number": chapter.number, "title": chapter.title }))
+        .collect();
+    Ok(Reply::ok(&json!({
+        "chapters": listed,
+        "chapter_count": count,
+        "chapter_count_source": source,
+        "warnings": check_outline(&preview.outline, preview.chapter_count),
+    })))
 }
 
 pub fn update_story(req: &Req, app: &App, id: &str) -> Result<Reply> {

@@ -14,6 +14,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/stories/{id}"),
     ("PATCH", "/api/stories/{id}"),
     ("DELETE", "/api/stories/{id}"),
+    ("POST", "/api/outline/preview"),
     ("GET", "/api/stories/{id}/chapters"),
     ("GET", "/api/stories/{id}/chapters/{number}"),
     ("PATCH", "/api/stories/{id}/chapters/{number}"),
@@ -92,6 +93,7 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
             "PATCH" => h::update_story(req, app, id),
             "DELETE" => h::delete_story(req, app, id),
         }),
+        ["outline", "preview"] => methods!(req, { "POST" => h::preview_outline(req, app) }),
         ["stories", id, "chapters"] => methods!(req, { "GET" => h::list_chapters(app, id) }),
         ["stories", id, "chapters", number] => methods!(req, {
             "GET" => h::get_chapter(app, id, number),
