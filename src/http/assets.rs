@@ -11,6 +11,7 @@ const STORIES_JS: &str = include_str!("../../static/stories.js");
 const STORY_JS: &str = include_str!("../../static/story.js");
 const HISTORY_JS: &str = include_str!("../../static/history.js");
 const RUN_JS: &str = include_str!("../../static/run.js");
+const SEARCH_JS: &str = include_str!("../../static/search.js");
 const APP_JS: &str = include_str!("../../static/app.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
@@ -28,6 +29,7 @@ pub fn asset(name: &str) -> Result<Reply> {
         "story.js" => Ok(Reply::bytes("text/javascript", STORY_JS)),
         "history.js" => Ok(Reply::bytes("text/javascript", HISTORY_JS)),
         "run.js" => Ok(Reply::bytes("text/javascript", RUN_JS)),
+        "search.js" => Ok(Reply::bytes("text/javascript", SEARCH_JS)),
         "app.js" => Ok(Reply::bytes("text/javascript", APP_JS)),
         "style.css" => Ok(Reply::bytes("text/css", STYLE_CSS)),
         "favicon.svg" => Ok(Reply::bytes("image/svg+xml", FAVICON_SVG)),
