@@ -1,8 +1,8 @@
-// storyflow's page, part 1 of 8: helpers, the API client, messages and
+// storyflow's page, part 1 of 9: helpers, the API client, messages and
 // dialogs. Plain JavaScript, no build step, no dependencies.
 //
-// The page is eight classic scripts loaded in order (core.js, system.js,
-// stories.js, story.js, history.js, run.js, settings.js, app.js); they share one global
+// The page is nine classic scripts loaded in order (core.js, system.js,
+// stories.js, story.js, history.js, run.js, settings.js, search.js, app.js); they share one global
 // scope, and app.js, loaded last, holds the state and starts everything.
 //
 // Invariants:

@@ -14,6 +14,7 @@ mod history;
 mod import;
 mod request;
 mod router;
+mod search;
 
 use std::io::Read;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h, history, import};
+use super::{Reply, Req, assets, handlers as h, history, import, search};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -40,6 +40,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/stories/{id}/runs"),
     ("POST", "/api/stories/{id}/runs"),
     ("GET", "/api/runs"),
+    ("GET", "/api/search"),
     ("GET", "/api/runs/{id}"),
     ("GET", "/api/runs/{id}/events"),
     ("POST", "/api/runs/{id}/cancel"),
@@ -144,6 +145,7 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
             "POST" => h::start_run(req, app, id),
         }),
         ["runs"] => methods!(req, { "GET" => h::list_runs(req, app) }),
+        ["search"] => methods!(req, { "GET" => search::search(req, app) }),
         ["runs", id] => methods!(req, { "GET" => h::get_run(app, id) }),
         ["runs", id, "events"] => methods!(req, { "GET" => h::run_events(app, id) }),
         ["runs", id, "cancel"] => methods!(req, { "POST" => h::cancel_run(app, id) }),

@@ -1,6 +1,6 @@
 //! The health check: integrity, schema version, foreign keys, orphans,
-//! stuck runs and chapter counts; and, when asked, the repair of what is
-//! safe to repair.
+//! stuck runs, chapter counts and the search index; and, when asked, the
+//! repair of what is safe to repair.
 
 use crate::backup::BackupReason;
 use serde::Serialize;
@@ -51,6 +51,9 @@ struct IndexedFindings {
     stuck: Vec<Run>,
     defaults: Vec<StoryId>,
     wrong_totals: Vec<(RunId, u32, u32)>,
+    /// False when the search index disagrees with the chapters; rebuilding
+    /// it from them is always safe (it holds nothing of its own).
+    search_index_agrees: bool,
 }
 
 /// The first `n` lines of a finding, for a one-line problem message.
@@ -71,6 +74,7 @@ fn indexed_findings(app: &App) -> Result<IndexedFindings> {
         stuck: store.stuck_runs(&idle_since(app))?,
         defaults: stories_with_default_count(app)?,
         wrong_totals: store.runs_with_wrong_totals()?,
+        search_index_agrees: store.search_index_agrees()?,
     })
 }
 
@@ -195,6 +199,16 @@ fn problems_of(found: &IndexedFindings, schema_version: i64) -> Vec<Problem> {
         totals,
         true,
     ));
+    if !found.search_index_agrees {
+        problems.push(Problem {
+            code: "SEARCH_INDEX",
+            message:
+                "the search index disagrees with the chapters; search may miss or misplace text"
+                    .into(),
+            count: 1,
+            fixable: true,
+        });
+    }
     problems
 }
 
@@ -241,6 +255,10 @@ fn repair(app: &App, found: &IndexedFindings) -> Result<Vec<String>> {
         fixed.push(format!(
             "recomputed chapters_done of {changed} runs from their saved chapters"
         ));
+    }
+    if !found.search_index_agrees {
+        store.rebuild_search_index()?;
+        fixed.push("rebuilt the search index from the chapters".into());
     }
     Ok(fixed)
 }
@@ -299,6 +317,57 @@ mod tests {
                          'failed', 't', 't');",
         )
         .expect("damage");
+    }
+
+    #[test]
+    fn an_emptied_search_index_is_a_fixable_problem_that_fix_rebuilds() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("test.db");
+        let store = Store::open(&path, 2).expect("open");
+        let story = store
+            .create_story(&crate::store::NewStory {
+                title: "Tide".into(),
+                chapter_count: Some(1),
+                ..Default::default()
+            })
+            .expect("story");
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute(
+            "INSERT INTO chapters (story_id, number, title, content, word_count, created_at)
+             VALUES (?1, 1, 'One', 'The heron waited.', 3, 't')",
+            [&story.id],
+        )
+        .expect("chapter");
+        conn.execute_batch("INSERT INTO chapters_fts (chapters_fts) VALUES ('delete-all')")
+            .expect("empty the index");
+        let app = App::new(store, AppSettings::default());
+        let report = health_check(&app, HealthOptions::default()).expect("health");
+        let codes: Vec<&str> = report.problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes, ["SEARCH_INDEX"], "{:?}", report.problems);
+        assert!(report.problems[0].fixable && !report.healthy);
+        assert!(
+            app.store
+                .search("heron", None, 10)
+                .expect("search")
+                .is_empty()
+        );
+        let fix = HealthOptions {
+            fix: true,
+            ..Default::default()
+        };
+        let fixed = health_check(&app, fix).expect("fix");
+        assert!(fixed.healthy, "{:?}", fixed.remaining);
+        assert!(
+            fixed.fixed.iter().any(|line| line.contains("search index")),
+            "{:?}",
+            fixed.fixed
+        );
+        assert_eq!(
+            app.store.search("heron", None, 10).expect("search").len(),
+            1
+        );
+        let again = health_check(&app, HealthOptions::default()).expect("health");
+        assert!(again.problems.is_empty(), "{:?}", again.problems);
     }
 
     #[test]

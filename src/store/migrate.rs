@@ -31,6 +31,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_generations",
         include_str!("../../schema/0006_generations.sql"),
     ),
+    ("0007_search", include_str!("../../schema/0007_search.sql")),
 ];
 
 /// The schema version this build writes.

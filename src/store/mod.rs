@@ -20,6 +20,7 @@ mod maintenance;
 mod migrate;
 mod model;
 mod runs;
+mod search;
 mod stories;
 mod trash;
 mod versions;
@@ -43,6 +44,7 @@ pub use runs::{
     ChapterSave, RunFilter, RunOutcome, RunScope, SkipReason, explain_skipped_progress,
     write_progress,
 };
+pub use search::{MAX_SEARCH_HITS, SearchHit};
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
 pub use trash::{Purged, StoryPlace, TrashedStory};
 pub use versions::{ChapterSource, ChapterVersion, RollBack, VersionInfo};

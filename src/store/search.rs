@@ -1,0 +1,294 @@
+//! Search over the chapters: the FTS5 index `chapters_fts` (schema 0007)
+//! that triggers keep in step with `chapters`, the query built from the
+//! writer's words, and the index's own health (checked against the chapters
+//! and rebuilt from them).
+//!
+//! Decisions:
+//! - the writer's text is never FTS5 syntax: every whitespace-separated word
+//!   becomes a quoted phrase (inner `"` doubled), and the phrases are ANDed,
+//!   so `"`, `*`, `NEAR(`, `-`, `AND`/`OR`/`NOT` and column filters are plain
+//!   words. A word of punctuation alone is a phrase of no tokens, which FTS5
+//!   ignores. Words match whole (no prefix search): a prefix query on a short
+//!   prefix walks much of a large index.
+//! - matches in the snippet are wrapped in `[` and `]` (the contract's text;
+//!   the page turns them into `<mark>` elements, never HTML), taken from the
+//!   chapter text, where the reader scrolls to; the title is its own field.
+//! - hits are ranked by bm25 with a match in the title worth twice one in
+//!   the text; stories in the trash are skipped.
+
+use rusqlite::{ErrorCode, params};
+use serde::Serialize;
+
+use super::{Store, StoryId};
+use crate::error::{Error, Result};
+
+/// The most hits one search returns.
+pub const MAX_SEARCH_HITS: u32 = 50;
+
+/// Longest query accepted, in characters: a search box, not a document.
+const MAX_QUERY_CHARS: usize = 500;
+
+/// How many words of context a snippet holds around its matches.
+const SNIPPET_WORDS: i64 = 24;
+
+/// One chapter that matches a search.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SearchHit {
+    pub story_id: StoryId,
+    pub story_title: String,
+    pub chapter: u32,
+    pub title: String,
+    /// A passage of the chapter text with each match between `[` and `]`.
+    pub snippet: String,
+}
+
+/// The writer's words as an FTS5 query that can only match them: each word a
+/// quoted phrase, ANDed. A 422 when there is no word or far too many.
+pub fn fts_query(text: &str) -> Result<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::validation("q", "type a word to search for"));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_QUERY_CHARS {
+        return Err(Error::validation(
+            "q",
+            format!("the search is {chars} characters long; the limit is {MAX_QUERY_CHARS}"),
+        ));
+    }
+    let phrases: Vec<String> = text
+        .split_whitespace()
+        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+        .collect();
+    Ok(phrases.join(" "))
+}
+
+const SEARCH: &str = "SELECT c.story_id, s.title, c.number, c.title,
+            snippet(chapters_fts, 1, '[', ']', '…', ?4)
+     FROM chapters_fts
+     JOIN chapters c ON c.rowid = chapters_fts.rowid
+     JOIN stories s ON s.id = c.story_id
+     WHERE chapters_fts MATCH ?1
+       AND s.deleted_at IS NULL
+       AND (?2 IS NULL OR c.story_id = ?2)
+     ORDER BY bm25(chapters_fts, 2.0, 1.0), c.story_id, c.number
+     LIMIT ?3";
+
+impl Store {
+    /// The chapters that hold every word of `query`, best first, at most
+    /// `limit` (capped at [`MAX_SEARCH_HITS`]), of one story or of all the
+    /// stories outside the trash.
+    pub fn search(
+        &self,
+        query: &str,
+        story: Option<&StoryId>,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>> {
+        let fts = fts_query(query)?;
+        let limit = limit.clamp(1, MAX_SEARCH_HITS);
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(SEARCH)?;
+        let hits = stmt
+            .query_map(params![fts, story, limit, SNIPPET_WORDS], |row| {
+                Ok(SearchHit {
+                    story_id: row.get(0)?,
+                    story_title: row.get(1)?,
+                    chapter: row.get(2)?,
+                    title: row.get(3)?,
+                    snippet: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(hits)
+    }
+
+    /// Whether the search index agrees with the chapters (FTS5's
+    /// `integrity-check` against its external content). It reads every
+    /// chapter, so it belongs to the health check, not to a hot path; FTS5
+    /// takes it as a write statement, so it runs on the writer connection.
+    pub fn search_index_agrees(&self) -> Result<bool> {
+        self.write_one(|conn| {
+            let checked = conn.execute(
+                "INSERT INTO chapters_fts (chapters_fts, rank) VALUES ('integrity-check', 1)",
+                [],
+            );
+            match checked {
+                Ok(_) => Ok(true),
+                Err(err) if err.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
+                    Ok(false)
+                }
+                Err(err) => Err(err.into()),
+            }
+        })
+    }
+
+    /// Builds the search index again from the chapters.
+    pub fn rebuild_search_index(&self) -> Result<()> {
+        self.write_one(|conn| {
+            conn.execute(
+                "INSERT INTO chapters_fts (chapters_fts) VALUES ('rebuild')",
+                [],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+    use crate::store::{ChapterEdit, ImportedChapter, NewStory};
+
+    fn story_with_chapters(store: &Store, title: &str, texts: &[&str]) -> StoryId {
+        let chapters: Vec<ImportedChapter> = texts
+            .iter()
+            .enumerate()
+            .map(|(index, text)| ImportedChapter {
+                number: index as u32 + 1,
+                title: format!("Part {}", index + 1),
+                content: (*text).to_string(),
+            })
+            .collect();
+        let new = NewStory {
+            title: title.into(),
+            ..Default::default()
+        };
+        store.import_story(&new, &chapters).expect("import").id
+    }
+
+    const FILLER: &str = "The fog lay on the river and nobody spoke of it.";
+
+    #[test]
+    fn a_word_in_chapter_seven_is_found_with_its_snippet() {
+        let (store, _dir) = temp_store();
+        let mut texts = vec![FILLER; 9];
+        texts[6] = "At dawn the lighthouse keeper found a brass astrolabe in the café.";
+        let story = story_with_chapters(&store, "Tide", &texts);
+        let hits = store.search("astrolabe", None, 50).expect("search");
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].story_id, story);
+        assert_eq!(hits[0].story_title, "Tide");
+        assert_eq!(hits[0].chapter, 7);
+        assert_eq!(hits[0].title, "Part 7");
+        assert!(
+            hits[0].snippet.contains("brass [astrolabe] in"),
+            "{}",
+            hits[0].snippet
+        );
+        // Diacritics are folded: "cafe" finds "café".
+        let folded = store.search("CAFE", Some(&story), 50).expect("search");
+        assert_eq!(folded.len(), 1);
+        assert!(
+            folded[0].snippet.contains("[café]"),
+            "{}",
+            folded[0].snippet
+        );
+    }
+
+    #[test]
+    fn an_edit_that_removes_a_word_removes_it_from_search() {
+        let (store, _dir) = temp_store();
+        let story = story_with_chapters(&store, "Tide", &[FILLER, "The heron waited."]);
+        assert_eq!(store.search("heron", None, 50).expect("search").len(), 1);
+        let edit = ChapterEdit {
+            content: Some("The crane waited.".into()),
+            ..Default::default()
+        };
+        store.update_chapter(&story, 2, &edit).expect("edit");
+        assert!(store.search("heron", None, 50).expect("search").is_empty());
+        let crane = store.search("crane", None, 50).expect("search");
+        assert_eq!(crane.len(), 1);
+        assert_eq!(crane[0].chapter, 2);
+        // A lock changes neither title nor text, and the index still agrees.
+        let lock = ChapterEdit {
+            locked: Some(true),
+            ..Default::default()
+        };
+        store.update_chapter(&story, 2, &lock).expect("lock");
+        assert!(store.search_index_agrees().expect("check"));
+    }
+
+    #[test]
+    fn a_trashed_story_is_not_found_and_a_purged_one_leaves_the_index_sound() {
+        let (store, _dir) = temp_store();
+        let kept = story_with_chapters(&store, "Kept", &["The heron waited."]);
+        let trashed = story_with_chapters(&store, "Gone", &["The heron flew."]);
+        store.trash_story(&trashed).expect("trash");
+        let hits = store.search("heron", None, 50).expect("search");
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].story_id, kept);
+        assert!(
+            store
+                .search("heron", Some(&trashed), 50)
+                .expect("search")
+                .is_empty()
+        );
+        store.purge_story(&trashed).expect("purge");
+        assert!(store.search_index_agrees().expect("check"));
+    }
+
+    #[test]
+    fn hostile_queries_are_words_not_syntax() {
+        let (store, _dir) = temp_store();
+        story_with_chapters(&store, "Tide", &["Near the pier a b c stood; x-ray eyes."]);
+        for query in [
+            "\"",
+            "*",
+            "NEAR(",
+            "a -b",
+            "a OR",
+            "title:near",
+            "\"\"\"",
+            "(",
+            "^a",
+            "a AND NOT",
+            "x-ray",
+        ] {
+            let result = store.search(query, None, 50);
+            assert!(result.is_ok(), "{query:?}: {result:?}");
+        }
+        // Operators are words: `NEAR(` finds the word "near", `a -b` both words.
+        assert_eq!(store.search("NEAR(", None, 50).expect("near").len(), 1);
+        assert_eq!(store.search("a -b", None, 50).expect("a b").len(), 1);
+        assert!(store.search("OR", None, 50).expect("or").is_empty());
+        for empty in ["", "   \t"] {
+            let err = store.search(empty, None, 50).unwrap_err();
+            assert_eq!(err.status(), 422, "{empty:?}");
+        }
+        let long = "word ".repeat(200);
+        assert_eq!(store.search(&long, None, 50).unwrap_err().status(), 422);
+    }
+
+    #[test]
+    fn at_most_fifty_hits_best_first() {
+        let (store, _dir) = temp_store();
+        let mut texts = vec!["A heron."; 60];
+        texts[41] = "Heron, heron, heron: the heron again.";
+        story_with_chapters(&store, "Herons", &texts);
+        let hits = store.search("heron", None, 500).expect("search");
+        assert_eq!(hits.len(), MAX_SEARCH_HITS as usize);
+        assert_eq!(hits[0].chapter, 42);
+    }
+
+    #[test]
+    fn an_emptied_index_is_found_and_rebuilt() {
+        let (store, _dir) = temp_store();
+        story_with_chapters(&store, "Tide", &["The heron waited."]);
+        assert!(store.search_index_agrees().expect("check"));
+        store
+            .write_one(|conn| {
+                conn.execute(
+                    "INSERT INTO chapters_fts (chapters_fts) VALUES ('delete-all')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .expect("break");
+        assert!(store.search("heron", None, 50).expect("search").is_empty());
+        assert!(!store.search_index_agrees().expect("check"));
+        store.rebuild_search_index().expect("rebuild");
+        assert!(store.search_index_agrees().expect("check"));
+        assert_eq!(store.search("heron", None, 50).expect("search").len(), 1);
+    }
+}
