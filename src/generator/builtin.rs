@@ -48,14 +48,6 @@ const ACTIONS: &[&str] = &[
     "walked the long way round on purpose",
     "asked the question nobody else would ask",
 ];
-const TURNS: &[&str] = &[
-    "Then the door opened, and everything changed.",
-    "Nobody had expected the answer to be so simple.",
-    "It was only later that the cost became clear.",
-    "Something in the silence told them they were not alone.",
-    "The plan, such as it was, fell apart within the hour.",
-    "For once, luck was on their side.",
-];
 
 /// FNV-1a: a stable seed from text (std's hasher may change between releases).
 fn seed(text: &str, salt: u64) -> u64 {
@@ -180,7 +172,7 @@ impl Builtin {
         format!(
             "{} {hero} and {friend} said little after that. {}",
             pick(&mut rng, WEATHER).to_string() + ".",
-            pick(&mut rng, TURNS)
+            pick(&mut rng, prose::TURNS)
         )
     }
 }

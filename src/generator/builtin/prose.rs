@@ -331,7 +331,7 @@ const THOUGHTS: &[&str] = &[
     "the dog had recognised the stranger",
     "the bread had been left for them",
 ];
-const TURNS: &[&str] = &[
+pub(super) const TURNS: &[&str] = &[
     "Then the door opened, and everything changed.",
     "Nobody had expected the answer to be so simple.",
     "It was only later that the cost became clear.",
