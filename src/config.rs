@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// OpenAI generator: seconds before a request times out.
     #[arg(long, default_value_t = defaults::LLM_TIMEOUT_S)]
     pub llm_timeout_s: u64,
+    /// OpenAI generator: a JSON object merged into every request body, e.g.
+    /// '{"options": {"num_ctx": 16384}}' so that Ollama reads the whole prompt.
+    #[arg(long, value_name = "JSON")]
+    pub llm_extra_body: Option<String>,
     /// OpenAI generator: API key (sent as a Bearer token).
     #[arg(long, env = "STORYFLOW_LLM_API_KEY", hide_env_values = true)]
     pub llm_api_key: Option<String>,
@@ -426,6 +430,11 @@ fn generator_config(args: &ServeArgs) -> Result<GeneratorConfig> {
             model: args.llm_model.clone(),
             api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
             timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
+            extra_body: match &args.llm_extra_body {
+                Some(text) => crate::generator::openai::extra_body(text)
+                    .map_err(|e| Error::validation("--llm-extra-body", e))?,
+                None => serde_json::Map::new(),
+            },
         }),
         GeneratorKind::Command => GeneratorConfig::Command {
             command: args.generator_cmd.clone().ok_or_else(|| {

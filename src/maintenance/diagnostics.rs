@@ -8,7 +8,7 @@ use super::{Finding, Report, Severity, finding, idle_since, stories_with_default
 use crate::app::App;
 use crate::error::Result;
 use crate::progress::{CountSource, resolve_count};
-use crate::run::{FailureCode, RunId, RunStatus, StoryId, WorkerId};
+use crate::run::{EventKind, FailureCode, RunId, RunStatus, StoryId, WorkerId};
 use crate::store::{OrphanRun, Run, RunEvent, Story, StoryPlace};
 
 /// Runs counted by status, keyed by the status's text (so that they list in
@@ -73,6 +73,10 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
     };
     let story_exists = store.story_place(&run.story_id)? != StoryPlace::Missing;
     let mut events = store.events(id)?;
+    let truncated = events
+        .iter()
+        .rfind(|e| e.kind == EventKind::PromptTruncated)
+        .map(|e| e.message.clone());
     if !verbose {
         let keep = events.len().saturating_sub(10);
         events.drain(..keep);
@@ -109,6 +113,16 @@ pub fn diagnose_run(app: &App, id: &RunId, verbose: bool) -> Result<RunReport> {
     if let Some((_, done, saved)) = wrong_total {
         advice.findings.push(wrong_total_finding(id, done, saved));
         advice.recommend(WRONG_TOTALS_ADVICE);
+    }
+    if let Some(message) = truncated {
+        advice.add(
+            Severity::Warning,
+            "PROMPT_TRUNCATED",
+            format!("the model server read less of a prompt than was sent: {message}"),
+        );
+        advice.recommend(
+            "give the model a larger context: serve --llm-extra-body '{\"options\": {\"num_ctx\": 16384}}' for Ollama, or a larger num_ctx in its Modelfile",
+        );
     }
     let chapters = if verbose && story_exists {
         Some(chapter_lines(app, &run.story_id)?)

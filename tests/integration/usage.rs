@@ -142,6 +142,44 @@ fn a_server_that_reads_30_percent_of_the_prompt_gives_prompt_truncated_with_the_
         "{message}"
     );
     assert!(message.contains("Modelfile"), "{message}");
+
+    // `diagnose --run` reports it with the fix.
+    let out = crate::util::cli(&server.db, &["diagnose", "--run", &run_id, "--json"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PROMPT_TRUNCATED")
+        .unwrap_or_else(|| panic!("no PROMPT_TRUNCATED finding: {report}"));
+    assert_eq!(finding["severity"], "warning");
+    assert_eq!(out.status.code(), Some(1), "a problem was found");
+    assert!(
+        report["recommendations"].to_string().contains("num_ctx"),
+        "{report}"
+    );
+}
+
+#[test]
+fn extra_body_fields_reach_every_request() {
+    let llm = FakeLlm::start(Vec::new());
+    let server = Server::start(&llm.args(&[
+        "--llm-extra-body",
+        r#"{"options": {"num_ctx": 16384}, "keep_alive": "5m"}"#,
+    ]));
+    let (_, run_id) = story_with_run(&server, two_chapters(), None);
+    server.wait_for_run(&run_id, "completed", WAIT);
+    let seen = llm.seen();
+    assert!(seen.len() >= 4, "chapters and summaries: {}", seen.len());
+    for request in &seen {
+        assert_eq!(
+            request.body["options"]["num_ctx"], 16384,
+            "{}",
+            request.body
+        );
+        assert_eq!(request.body["keep_alive"], "5m");
+        assert_eq!(request.body["stream"], false);
+    }
 }
 
 #[test]

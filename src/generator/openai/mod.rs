@@ -56,6 +56,27 @@ pub struct OpenAiConfig {
     pub model: String,
     pub api_key: Option<String>,
     pub timeout: Duration,
+    /// Fields merged into every request body (`--llm-extra-body`), such as
+    /// `{"options": {"num_ctx": 16384}}` for Ollama. Never `messages` or
+    /// `stream`: [`extra_body`] refuses them.
+    pub extra_body: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Reads `--llm-extra-body`: a JSON object whose fields go into every
+/// request. `messages` and `stream` are storyflow's to set and are refused.
+pub fn extra_body(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("is not JSON: {e}"))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err("must be a JSON object, such as {\"options\": {\"num_ctx\": 16384}}".into());
+    };
+    if let Some(key) = ["messages", "stream"]
+        .iter()
+        .find(|k| fields.contains_key(**k))
+    {
+        return Err(format!("may not set `{key}`: storyflow writes it"));
+    }
+    Ok(fields)
 }
 
 pub struct OpenAi {
@@ -66,6 +87,7 @@ pub struct OpenAi {
     model: String,
     api_key: Option<String>,
     timeout: Duration,
+    extra_body: serde_json::Map<String, serde_json::Value>,
     agent: ureq::Agent,
 }
 
@@ -88,6 +110,7 @@ impl OpenAi {
             model: model.to_string(),
             api_key: config.api_key.filter(|key| !key.trim().is_empty()),
             timeout: config.timeout,
+            extra_body: config.extra_body,
             agent,
         })
     }
@@ -103,7 +126,7 @@ impl OpenAi {
         if cancel.is_cancelled() {
             return Err(GenError::Cancelled);
         }
-        let body = json!({
+        let mut body = json!({
             "model": self.model,
             "messages": [
                 {"role": "system", "content": prompt.system},
@@ -112,6 +135,11 @@ impl OpenAi {
             "max_tokens": max_tokens,
             "stream": false,
         });
+        if let Some(fields) = body.as_object_mut() {
+            // The writer's fields win over storyflow's defaults (a model's
+            // own `max_tokens`, say); `messages` and `stream` were refused.
+            fields.extend(self.extra_body.clone());
+        }
         let exchange = Exchange {
             agent: self.agent.clone(),
             endpoint: self.endpoint.clone(),
@@ -379,6 +407,21 @@ mod tests {
             model: "test-model".into(),
             api_key: None,
             timeout: Duration::from_secs(1),
+            extra_body: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn extra_body_fields_are_an_object_that_leaves_messages_and_stream_alone() {
+        let fields = extra_body(r#"{"options": {"num_ctx": 16384}, "keep_alive": "5m"}"#).unwrap();
+        assert_eq!(fields["options"]["num_ctx"], 16384);
+        for bad in [
+            "[1]",
+            "not json",
+            r#"{"messages": []}"#,
+            r#"{"stream": true}"#,
+        ] {
+            assert!(extra_body(bad).is_err(), "{bad} was accepted");
         }
     }
 
