@@ -273,9 +273,31 @@ function chapterContent(c, story, el, { rewriting, last }) {
       ),
       h('h3', { class: 'chapter-title' }, c.title),
       h('p', { class: 'chapter-meta' }, meta.join(' · ')),
+      qualityBadges(c.quality, c.word_count),
     ),
     paragraphs.map((t) => h('p', {}, t)),
   ];
+}
+
+/**
+ * Badges for the quality signals past their thresholds (the same defaults
+ * `storyflow diagnose --story` reports), each explained in plain words on
+ * hover and focus. Nothing when the chapter is fine.
+ */
+function qualityBadges(q, words) {
+  if (!q) return null;
+  const badges = [];
+  const badge = (label, why) =>
+    badges.push(h('span', { class: 'quality-badge', tabindex: '0', title: why, 'aria-label': `${label}: ${why}` }, label));
+  if (q.length_score < 50) badge('Length', `length score ${q.length_score} of 100: far from the story's target length`);
+  if (q.repetition > 0.15) badge('Repeats itself', `${Math.round(q.repetition * 100)}% of its 4-word phrases are repeats`);
+  const repeated = q.repeated_sentences || [];
+  if (repeated.length) badge('Repeated sentences', `${repeated.length} sentence(s) occur more than once, e.g. “${repeated[0].sentence}” ${repeated[0].count} times`);
+  const stock = (q.stock_phrases || []).reduce((n, p) => n + p.count, 0);
+  if (words > 0 && (stock * 1000) / words > 2) badge('Stock phrases', (q.stock_phrases || []).map((p) => `“${p.phrase}” ×${p.count}`).join(', '));
+  const variants = q.name_variants || [];
+  if (variants.length) badge('Name variants', variants.map((v) => `${v.name} (like ${v.like})`).join(', '));
+  return badges.length ? h('p', { class: 'quality-badges' }, badges) : null;
 }
 
 /** Turns a chapter of the reader into a form: its title and its text. */

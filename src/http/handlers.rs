@@ -11,7 +11,8 @@ use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::progress::{CountSource, ProgressOutcome, check_outline, parse_outline};
 use crate::store::{
-    ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId, StoryPatch,
+    Chapter, ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId,
+    StoryPatch,
 };
 
 const DEFAULT_LIMIT: u32 = 50;
@@ -202,9 +203,27 @@ pub fn delete_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
 
 pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
-    app.store.story(&id)?;
-    let chapters = app.store.chapters(&id)?;
+    let story = app.store.story(&id)?;
+    let chapters: Vec<Value> = app
+        .store
+        .chapters(&id)?
+        .iter()
+        .map(|chapter| chapter_json(&story, chapter))
+        .collect();
     Ok(Reply::ok(&json!({ "story_id": id, "chapters": chapters })))
+}
+
+/// A chapter as the API shows it: with its quality signals, measured when
+/// asked (offline and cheap) against the story's target and outline, so
+/// they always describe the text as it is now.
+fn chapter_json(story: &Story, chapter: &Chapter) -> Value {
+    let mut body = json!(chapter);
+    body["quality"] = json!(crate::quality::of_chapter(
+        story.target_words,
+        &story.outline,
+        &chapter.content
+    ));
+    body
 }
 
 pub fn export_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
@@ -257,8 +276,9 @@ pub(super) fn chapter_number(text: &str) -> Result<u32> {
 
 pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
     let (id, number) = (story_id(id)?, chapter_number(number)?);
+    let story = app.store.story(&id)?;
     let chapter = app.store.chapter(&id, number)?;
-    let mut body = json!(chapter);
+    let mut body = chapter_json(&story, &chapter);
     body["usage"] = app
         .store
         .chapter_usage(&id, number)?

@@ -422,19 +422,14 @@ fn judge_story_runs(app: &App, advice: &mut Advice, id: &StoryId, runs: &[Run]) 
 /// Chapters that fall short of the quality thresholds (length, repetition,
 /// repeated sentences, stock phrases, name variants), measured offline.
 fn quality_findings(story: &Story, chapters: &[crate::store::Chapter]) -> Vec<Finding> {
-    let Ok(stock_phrases) = crate::quality::StockPhrases::builtin() else {
-        return Vec::new();
-    };
-    let known_names = crate::quality::known_names(&[], &story.outline);
-    let measure = crate::quality::Measure {
-        target_words: story.target_words,
-        known_names: &known_names,
-        stock_phrases: &stock_phrases,
-    };
     let thresholds = crate::quality::Thresholds::default();
     chapters
         .iter()
-        .flat_map(|c| thresholds.findings(c.number, c.word_count, &measure.chapter(&c.content)))
+        .flat_map(|c| {
+            let quality =
+                crate::quality::of_chapter(story.target_words, &story.outline, &c.content);
+            thresholds.findings(c.number, c.word_count, &quality)
+        })
         .collect()
 }
 

@@ -74,6 +74,19 @@ pub struct Measure<'a> {
     pub stock_phrases: &'a StockPhrases,
 }
 
+/// A chapter's signals as the API shows them: against the story's
+/// `target_words`, the names its outline gives, and the built-in list of
+/// stock phrases.
+pub fn of_chapter(target_words: u32, outline: &str, text: &str) -> Quality {
+    let known_names = known_names(&[], outline);
+    Measure {
+        target_words,
+        known_names: &known_names,
+        stock_phrases: StockPhrases::shared(),
+    }
+    .chapter(text)
+}
+
 impl Measure<'_> {
     pub fn chapter(&self, text: &str) -> Quality {
         let words = words(text);

@@ -65,6 +65,18 @@ impl StockPhrases {
         StockPhrases::parse(BUILTIN, "static/stock_phrases.txt (built in)")
     }
 
+    /// The built-in list, parsed once for the process. It is part of this
+    /// build and tested to parse; were it not to, no phrase is flagged
+    /// rather than a request failing.
+    pub fn shared() -> &'static StockPhrases {
+        static SHARED: std::sync::OnceLock<StockPhrases> = std::sync::OnceLock::new();
+        SHARED.get_or_init(|| {
+            StockPhrases::builtin().unwrap_or(StockPhrases {
+                phrases: Vec::new(),
+            })
+        })
+    }
+
     /// One phrase a line; blank lines and lines starting with `#` skipped.
     pub fn parse(source: &str, origin: &str) -> Result<StockPhrases, StockPhrasesError> {
         let mut phrases = Vec::new();

@@ -217,3 +217,37 @@ fn the_system_view_shows_the_last_backup_and_warns_when_backups_are_off() {
     assert!(browser.visible("#backup-warning"));
     assert_quiet_console(&browser);
 }
+
+#[test]
+fn a_repetitive_chapter_shows_a_badge_that_explains_itself() {
+    let server = Server::start(&[]);
+    let id = written_story(&server, "Said twice");
+    let parrot = "The ferry left without them again. ".repeat(150);
+    let resp = server.patch(
+        &format!("/api/stories/{id}/chapters/2"),
+        &json!({"content": parrot}),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let browser = Browser::open(&server);
+    browser.goto(&format!("/#story/{id}"));
+    browser.wait_text("#chapter-2 .quality-badges", "Repeats itself");
+    let why = browser.js(
+        "return document.querySelector('#chapter-2 .quality-badge').getAttribute('title');",
+        json!([]),
+    );
+    assert!(
+        why.as_str()
+            .unwrap_or_default()
+            .contains("4-word phrases are repeats"),
+        "{why}"
+    );
+    assert_eq!(
+        browser.js(
+            "return document.querySelectorAll('#chapter-1 .quality-badge').length;",
+            json!([])
+        ),
+        json!(0),
+        "the builtin chapter passes every threshold"
+    );
+    assert_quiet_console(&browser);
+}

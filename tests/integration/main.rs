@@ -30,6 +30,7 @@ mod history;
 mod import;
 mod llm;
 mod maintenance;
+mod quality;
 mod search;
 mod security;
 mod smoke;
