@@ -12,7 +12,6 @@ use crate::error::{Result, exit};
 use crate::maintenance::{
     self, DatabaseReport, Finding, HealthOptions, Report, RunReport, StoryReport,
 };
-use crate::run::Step;
 
 #[derive(Debug, Args)]
 #[group(required = true, multiple = false, id = "target")]
@@ -129,9 +128,7 @@ fn print_run_report(report: &RunReport) {
         println!(
             "  status: {}  step: {}  progress: {}% ({}/{})  attempt: {}",
             run.status,
-            run.step
-                .as_ref()
-                .map_or_else(|| "-".into(), Step::to_string),
+            super::run::step_text(run),
             run.progress(),
             run.chapters_done,
             run.chapters_total,

@@ -50,6 +50,13 @@ pub enum RunCommand {
     },
 }
 
+/// The step a run is on, or `-` before its first.
+pub(super) fn step_text(run: &Run) -> String {
+    run.step
+        .as_ref()
+        .map_or_else(|| "-".into(), Step::to_string)
+}
+
 /// Prints a run as `run show` does (text or JSON).
 pub(super) fn print_run(run: &Run, json: bool) {
     if json {
@@ -61,9 +68,7 @@ pub(super) fn print_run(run: &Run, json: bool) {
         run.id,
         run.story_id,
         run.status,
-        run.step
-            .as_ref()
-            .map_or_else(|| "-".into(), Step::to_string),
+        step_text(run),
         run.progress(),
         run.chapters_done,
         run.chapters_total,

@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::progress::{CountSource, ProgressOutcome, check_outline, parse_outline};
+use crate::quality::StoryMeasure;
 use crate::store::{
     Chapter, ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId,
     StoryPatch,
@@ -204,11 +205,12 @@ pub fn delete_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
 pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
     let story = app.store.story(&id)?;
+    let measure = StoryMeasure::new(story.target_words, &story.outline);
     let chapters: Vec<Value> = app
         .store
         .chapters(&id)?
         .iter()
-        .map(|chapter| chapter_json(&story, chapter))
+        .map(|chapter| chapter_json(&measure, chapter))
         .collect();
     Ok(Reply::ok(&json!({ "story_id": id, "chapters": chapters })))
 }
@@ -216,13 +218,9 @@ pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
 /// A chapter as the API shows it: with its quality signals, measured when
 /// asked (offline and cheap) against the story's target and outline, so
 /// they always describe the text as it is now.
-fn chapter_json(story: &Story, chapter: &Chapter) -> Value {
+fn chapter_json(measure: &StoryMeasure, chapter: &Chapter) -> Value {
     let mut body = json!(chapter);
-    body["quality"] = json!(crate::quality::of_chapter(
-        story.target_words,
-        &story.outline,
-        &chapter.content
-    ));
+    body["quality"] = json!(measure.chapter(&chapter.content));
     body
 }
 
@@ -278,7 +276,8 @@ pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let story = app.store.story(&id)?;
     let chapter = app.store.chapter(&id, number)?;
-    let mut body = chapter_json(&story, &chapter);
+    let measure = StoryMeasure::new(story.target_words, &story.outline);
+    let mut body = chapter_json(&measure, &chapter);
     body["usage"] = app
         .store
         .chapter_usage(&id, number)?

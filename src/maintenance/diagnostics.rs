@@ -423,13 +423,10 @@ fn judge_story_runs(app: &App, advice: &mut Advice, id: &StoryId, runs: &[Run]) 
 /// repeated sentences, stock phrases, name variants), measured offline.
 fn quality_findings(story: &Story, chapters: &[crate::store::Chapter]) -> Vec<Finding> {
     let thresholds = crate::quality::Thresholds::default();
+    let measure = crate::quality::StoryMeasure::new(story.target_words, &story.outline);
     chapters
         .iter()
-        .flat_map(|c| {
-            let quality =
-                crate::quality::of_chapter(story.target_words, &story.outline, &c.content);
-            thresholds.findings(c.number, c.word_count, &quality)
-        })
+        .flat_map(|c| thresholds.findings(c.number, c.word_count, &measure.chapter(&c.content)))
         .collect()
 }
 

@@ -74,17 +74,30 @@ pub struct Measure<'a> {
     pub stock_phrases: &'a StockPhrases,
 }
 
-/// A chapter's signals as the API shows them: against the story's
-/// `target_words`, the names its outline gives, and the built-in list of
-/// stock phrases.
-pub fn of_chapter(target_words: u32, outline: &str, text: &str) -> Quality {
-    let known_names = known_names(&[], outline);
-    Measure {
-        target_words,
-        known_names: &known_names,
-        stock_phrases: StockPhrases::shared(),
+/// What a story's chapters are measured against, as the API and `diagnose`
+/// show them: its `target_words`, the names its outline gives (found once
+/// per story, not once per chapter) and the built-in list of stock phrases.
+pub struct StoryMeasure {
+    target_words: u32,
+    known_names: Vec<String>,
+}
+
+impl StoryMeasure {
+    pub fn new(target_words: u32, outline: &str) -> StoryMeasure {
+        StoryMeasure {
+            target_words,
+            known_names: known_names(&[], outline),
+        }
     }
-    .chapter(text)
+
+    pub fn chapter(&self, text: &str) -> Quality {
+        Measure {
+            target_words: self.target_words,
+            known_names: &self.known_names,
+            stock_phrases: StockPhrases::shared(),
+        }
+        .chapter(text)
+    }
 }
 
 impl Measure<'_> {

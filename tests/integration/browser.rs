@@ -1009,23 +1009,26 @@ fn a_hidden_tab_stops_polling_and_catches_up_when_shown() {
     });
 }
 
-#[test]
-fn a_chapter_is_edited_from_the_reader() {
-    // Written by a server with workers, then read by one without: nothing
-    // moves while the page edits, and a run started later stays pending.
+/// A 3-chapter story written by a server with workers, then served by one
+/// without: nothing moves while the page works on it, and a run started
+/// later stays pending. The database lives as long as the returned `TempDb`.
+fn written_then_served_without_workers(title: &str) -> (TempDb, String, Server) {
     let db = TempDb::new();
     let id = {
         let writer = Server::start_on(&db.path, &[]);
-        let story = create_story(
-            &writer,
-            json!({"title": "Edited by hand", "outline": outline(3)}),
-        );
+        let story = create_story(&writer, json!({"title": title, "outline": outline(3)}));
         let id = story["id"].as_str().unwrap().to_string();
         let run = id_of(&writer.start_run(&id, None));
         writer.wait_for_run(&run, "completed", WAIT);
         id
     };
     let server = Server::start_on(&db.path, &["--workers", "0"]);
+    (db, id, server)
+}
+
+#[test]
+fn a_chapter_is_edited_from_the_reader() {
+    let (_db, id, server) = written_then_served_without_workers("Edited by hand");
     let before = server.chapters(&id);
     assert_eq!(before.len(), 3);
     let browser = Browser::open(&server);
@@ -1490,19 +1493,7 @@ fn leaving_would_ask(browser: &Browser) -> bool {
 
 #[test]
 fn leaving_an_unsaved_chapter_edit_asks_first() {
-    let db = TempDb::new();
-    let id = {
-        let writer = Server::start_on(&db.path, &[]);
-        let story = create_story(
-            &writer,
-            json!({"title": "Hand edits", "outline": outline(3)}),
-        );
-        let id = story["id"].as_str().unwrap().to_string();
-        let run = id_of(&writer.start_run(&id, None));
-        writer.wait_for_run(&run, "completed", WAIT);
-        id
-    };
-    let server = Server::start_on(&db.path, &["--workers", "0"]);
+    let (_db, id, server) = written_then_served_without_workers("Hand edits");
     let before = server.chapters(&id);
     let browser = Browser::open(&server);
     browser.goto("/");
