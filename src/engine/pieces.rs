@@ -200,6 +200,7 @@ impl Job<'_> {
             prompt: Default::default(),
             max_tokens: builder.completion_tokens(),
             cancel: &self.cancel,
+            live: None,
         };
         if !self.shared.generator.reads_prompts() {
             return Ok(task);

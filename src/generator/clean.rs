@@ -33,6 +33,8 @@ pub struct RawCompletion {
     /// The token counts the server reported (`usage`); `None` when it sent
     /// none, as the builtin and command backends never do.
     pub usage: Option<Usage>,
+    /// How long the first text took to arrive, for a backend that streams.
+    pub first_token: Option<std::time::Duration>,
 }
 
 /// Token counts a server reported for one call: what it read of the prompt
@@ -50,6 +52,7 @@ impl RawCompletion {
             content: text.into().into_bytes(),
             finish_reason: None,
             usage: None,
+            first_token: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl RawCompletion {
             content,
             finish_reason: None,
             usage: None,
+            first_token: None,
         }
     }
 

@@ -441,6 +441,7 @@ mod tests {
             },
             max_tokens: 1000,
             cancel,
+            live: None,
         };
         crate::generator::ask(generator, &task).map(|completion| completion.text)
     }
@@ -595,6 +596,7 @@ mod tests {
             prompt: Prompt::default(),
             max_tokens: 10,
             cancel: &cancel,
+            live: None,
         };
         // The backend itself refuses too, not only `ask`.
         assert_eq!(generator.generate(&task), Err(GenError::Cancelled));

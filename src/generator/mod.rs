@@ -12,6 +12,10 @@
 //! piece, through [`clean`], which removes reasoning and judges the answer
 //! (whole, cut, filtered, empty, bad). A backend never cleans by itself.
 //!
+//! A call may carry a [`LiveSink`]: a backend that streams pushes each piece
+//! of text into it as it arrives (raw, reasoning included: the sink filters
+//! what it shows). What is saved is still only what [`ask`] returns.
+//!
 //! Every call carries a [`CancelToken`]: a backend sends nothing when it is
 //! already cancelled and abandons a call in flight within 2 seconds of its
 //! cancellation, returning [`GenError::Cancelled`].
@@ -118,6 +122,19 @@ pub struct Task<'a> {
     /// Cancelled when the answer is no longer wanted (the run's cancel,
     /// shutdown): the backend then stops waiting for it.
     pub cancel: &'a CancelToken,
+    /// Where a streaming backend pushes text as it arrives; `None` when
+    /// nobody watches this piece (outlines, summaries).
+    pub live: Option<&'a dyn LiveSink>,
+}
+
+/// Receives an answer's text while it is being written. Called on the
+/// calling thread; must return at once (it never waits for a viewer).
+pub trait LiveSink: Sync + std::fmt::Debug {
+    /// A new attempt of the call begins: what an earlier attempt pushed is
+    /// void.
+    fn begin(&self);
+    /// A piece of raw text, in order.
+    fn push(&self, delta: &str);
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -195,6 +212,8 @@ pub struct CallReport {
     pub finish_reason: Option<String>,
     pub usage: Option<Usage>,
     pub estimated_completion_tokens: u32,
+    /// How long the first text took, when the backend streamed.
+    pub first_token: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -271,10 +290,14 @@ pub fn ask(generator: &dyn Generator, task: &Task<'_>) -> Result<Completion, Gen
     if task.cancel.is_cancelled() {
         return Err(GenError::Cancelled);
     }
+    if let Some(live) = task.live {
+        live.begin();
+    }
     let raw = generator.generate(task)?;
     let call = CallReport {
         finish_reason: raw.finish_reason.clone(),
         usage: raw.usage,
+        first_token: raw.first_token,
         estimated_completion_tokens: prompts::estimate_tokens(&String::from_utf8_lossy(
             &raw.content,
         )),

@@ -69,7 +69,7 @@ pub(super) fn parse_completion(body: &str) -> Result<RawCompletion, GenError> {
 /// The answer's `usage` when it holds both token counts as numbers; a
 /// partial or malformed one is ignored (the estimates stand in), never an
 /// error: the text is what matters.
-fn reported_usage(value: &Value) -> Option<Usage> {
+pub(super) fn reported_usage(value: &Value) -> Option<Usage> {
     let usage = value.get("usage")?;
     let count = |field: &str| {
         usage
@@ -85,7 +85,7 @@ fn reported_usage(value: &Value) -> Option<Usage> {
 
 /// A message's content: a string, or an array of parts whose text parts are
 /// joined; `null` or missing is no text. `None` for anything else.
-fn content_text(content: &Value) -> Option<String> {
+pub(super) fn content_text(content: &Value) -> Option<String> {
     match content {
         Value::Null => Some(String::new()),
         Value::String(text) => Some(text.clone()),
@@ -110,7 +110,7 @@ fn part_text(part: &Value) -> Option<&str> {
 /// An error object sent with status 200, classified by what it says (and by
 /// an HTTP-like numeric `code` when it has one): worth asking again later,
 /// or permanent.
-fn answered_error(value: &Value, body: &str) -> GenError {
+pub(super) fn answered_error(value: &Value, body: &str) -> GenError {
     let excerpt = error_excerpt(body);
     let error = &value["error"];
     let mut said = excerpt.to_lowercase();
@@ -154,7 +154,7 @@ pub(super) fn error_excerpt(body: &str) -> String {
     shorten(message.as_deref().unwrap_or(body))
 }
 
-fn quoted_excerpt(body: &str) -> String {
+pub(super) fn quoted_excerpt(body: &str) -> String {
     if body.trim().is_empty() {
         "(an empty body)".into()
     } else {

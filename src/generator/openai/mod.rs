@@ -17,28 +17,48 @@
 //! `GENERATOR_BAD_RESPONSE`, never decoded lossily. This backend never
 //! retries by itself: the engine does.
 //!
+//! Streaming (`stream.rs`): every call asks for a stream first (`"stream":
+//! true`, `"stream_options": {"include_usage": true}`) and pushes the text
+//! into the task's [`LiveSink`](super::LiveSink) as it arrives; the assembled
+//! text is returned raw like a plain answer, so one cleaning path judges
+//! both. A stream cut before its end is a transient failure and nothing of
+//! it is returned. A server that refuses streaming (400, 404 or 422 to a
+//! streaming request) is asked again without it; one that answers with a
+//! plain JSON completion is taken at its word. Either way the backend
+//! remembers it and asks without streaming for the rest of the process
+//! (logged once): a refused request costs a round trip each time otherwise.
+//! Time to first token is measured from the request to the first text.
+//!
 //! Cancel: the HTTP exchange runs on a thread of its own and the caller
 //! waits for it on a channel, looking at the task's [`CancelToken`] every
 //! `CANCEL_POLL` (50 ms). When the token is cancelled the caller returns
 //! [`GenError::Cancelled`] at once and the exchange is abandoned: its thread
 //! ends by itself when the server answers or `--llm-timeout` passes, and its
 //! result is dropped. (ureq is blocking and cannot be interrupted from
-//! outside; a thread per call costs nothing next to an LLM's answer.)
+//! outside; a thread per call costs nothing next to an LLM's answer.) A
+//! stream is read on such a thread too, which hands each event over a
+//! channel; the caller looks at the token between events, and once it has
+//! returned, the reader's next hand-over fails and it drops the response,
+//! closing the connection: a cancelled stream is closed with its next chunk.
 //!
 //! Invariant: the API key is sent only in the `Authorization` header and
 //! never appears in an error message, even when a server echoes it back.
 
 use crate::run::FailureCode;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 mod answer;
 mod status;
+mod stream;
 
 use answer::{error_excerpt, parse_completion};
 use status::{Context, classify_status, classify_transport, retry_after};
+use stream::{SseDecoder, Step, StreamedAnswer, parse_stream_body};
 
 use super::{GenError, Generator, Prompt, RawCompletion, Task};
 use crate::cancel::CancelToken;
@@ -89,6 +109,8 @@ pub struct OpenAi {
     timeout: Duration,
     extra_body: serde_json::Map<String, serde_json::Value>,
     agent: ureq::Agent,
+    /// Cleared for good once the server refused a stream.
+    streaming: AtomicBool,
 }
 
 impl OpenAi {
@@ -112,7 +134,137 @@ impl OpenAi {
             timeout: config.timeout,
             extra_body: config.extra_body,
             agent,
+            streaming: AtomicBool::new(true),
         })
+    }
+
+    /// The request body: the prompt as two messages, then the writer's
+    /// extra fields (which win over storyflow's defaults, a model's own
+    /// `max_tokens` say; `messages` and `stream` were refused).
+    fn request_body(&self, prompt: &Prompt, max_tokens: u32, stream: bool) -> Value {
+        let mut body = json!({
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+            "max_tokens": max_tokens,
+            "stream": stream,
+        });
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        if let Some(fields) = body.as_object_mut() {
+            fields.extend(self.extra_body.clone());
+        }
+        body
+    }
+
+    fn exchange(&self, body: Value) -> Exchange {
+        Exchange {
+            agent: self.agent.clone(),
+            endpoint: self.endpoint.clone(),
+            api_key: self.api_key.clone(),
+            body,
+        }
+    }
+
+    /// Asks for a stream and relays it; falls back to a plain request when
+    /// the server refuses one.
+    fn complete_streaming(&self, task: &Task<'_>) -> Result<RawCompletion, GenError> {
+        if task.cancel.is_cancelled() {
+            return Err(GenError::Cancelled);
+        }
+        let exchange = self.exchange(self.request_body(&task.prompt, task.max_tokens, true));
+        let (sender, receiver) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("llm-stream".into())
+            .spawn(move || exchange.stream(&sender))
+            .map_err(|e| GenError::transient(format!("could not start the llm request: {e}")))?;
+        let started = Instant::now();
+        let mut answer = StreamedAnswer::default();
+        let mut first_token = None;
+        loop {
+            let wire = match receiver.recv_timeout(CANCEL_POLL) {
+                Ok(wire) => wire,
+                Err(mpsc::RecvTimeoutError::Timeout) if task.cancel.is_cancelled() => {
+                    return Err(GenError::Cancelled);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(GenError::transient(
+                        "the llm stream ended without an answer (its thread failed)",
+                    ));
+                }
+            };
+            match wire {
+                Wire::Failed(error) => return Err(self.classify_transport(error)),
+                Wire::Whole(whole) => return self.unstreamed(whole, task),
+                Wire::Event(data) => match answer.accept(&data).map_err(|e| self.redacted(e))? {
+                    Step::Text(text) => {
+                        first_token.get_or_insert_with(|| started.elapsed());
+                        if let Some(live) = task.live {
+                            live.push(&text);
+                        }
+                    }
+                    Step::Done => break,
+                    Step::Nothing => {}
+                },
+                Wire::End => break,
+                Wire::Broken(why) => {
+                    return Err(GenError::transient(format!(
+                        "the stream from the llm server at {} broke mid-answer ({why}); nothing of it is kept",
+                        self.shown_endpoint
+                    )));
+                }
+                Wire::NotUtf8 => {
+                    return Err(GenError::permanent(
+                        FailureCode::GeneratorBadResponse,
+                        format!(
+                            "the llm server at {} streamed a line that is not valid UTF-8",
+                            self.shown_endpoint
+                        ),
+                    ));
+                }
+            }
+            // Between chunks: a cancelled call reads no further.
+            if task.cancel.is_cancelled() {
+                return Err(GenError::Cancelled);
+            }
+        }
+        let mut raw = answer.finish(&self.shown_endpoint)?;
+        raw.first_token = first_token;
+        Ok(raw)
+    }
+
+    /// A streaming request answered without a stream: refused (asked again
+    /// plainly), or answered whole (taken as it is).
+    fn unstreamed(&self, answer: HttpAnswer, task: &Task<'_>) -> Result<RawCompletion, GenError> {
+        if matches!(answer.status, 400 | 404 | 422) {
+            self.stop_streaming(&format!(
+                "it answered a streaming request with status {}",
+                answer.status
+            ));
+            return self.complete(&task.prompt, task.max_tokens, task.cancel);
+        }
+        let looks_json = answer
+            .body
+            .as_ref()
+            .is_ok_and(|body| body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
+        if (200..300).contains(&answer.status) && looks_json {
+            self.stop_streaming("it answered a streaming request with a whole JSON completion");
+        }
+        self.judge(answer)
+    }
+
+    /// Remembers that this server does not stream; says so once.
+    fn stop_streaming(&self, why: &str) {
+        if self.streaming.swap(false, Ordering::Relaxed) {
+            log::warn!(
+                "the llm server at {} does not stream ({why}); asking without streaming from now on, so the page shows chapters only once written",
+                self.shown_endpoint
+            );
+        }
     }
 
     /// Sends one chat completion and returns its raw content, abandoning it
@@ -126,32 +278,20 @@ impl OpenAi {
         if cancel.is_cancelled() {
             return Err(GenError::Cancelled);
         }
-        let mut body = json!({
-            "model": self.model,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
-            "max_tokens": max_tokens,
-            "stream": false,
-        });
-        if let Some(fields) = body.as_object_mut() {
-            // The writer's fields win over storyflow's defaults (a model's
-            // own `max_tokens`, say); `messages` and `stream` were refused.
-            fields.extend(self.extra_body.clone());
-        }
-        let exchange = Exchange {
-            agent: self.agent.clone(),
-            endpoint: self.endpoint.clone(),
-            api_key: self.api_key.clone(),
-            body,
-        };
+        let exchange = self.exchange(self.request_body(prompt, max_tokens, false));
+        let answer = abandonable(cancel, move || exchange.send())?
+            .map_err(|e| self.classify_transport(e))?;
+        self.judge(answer)
+    }
+
+    /// What an answer read whole holds: an error by its status, else the
+    /// completion (a JSON body, or an event stream sent without saying so).
+    fn judge(&self, answer: HttpAnswer) -> Result<RawCompletion, GenError> {
         let HttpAnswer {
             status,
             retry_after,
             body,
-        } = abandonable(cancel, move || exchange.send())?
-            .map_err(|e| self.classify_transport(e))?;
+        } = answer;
         if !(200..300).contains(&status) {
             // The status says what went wrong; the body only adds detail.
             let text = body.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -173,7 +313,13 @@ impl OpenAi {
                 ),
             )
         })?;
-        parse_completion(text).map_err(|e| self.redacted(e))
+        let start = text.trim_start();
+        let result = if start.starts_with("data:") || start.starts_with(':') {
+            parse_stream_body(text, &self.shown_endpoint)
+        } else {
+            parse_completion(text)
+        };
+        result.map_err(|e| self.redacted(e))
     }
 
     fn context(&self) -> Context<'_> {
@@ -228,7 +374,11 @@ impl Generator for OpenAi {
     }
 
     fn generate(&self, task: &Task<'_>) -> Result<RawCompletion, GenError> {
-        self.complete(&task.prompt, task.max_tokens, task.cancel)
+        if self.streaming.load(Ordering::Relaxed) {
+            self.complete_streaming(task)
+        } else {
+            self.complete(&task.prompt, task.max_tokens, task.cancel)
+        }
     }
 }
 
@@ -240,6 +390,23 @@ struct Exchange {
     body: Value,
 }
 
+/// What the thread reading a stream hands to the caller.
+enum Wire {
+    /// The request failed before any answer.
+    Failed(ureq::Error),
+    /// The server answered without an event stream: the answer, read whole.
+    Whole(HttpAnswer),
+    /// One event's data.
+    Event(String),
+    /// The stream ended.
+    End,
+    /// Reading failed mid-stream (the connection broke, the answer grew
+    /// past the limit).
+    Broken(String),
+    /// A line of the stream was not UTF-8.
+    NotUtf8,
+}
+
 /// What came back over HTTP, before any judgement.
 struct HttpAnswer {
     status: u16,
@@ -248,11 +415,11 @@ struct HttpAnswer {
 }
 
 impl Exchange {
-    fn send(self) -> Result<HttpAnswer, ureq::Error> {
+    fn send_with(&self, accept: &str) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
         let mut request = self
             .agent
             .post(&self.endpoint)
-            .header("Accept", "application/json")
+            .header("Accept", accept)
             .header(
                 "User-Agent",
                 concat!("storyflow/", env!("CARGO_PKG_VERSION")),
@@ -260,19 +427,82 @@ impl Exchange {
         if let Some(key) = &self.api_key {
             request = request.header("Authorization", format!("Bearer {key}"));
         }
-        let mut response = request.send_json(&self.body)?;
-        let status = response.status().as_u16();
-        let retry_after = retry_after(response.headers());
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER_BYTES)
-            .read_to_vec();
-        Ok(HttpAnswer {
-            status,
-            retry_after,
-            body,
-        })
+        request.send_json(&self.body)
+    }
+
+    fn send(self) -> Result<HttpAnswer, ureq::Error> {
+        Ok(read_whole(self.send_with("application/json")?))
+    }
+
+    /// Sends a streaming request and hands what comes back to `sender`,
+    /// event by event; stops reading (and so closes the connection) as soon
+    /// as nobody receives.
+    fn stream(self, sender: &mpsc::Sender<Wire>) {
+        let response = match self.send_with("text/event-stream") {
+            Ok(response) => response,
+            Err(error) => {
+                let _ = sender.send(Wire::Failed(error));
+                return;
+            }
+        };
+        let event_stream = response.status().is_success()
+            && response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("text/event-stream"));
+        if !event_stream {
+            let _ = sender.send(Wire::Whole(read_whole(response)));
+            return;
+        }
+        let mut reader = response.into_body().into_reader();
+        let mut decoder = SseDecoder::default();
+        let mut buffer = [0u8; 8192];
+        let mut total = 0u64;
+        loop {
+            let read = match reader.read(&mut buffer) {
+                Ok(0) => {
+                    let _ = sender.send(Wire::End);
+                    return;
+                }
+                Ok(read) => read,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let _ = sender.send(Wire::Broken(e.to_string()));
+                    return;
+                }
+            };
+            total += read as u64;
+            if total > MAX_ANSWER_BYTES {
+                let _ = sender.send(Wire::Broken("the answer grew past 16 MiB".into()));
+                return;
+            }
+            let Ok(events) = decoder.feed(&buffer[..read]) else {
+                let _ = sender.send(Wire::NotUtf8);
+                return;
+            };
+            for data in events {
+                if sender.send(Wire::Event(data)).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Reads an answer whole, within [`MAX_ANSWER_BYTES`].
+fn read_whole(mut response: ureq::http::Response<ureq::Body>) -> HttpAnswer {
+    let status = response.status().as_u16();
+    let retry_after = retry_after(response.headers());
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER_BYTES)
+        .read_to_vec();
+    HttpAnswer {
+        status,
+        retry_after,
+        body,
     }
 }
 
