@@ -29,6 +29,8 @@ pub struct App {
     /// Where backups go, how often, how many; and how the last one went.
     pub backup_policy: BackupPolicy,
     pub backups: Backups,
+    /// The text of chapters being written, relayed to live viewers.
+    pub live: crate::live::LiveHub,
 }
 
 impl App {
@@ -61,6 +63,7 @@ impl App {
             work_queued: crate::doorbell::Doorbell::default(),
             backup_policy,
             backups,
+            live: crate::live::LiveHub::default(),
         }
     }
 

@@ -63,6 +63,9 @@ pub enum Error {
     Forbidden { message: String, hint: String },
     #[error("the database is busy")]
     DatabaseBusy,
+    /// A bounded resource (live viewers) is taken; try again later.
+    #[error("{message}")]
+    Unavailable { message: String, hint: String },
     #[error("the disk is full; nothing was saved")]
     DatabaseFull,
     /// The database file cannot be opened or is not a storyflow database.
@@ -128,6 +131,7 @@ impl Error {
             Error::Unauthorized(_) => "UNAUTHORIZED",
             Error::Forbidden { .. } => "FORBIDDEN",
             Error::DatabaseBusy => "DATABASE_BUSY",
+            Error::Unavailable { .. } => "UNAVAILABLE",
             Error::DatabaseFull => FailureCode::DatabaseFull.as_str(),
             Error::DatabaseUnusable { .. } | Error::Internal(_) => "INTERNAL",
             Error::BackupFailed(_) => "BACKUP_FAILED",
@@ -151,7 +155,7 @@ impl Error {
             Error::PayloadTooLarge { .. } => 413,
             Error::UnsupportedMediaType(_) => 415,
             Error::Validation { .. } => 422,
-            Error::DatabaseBusy => 503,
+            Error::DatabaseBusy | Error::Unavailable { .. } => 503,
             Error::DatabaseFull => 507,
             Error::DatabaseUnusable { .. } | Error::Internal(_) | Error::BackupFailed(_) => 500,
             Error::Protocol(ProtocolError::Timeout) => 408,
@@ -189,7 +193,9 @@ impl Error {
             }
             Error::UnsupportedMediaType(_) => "set Content-Type: application/json".into(),
             Error::Unauthorized(_) => "send Authorization: Bearer <token>".into(),
-            Error::Forbidden { hint, .. } | Error::Conflict { hint, .. } => hint.clone(),
+            Error::Forbidden { hint, .. }
+            | Error::Conflict { hint, .. }
+            | Error::Unavailable { hint, .. } => hint.clone(),
             Error::DatabaseBusy => "the database is locked by another writer; try again in a moment".into(),
             Error::DatabaseFull => "free disk space, then try again".into(),
             Error::DatabaseUnusable { .. } => {

@@ -17,6 +17,7 @@ pub mod export;
 pub mod generator;
 pub mod http;
 pub mod import;
+pub mod live;
 pub mod maintenance;
 pub mod metrics;
 pub mod progress;

@@ -8,10 +8,13 @@
 //! does not read prompts (the builtin one) never answers cut or short; for
 //! it, a short outline is written again rather than completed.
 
+use std::sync::Mutex;
+
 use super::worker::{Job, Stop};
 use crate::generator::{
-    ChapterGist, ChapterRequest, Completion, StoryBrief, StoryContext, Task, TaskKind,
+    ChapterGist, ChapterRequest, Completion, LiveSink, StoryBrief, StoryContext, Task, TaskKind,
 };
+use crate::live::{LiveHub, ThinkFilter};
 use crate::progress::{check_outline, outline_entries, parse_outline};
 use crate::run::{EventKind, FailureCode, Step, Timestamp};
 use crate::store::{Chapter, NewChapter, RunId, Story, word_count};
@@ -19,6 +22,41 @@ use crate::store::{Chapter, NewChapter, RunId, Story, word_count};
 /// A summary longer than this is cut at its last sentence end before it: it
 /// travels in every later prompt.
 const MAX_SUMMARY_CHARS: usize = 1_000;
+
+/// Relays one chapter's text, reasoning filtered out, to the run's viewers.
+pub(super) struct ChapterRelay<'a> {
+    hub: &'a LiveHub,
+    run: &'a RunId,
+    chapter: u32,
+    base: String,
+    filter: Mutex<ThinkFilter>,
+}
+
+impl std::fmt::Debug for ChapterRelay<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ChapterRelay(run {}, chapter {})",
+            self.run, self.chapter
+        )
+    }
+}
+
+impl LiveSink for ChapterRelay<'_> {
+    fn begin(&self) {
+        *self.filter.lock().unwrap_or_else(|e| e.into_inner()) = ThinkFilter::default();
+        self.hub.restart(self.run, self.chapter, &self.base);
+    }
+
+    fn push(&self, delta: &str) {
+        let shown = self
+            .filter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(delta);
+        self.hub.chunk(self.run, self.chapter, &shown);
+    }
+}
 
 /// Where a generated outline stands against the chapters asked.
 #[derive(Debug, PartialEq, Eq)]
@@ -142,7 +180,9 @@ impl Job<'_> {
         request: &ChapterRequest,
     ) -> Result<String, Stop> {
         let label = format!("chapter {}", request.number);
-        let task = self.task(context, TaskKind::Chapter(request), Some(&label))?;
+        let relay = self.relay(request.number, "");
+        let mut task = self.task(context, TaskKind::Chapter(request), Some(&label))?;
+        task.live = Some(&relay);
         let first = self.generate(&task)?;
         let mut cut = self.is_cut_off(&first, &first.text);
         let mut reported_cut = first.truncated;
@@ -172,12 +212,27 @@ impl Job<'_> {
                 chapter: request,
                 so_far: &text,
             };
-            let more = self.generate(&self.task(context, kind, None)?)?;
+            let relay = self.relay(request.number, &format!("{text} "));
+            let mut task = self.task(context, kind, None)?;
+            task.live = Some(&relay);
+            let more = self.generate(&task)?;
             text = join_continuation(&text, &more.text);
             cut = self.is_cut_off(&more, &text);
             reported_cut = more.truncated;
         }
         Ok(text)
+    }
+
+    /// Where a chapter's text goes while it is written: to the run's live
+    /// viewers, after `base` (the text so far of a chapter being continued).
+    fn relay(&self, chapter: u32, base: &str) -> ChapterRelay<'_> {
+        ChapterRelay {
+            hub: &self.shared.app.live,
+            run: &self.run.id,
+            chapter,
+            base: base.to_string(),
+            filter: Mutex::new(ThinkFilter::default()),
+        }
     }
 
     fn is_cut_off(&self, completion: &Completion, text_so_far: &str) -> bool {

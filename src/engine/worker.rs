@@ -136,8 +136,21 @@ impl Worker {
             cancel,
             truncation_reported: AtomicBool::new(false),
         };
+        shared.app.live.status(&claimed.run.id, RunStatus::Running);
         job.execute();
         shared.unhold(&claimed.run.id, &self.owner);
+        // Viewers learn how it ended (or that it went back to the queue).
+        match shared.app.store.find_run(&claimed.run.id) {
+            Ok(Some(run)) => shared.app.live.status(&run.id, run.status),
+            Ok(None) => shared
+                .app
+                .live
+                .status(&claimed.run.id, RunStatus::Cancelled),
+            Err(e) => log::warn!(
+                "run {}: could not read its status for live viewers: {e}",
+                claimed.run.id
+            ),
+        }
         Some(claimed.run.id)
     }
 }
@@ -363,6 +376,7 @@ impl Job<'_> {
         if !saved {
             return Err(Stop::Lost);
         }
+        self.shared.app.live.saved(&run.id, chapter.number);
         Metrics::inc(&self.shared.app.metrics.chapters_written);
         Metrics::inc(&self.shared.app.metrics.progress_applied);
         Ok(())

@@ -12,6 +12,7 @@ mod handlers;
 mod health;
 mod history;
 mod import;
+mod live;
 mod request;
 mod router;
 mod search;
@@ -129,8 +130,8 @@ fn own_responses(policy: Arc<EdgePolicy>) -> tiny_http::OwnResponses {
 
 fn serve_requests(
     server: &tiny_http::Server,
-    app: &App,
-    policy: &EdgePolicy,
+    app: &Arc<App>,
+    policy: &Arc<EdgePolicy>,
     stopping: &AtomicBool,
 ) {
     while !stopping.load(Ordering::SeqCst) {
@@ -142,10 +143,12 @@ fn serve_requests(
     }
 }
 
-fn handle(mut request: tiny_http::Request, app: &App, policy: &EdgePolicy) {
+fn handle(mut request: tiny_http::Request, app: &Arc<App>, policy: &Arc<EdgePolicy>) {
     Metrics::inc(&app.metrics.http_requests);
     let request_id = format!("{:016x}", fastrand::u64(..));
     let reply = match read(&mut request, policy, &request_id) {
+        // A live stream lasts as long as its run: not on this thread.
+        Ok(req) if live::is_live(&req) => return live::open(request, &req, app, policy),
         Ok(req) => dispatch(&req, app),
         Err(err) => Reply::error(&err, &request_id),
     };

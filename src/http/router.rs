@@ -1,7 +1,7 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h, history, import, search};
+use super::{Reply, Req, assets, handlers as h, history, import, live, search};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -43,6 +43,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/search"),
     ("GET", "/api/runs/{id}"),
     ("GET", "/api/runs/{id}/events"),
+    ("GET", "/api/runs/{id}/live"),
     ("POST", "/api/runs/{id}/cancel"),
     ("POST", "/api/runs/{id}/retry"),
     ("POST", "/api/runs/{id}/progress"),
@@ -151,6 +152,7 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
         ["search"] => methods!(req, { "GET" => search::search(req, app) }),
         ["runs", id] => methods!(req, { "GET" => h::get_run(app, id) }),
         ["runs", id, "events"] => methods!(req, { "GET" => h::run_events(app, id) }),
+        ["runs", id, "live"] => methods!(req, { "GET" => live::snapshot(app, id) }),
         ["runs", id, "cancel"] => methods!(req, { "POST" => h::cancel_run(app, id) }),
         ["runs", id, "retry"] => methods!(req, { "POST" => h::retry_run(app, id) }),
         ["runs", id, "progress"] => methods!(req, { "POST" => h::report_progress(req, app, id) }),
