@@ -20,7 +20,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use super::edge::EdgePolicy;
@@ -115,20 +115,32 @@ fn stream(
     let events = app.live.subscribe(run);
     let mut writer = request.into_writer();
     let mut head = String::from(
-        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nConnection: close\r\nX-Accel-Buffering: no\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n",
     );
     for (name, value) in policy.response_headers() {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    let Some(mut status) = current_status(app, run) else {
-        let _ = writer.write_all(head.as_bytes());
-        return;
-    };
-    let first = format!("{head}{}", LiveEvent::Status { status }.to_sse());
-    if send(&mut writer, &first).is_err() {
+    if writer.write_all(head.as_bytes()).is_err() {
         return;
     }
+    if let Some(status) = current_status(app, run)
+        && send(&mut writer, &LiveEvent::Status { status }.to_sse()).is_ok()
+    {
+        follow(&mut writer, &events, run, app, status);
+    }
+    // The last chunk: the response is whole, the connection may be reused.
+    let _ = send(&mut writer, "");
+}
+
+/// Relays the run's events until it ends; returns when the viewer goes.
+fn follow(
+    writer: &mut Box<dyn Write + Send>,
+    events: &Receiver<LiveEvent>,
+    run: &RunId,
+    app: &App,
+    mut status: RunStatus,
+) {
     let (mut last_write, mut last_check) = (Instant::now(), Instant::now());
     while status.is_active() {
         let outcome = match events.recv_timeout(TICK) {
@@ -136,28 +148,28 @@ fn stream(
                 if let LiveEvent::Status { status: now } = event {
                     status = now;
                 }
-                send(&mut writer, &event.to_sse())
+                send(writer, &event.to_sse())
             }
             Err(RecvTimeoutError::Timeout) if last_check.elapsed() >= STATUS_CHECK => {
                 last_check = Instant::now();
                 match current_status(app, run) {
                     Some(now) if now.is_finished() => {
                         status = now;
-                        send(&mut writer, &LiveEvent::Status { status }.to_sse())
+                        send(writer, &LiveEvent::Status { status }.to_sse())
                     }
                     Some(_) => continue,
                     None => return,
                 }
             }
             Err(RecvTimeoutError::Timeout) if last_write.elapsed() >= KEEP_ALIVE => {
-                send(&mut writer, ": keep-alive\n\n")
+                send(writer, ": keep-alive\n\n")
             }
             Err(RecvTimeoutError::Timeout) => continue,
             // The run's feed closed (it ended) or this viewer fell behind
             // and was dropped: say how the run stands and end.
             Err(RecvTimeoutError::Disconnected) => {
                 if let Some(now) = current_status(app, run).filter(|s| s.is_finished()) {
-                    let _ = send(&mut writer, &LiveEvent::Status { status: now }.to_sse());
+                    let _ = send(writer, &LiveEvent::Status { status: now }.to_sse());
                 }
                 return;
             }
@@ -170,8 +182,9 @@ fn stream(
     }
 }
 
+/// Writes `text` as one HTTP chunk and flushes it; empty, the last chunk.
 fn send(writer: &mut Box<dyn Write + Send>, text: &str) -> std::io::Result<()> {
-    writer.write_all(text.as_bytes())?;
+    write!(writer, "{:x}\r\n{text}\r\n", text.len())?;
     writer.flush()
 }
 

@@ -35,5 +35,6 @@ mod search;
 mod security;
 mod smoke;
 mod story_fields;
+mod streaming;
 mod usage;
 mod whole_pieces;

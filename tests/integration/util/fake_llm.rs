@@ -8,6 +8,13 @@
 //! send one: by default the prompt tokens storyflow itself estimates (3.5
 //! characters per token); [`FakeLlm::report_usage`] makes it report a share
 //! of that (a server that cut the prompt) or none at all.
+//!
+//! Streaming (additive): [`Reply::Stream`] answers with server-sent events,
+//! chunk by chunk (delays, a cut, usage in the last chunk);
+//! [`FakeLlm::stream_when_asked`] streams `Text`/`Finish` answers to requests
+//! that ask for a stream; [`FakeLlm::refuse_streams`] answers such requests
+//! with an error status; [`FakeLlm::streams`] says how each stream went,
+//! including when the client closed the connection.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +43,64 @@ pub enum Reply {
     /// first part of its body, then sends nothing more until the server
     /// stops: a model server that hangs mid-answer.
     HangMidAnswer,
+    /// 200 with a `text/event-stream` of chat completion chunks.
+    Stream(StreamReply),
+}
+
+/// A streamed answer: one chunk per text, `delay` apart (the first after
+/// `delay` too), then the finish reason, usage (when `usage`) and `[DONE]`.
+/// With `cut_after: Some(k)`, the stream breaks after `k` chunks (a bad
+/// chunk header, as a connection cut mid-answer reads to a client).
+#[derive(Debug, Clone)]
+pub struct StreamReply {
+    pub chunks: Vec<String>,
+    pub delay: Duration,
+    pub cut_after: Option<usize>,
+    pub usage: bool,
+    pub finish: &'static str,
+}
+
+impl StreamReply {
+    pub fn new(chunks: Vec<String>, delay: Duration) -> StreamReply {
+        StreamReply {
+            chunks,
+            delay,
+            cut_after: None,
+            usage: true,
+            finish: "stop",
+        }
+    }
+
+    /// `text` in chunks of about `words` words each.
+    pub fn words(text: &str, words: usize, delay: Duration) -> StreamReply {
+        let all: Vec<&str> = text.split_inclusive(' ').collect();
+        let chunks = all.chunks(words.max(1)).map(|c| c.concat()).collect();
+        StreamReply::new(chunks, delay)
+    }
+}
+
+/// How a streamed answer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Still sending.
+    Running,
+    /// Sent whole.
+    Whole,
+    /// Broken on purpose (`cut_after`).
+    Cut,
+    /// A write failed: the client closed the connection (first seen then).
+    ClientClosed(Instant),
+}
+
+/// One streamed answer, as the fake server sent it.
+#[derive(Debug, Clone)]
+pub struct StreamLog {
+    /// The request it answered (1-based, as [`FakeLlm::seen`] is ordered).
+    pub request: usize,
+    pub started: Instant,
+    /// When each text chunk was written and flushed.
+    pub chunk_times: Vec<Instant>,
+    pub end: StreamEnd,
 }
 
 pub fn status(code: u16, body: &str) -> Reply {
@@ -167,6 +232,15 @@ pub fn writing(seen: &[Seen]) -> Vec<Seen> {
 
 type Responder = Box<dyn Fn(&Seen, usize) -> Reply + Send>;
 
+/// How the server treats requests that ask for a stream.
+#[derive(Debug, Clone, Copy, Default)]
+struct StreamPolicy {
+    /// Answer them with this status (a server that refuses streaming).
+    refuse: Option<u16>,
+    /// Stream `Text`/`Finish` answers to them, chunks this far apart.
+    stream_text: Option<Duration>,
+}
+
 pub struct FakeLlm {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -174,6 +248,8 @@ pub struct FakeLlm {
     usage_sent: Arc<Mutex<Vec<SentUsage>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    streams: Arc<Mutex<Vec<StreamLog>>>,
+    stream_policy: Arc<Mutex<StreamPolicy>>,
 }
 
 /// The default answers: an outline, a summary, or chapter text.
@@ -202,11 +278,15 @@ impl FakeLlm {
         let stop = Arc::new(AtomicBool::new(false));
         let usage = Arc::new(Mutex::new(UsageReport::PromptShare(1.0)));
         let usage_sent = Arc::new(Mutex::new(Vec::new()));
+        let streams = Arc::new(Mutex::new(Vec::new()));
+        let stream_policy = Arc::new(Mutex::new(StreamPolicy::default()));
         let thread = {
             let accounts = Accounts {
                 seen: seen.clone(),
                 usage: usage.clone(),
                 usage_sent: usage_sent.clone(),
+                streams: streams.clone(),
+                stream_policy: stream_policy.clone(),
             };
             let stop = stop.clone();
             let responder: Responder = Box::new(responder);
@@ -219,7 +299,26 @@ impl FakeLlm {
             usage_sent,
             stop,
             thread: Some(thread),
+            streams,
+            stream_policy,
         }
+    }
+
+    /// How every streamed answer went so far, in order.
+    pub fn streams(&self) -> Vec<StreamLog> {
+        self.streams.lock().unwrap().clone()
+    }
+
+    /// From now on, requests with `"stream": true` get this status (400: a
+    /// server that does not stream).
+    pub fn refuse_streams(&self, status: u16) {
+        self.stream_policy.lock().unwrap().refuse = Some(status);
+    }
+
+    /// From now on, `Text` and `Finish` answers to requests that ask for a
+    /// stream are streamed, a few words a chunk, `delay` apart.
+    pub fn stream_when_asked(&self, delay: Duration) {
+        self.stream_policy.lock().unwrap().stream_text = Some(delay);
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -271,6 +370,8 @@ struct Accounts {
     seen: Arc<Mutex<Vec<Seen>>>,
     usage: Arc<Mutex<UsageReport>>,
     usage_sent: Arc<Mutex<Vec<SentUsage>>>,
+    streams: Arc<Mutex<Vec<StreamLog>>>,
+    stream_policy: Arc<Mutex<StreamPolicy>>,
 }
 
 fn serve(
@@ -309,6 +410,38 @@ fn serve(
         let reply = script
             .pop_front()
             .unwrap_or_else(|| responder(&request_seen, number));
+        let policy = *accounts.stream_policy.lock().unwrap();
+        let wants_stream = request_seen.body["stream"] == true;
+        let reply = match (reply, policy) {
+            (
+                _,
+                StreamPolicy {
+                    refuse: Some(code), ..
+                },
+            ) if wants_stream => Reply::Status(
+                code,
+                r#"{"error": {"message": "streaming is not supported"}}"#.into(),
+                vec![("Content-Type", "application/json")],
+            ),
+            (
+                Reply::Text(text),
+                StreamPolicy {
+                    stream_text: Some(delay),
+                    ..
+                },
+            ) if wants_stream => Reply::Stream(StreamReply::words(&text, 3, delay)),
+            (
+                Reply::Finish(text, finish),
+                StreamPolicy {
+                    stream_text: Some(delay),
+                    ..
+                },
+            ) if wants_stream => Reply::Stream(StreamReply {
+                finish,
+                ..StreamReply::words(&text, 3, delay)
+            }),
+            (reply, _) => reply,
+        };
         // A completion never delivered whole (`HangMidAnswer`) reports no usage.
         let completion = |text: String, finish: &str, delivered: bool| {
             let mut body = json!({
@@ -350,6 +483,31 @@ fn serve(
             Reply::Status(code, body, headers) => (code, body.into_bytes(), headers),
             Reply::Json(value) => (200, value.to_string().into_bytes(), json_type),
             Reply::Bytes(bytes) => (200, bytes, json_type),
+            Reply::Stream(stream) => {
+                let text: String = stream.chunks.concat();
+                let usage = if stream.usage && stream.cut_after.is_none() {
+                    let report = *accounts.usage.lock().unwrap();
+                    let usage = report.usage(&request_seen, &text, number);
+                    if let Some(usage) = usage {
+                        accounts.usage_sent.lock().unwrap().push(usage);
+                    }
+                    usage
+                } else {
+                    None
+                };
+                let log = {
+                    let mut streams = accounts.streams.lock().unwrap();
+                    streams.push(StreamLog {
+                        request: number,
+                        started: Instant::now(),
+                        chunk_times: Vec::new(),
+                        end: StreamEnd::Running,
+                    });
+                    (accounts.streams.clone(), streams.len() - 1)
+                };
+                std::thread::spawn(move || send_stream(request, stream, usage, log));
+                continue;
+            }
         };
         let mut response = tiny_http::Response::from_data(body).with_status_code(code);
         for (name, value) in headers {
@@ -374,4 +532,67 @@ fn hang_mid_answer(request: tiny_http::Request, whole: &str, stop: &Arc<AtomicBo
     std::thread::spawn(move || {
         let _ = request.respond(response);
     });
+}
+
+/// Writes one HTTP chunk and flushes it.
+fn write_chunk(writer: &mut dyn std::io::Write, data: &str) -> std::io::Result<()> {
+    write!(writer, "{:x}\r\n{data}\r\n", data.len())?;
+    writer.flush()
+}
+
+/// Streams `reply` as chat completion chunks on the request's connection,
+/// recording in `log` what was sent and how it ended.
+fn send_stream(
+    request: tiny_http::Request,
+    reply: StreamReply,
+    usage: Option<SentUsage>,
+    (logs, index): (Arc<Mutex<Vec<StreamLog>>>, usize),
+) {
+    let end = |how: StreamEnd| logs.lock().unwrap()[index].end = how;
+    let mut writer = request.into_writer();
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let event = |value: Value| format!("data: {value}\n\n");
+    let chunk = |delta: Value, finish: Value| {
+        event(
+            json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "model": "test-model",
+                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}),
+        )
+    };
+    let mut sent = writer.write_all(head.as_bytes()).and_then(|()| {
+        write_chunk(
+            &mut writer,
+            &chunk(json!({"role": "assistant"}), Value::Null),
+        )
+    });
+    for (n, text) in reply.chunks.iter().enumerate() {
+        if sent.is_err() {
+            break;
+        }
+        if reply.cut_after == Some(n) {
+            // A chunk header that is not hex: the client reads a broken stream.
+            let _ = writer.write_all(b"zz\r\n").and_then(|()| writer.flush());
+            end(StreamEnd::Cut);
+            return;
+        }
+        std::thread::sleep(reply.delay);
+        sent = write_chunk(&mut writer, &chunk(json!({"content": text}), Value::Null));
+        if sent.is_ok() {
+            logs.lock().unwrap()[index].chunk_times.push(Instant::now());
+        }
+    }
+    let mut tail = chunk(json!({}), json!(reply.finish));
+    if let Some(usage) = usage {
+        tail.push_str(&event(json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [],
+            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                      "total_tokens": usage.prompt_tokens + usage.completion_tokens}})));
+    }
+    tail.push_str("data: [DONE]\n\n");
+    let sent = sent
+        .and_then(|()| write_chunk(&mut writer, &tail))
+        .and_then(|()| writer.write_all(b"0\r\n\r\n"))
+        .and_then(|()| writer.flush());
+    match sent {
+        Ok(()) => end(StreamEnd::Whole),
+        Err(_) => end(StreamEnd::ClientClosed(Instant::now())),
+    }
 }
