@@ -1,5 +1,6 @@
 // storyflow's page, part 6 of 8: a run (#run/ID): its progress, facts,
-// diagnosis and timeline.
+// diagnosis and timeline; the chapter being written, live; and a prominent
+// warning when the model server cut a prompt.
 'use strict';
 
 // ---------------------------------------------------------------- run view
@@ -60,6 +61,11 @@ function renderRunView() {
     p.chapters = h('span', { class: 'muted run-progress-text' });
     p.facts = h('dl', { class: 'facts' });
     p.error = h('div', { class: 'run-error large' });
+    p.truncated = h('div', { class: 'run-warning', role: 'alert', hidden: true });
+    p.liveHead = h('h2', { class: 'live-head' });
+    p.liveState = h('span', { class: 'live-state' });
+    p.liveText = h('div', { class: 'live-text', 'aria-live': 'off' });
+    p.live = h('section', { class: 'card live-card', 'aria-label': 'The chapter being written', hidden: true }, h('div', { class: 'card-head' }, p.liveHead, p.liveState), p.liveText);
     p.cancel = h('button', { type: 'button', class: 'btn btn-cancel', text: 'Cancel run', onclick: () => cancelRun(view.run).then(markRunStale) });
     p.retry = h('button', { type: 'button', class: 'btn primary btn-retry', text: 'Retry', onclick: () => retryRun(view.run).then(markRunStale) });
     p.diagnose = h('button', { type: 'button', class: 'btn btn-diagnose', text: 'Diagnose', onclick: diagnoseRun });
@@ -81,11 +87,17 @@ function renderRunView() {
           { class: 'card run-summary', dataset: { runId: run.id } },
           h('div', { class: 'progress-row' }, p.pct, p.chapters),
           p.bar,
+          p.truncated,
           p.error,
           p.facts,
           p.diagnosis,
         ),
-        h('section', { class: 'card timeline-card', 'aria-label': 'Timeline' }, h('div', { class: 'card-head' }, h('h2', {}, 'Timeline'), h('span', { class: 'card-note' }, 'newest first')), p.timeline),
+        h(
+          'div',
+          { class: 'run-side' },
+          p.live,
+          h('section', { class: 'card timeline-card', 'aria-label': 'Timeline' }, h('div', { class: 'card-head' }, h('h2', {}, 'Timeline'), h('span', { class: 'card-note' }, 'newest first')), p.timeline),
+        ),
       ),
     );
     root.parts = p;
@@ -122,6 +134,9 @@ function renderRunView() {
     fact('Last update', timeAgo(run.updated_at)),
     fact('Finished', run.finished_at ? timeAgo(run.finished_at) : '—'),
   );
+  renderTruncation(p.truncated, view.events || []);
+  renderLiveText();
+  syncLiveText(view);
   p.cancel.hidden = !isActive(run);
   p.retry.hidden = !canRetry(run);
   p.cancel.disabled = state.busy.has(`cancel:${run.id}`);
@@ -176,3 +191,99 @@ async function diagnoseRun() {
   }
 }
 
+
+// ---------------------------------------------------------- prompt truncated
+
+/** The fix for Ollama, which cuts prompts past its context window. */
+const NUM_CTX_FIX = `--llm-extra-body '{"options":{"num_ctx":16384}}'`;
+
+/** A server that cut a prompt: said at the top of the run, with the fix. */
+function renderTruncation(box, events) {
+  const cut = events.find((e) => e.kind === 'prompt_truncated');
+  box.hidden = !cut;
+  if (!cut || box.dataset.eventId === String(cut.id)) return;
+  box.dataset.eventId = String(cut.id);
+  box.replaceChildren(
+    h('h3', {}, 'The model server cut the prompt'),
+    h('p', {}, cut.message),
+    h('p', {}, 'For Ollama, start storyflow with ', h('code', { class: 'fix' }, NUM_CTX_FIX), ' (or set PARAMETER num_ctx 16384 in the Modelfile).'),
+  );
+}
+
+// ---------------------------------------------------------------- live text
+// While a run is active the view follows GET /api/runs/{id}/live (server-sent
+// events): the chapter being written grows in place, marked "writing…", then
+// "saved". One EventSource at a time, closed when the run ends or the view
+// leaves. The browser reconnects by itself after a cut, and the server then
+// starts again from the chapter so far (a `chunk` with `reset`).
+
+let liveSource = null; // { id, source }
+
+function syncLiveText(view) {
+  const wanted = view && view.run && isActive(view.run) ? view.id : null;
+  if (liveSource && liveSource.id !== wanted) closeLiveText();
+  if (!wanted || liveSource || typeof EventSource !== 'function') return;
+  const source = new EventSource(`/api/runs/${encodeURIComponent(wanted)}/live`);
+  liveSource = { id: wanted, source };
+  source.addEventListener('chunk', (e) => {
+    const data = liveData(e);
+    if (!data) return;
+    const same = view.live && view.live.chapter === data.chapter && !data.reset;
+    view.live = same ? view.live : { chapter: data.chapter, text: '', saved: false };
+    view.live.text += String(data.text || '');
+    view.live.saved = false;
+    renderLiveText();
+  });
+  source.addEventListener('saved', (e) => {
+    const data = liveData(e);
+    if (data && view.live && view.live.chapter === data.chapter) view.live.saved = true;
+    renderLiveText();
+    markRunStale();
+  });
+  source.addEventListener('status', (e) => {
+    const data = liveData(e);
+    if (data && !['pending', 'running'].includes(data.status)) {
+      closeLiveText();
+      markRunStale();
+    }
+  });
+}
+
+function closeLiveText() {
+  if (!liveSource) return;
+  liveSource.source.close();
+  liveSource = null;
+}
+
+function liveData(event) {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    return null;
+  }
+}
+
+function renderLiveText() {
+  const view = state.run;
+  const root = $('#view-run');
+  const p = root && root.parts;
+  if (!p || !view) return;
+  const live = view.live;
+  p.live.hidden = !live;
+  if (!live) return;
+  p.live.dataset.chapter = String(live.chapter);
+  p.live.dataset.state = live.saved ? 'saved' : 'writing';
+  p.liveHead.textContent = `Chapter ${live.chapter}`;
+  p.liveState.textContent = live.saved ? 'saved' : 'writing…';
+  p.liveState.className = `live-state ${live.saved ? 'is-saved' : 'is-writing'}`;
+  const follow = p.liveText.scrollTop + p.liveText.clientHeight >= p.liveText.scrollHeight - 8;
+  p.liveText.textContent = live.text;
+  if (follow) p.liveText.scrollTop = p.liveText.scrollHeight;
+}
+
+// Leaving the run view (or opening another run) closes its stream.
+window.addEventListener('hashchange', () => {
+  setTimeout(() => {
+    if (!state.run || !liveSource || state.run.id !== liveSource.id) closeLiveText();
+  }, 0);
+});
