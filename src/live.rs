@@ -17,7 +17,7 @@
 //! answer (`generator::clean`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 
@@ -68,9 +68,13 @@ impl LiveEvent {
     }
 }
 
+/// One viewer among a run's, for [`LiveHub::unsubscribe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewerId(u64);
+
 #[derive(Default)]
 struct Feed {
-    viewers: Vec<SyncSender<LiveEvent>>,
+    viewers: Vec<(ViewerId, SyncSender<LiveEvent>)>,
     /// The chapter being written and its text so far.
     chapter: Option<(u32, String)>,
 }
@@ -78,7 +82,7 @@ struct Feed {
 impl Feed {
     fn send(&mut self, event: &LiveEvent) {
         self.viewers
-            .retain(|viewer| match viewer.try_send(event.clone()) {
+            .retain(|(_, viewer)| match viewer.try_send(event.clone()) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
             });
@@ -90,6 +94,7 @@ impl Feed {
 pub struct LiveHub {
     feeds: Mutex<HashMap<RunId, Feed>>,
     connections: Arc<AtomicUsize>,
+    next_viewer: AtomicU64,
 }
 
 /// A live connection's place among [`MAX_VIEWERS`]; freed on drop.
@@ -124,8 +129,9 @@ impl LiveHub {
 
     /// A new viewer of `run`: it first receives the chapter being written
     /// so far, if any.
-    pub fn subscribe(&self, run: &RunId) -> Receiver<LiveEvent> {
+    pub fn subscribe(&self, run: &RunId) -> (ViewerId, Receiver<LiveEvent>) {
         let (sender, receiver) = sync_channel(VIEWER_BUFFER);
+        let id = ViewerId(self.next_viewer.fetch_add(1, Ordering::Relaxed));
         self.with_feed(run, |feed| {
             if let Some((chapter, text)) = &feed.chapter {
                 let _ = sender.try_send(LiveEvent::Chunk {
@@ -134,9 +140,28 @@ impl LiveHub {
                     reset: true,
                 });
             }
-            feed.viewers.push(sender);
+            feed.viewers.push((id, sender));
         });
-        receiver
+        (id, receiver)
+    }
+
+    /// The chapter of `run` being written and its text so far, if any.
+    pub fn so_far(&self, run: &RunId) -> Option<(u32, String)> {
+        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        feeds.get(run).and_then(|feed| feed.chapter.clone())
+    }
+
+    /// A viewer of `run` left: it is removed, and so is the run's feed when
+    /// nobody else watches and nothing is being written (a run that no
+    /// worker of this process holds would otherwise stay in the map).
+    pub fn unsubscribe(&self, run: &RunId, viewer: ViewerId) {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(feed) = feeds.get_mut(run) {
+            feed.viewers.retain(|(id, _)| *id != viewer);
+            if feed.viewers.is_empty() && feed.chapter.is_none() {
+                feeds.remove(run);
+            }
+        }
     }
 
     /// Viewers of `run` right now.
@@ -326,15 +351,15 @@ mod tests {
     fn a_full_viewer_is_dropped_and_never_blocks() {
         let hub = LiveHub::default();
         let run = RunId::random();
-        let slow = hub.subscribe(&run);
-        let reader = hub.subscribe(&run);
+        let (_, slow) = hub.subscribe(&run);
+        let (_, reader) = hub.subscribe(&run);
         for n in 0..VIEWER_BUFFER + 10 {
             hub.chunk(&run, 1, &format!("{n} "));
             while reader.try_recv().is_ok() {}
         }
         assert_eq!(hub.viewers(&run), 1, "the viewer that never read is gone");
         drop(slow);
-        let late = hub.subscribe(&run);
+        let (_, late) = hub.subscribe(&run);
         match late.try_recv() {
             Ok(LiveEvent::Chunk {
                 chapter: 1,
@@ -353,6 +378,19 @@ mod tests {
             })
         );
         assert!(late.recv().is_err(), "a finished run's feed is closed");
+    }
+
+    #[test]
+    fn a_run_nobody_watches_or_writes_is_forgotten() {
+        let hub = LiveHub::default();
+        let run = RunId::random();
+        let (first, _a) = hub.subscribe(&run);
+        let (second, _b) = hub.subscribe(&run);
+        hub.unsubscribe(&run, first);
+        assert_eq!(hub.viewers(&run), 1);
+        hub.unsubscribe(&run, second);
+        assert_eq!(hub.viewers(&run), 0);
+        assert!(hub.feeds.lock().unwrap().is_empty());
     }
 
     #[test]

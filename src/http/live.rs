@@ -50,11 +50,15 @@ pub(super) fn is_live(req: &Req) -> bool {
 pub fn snapshot(app: &App, id: &str) -> Result<Reply> {
     let run = app.store.run(&RunId::parse(id)?)?;
     let mut body = LiveEvent::Status { status: run.status }.to_sse();
-    if run.status.is_active() {
-        let receiver = app.live.subscribe(&run.id);
-        while let Ok(event) = receiver.try_recv() {
-            body.push_str(&event.to_sse());
-        }
+    if run.status.is_active()
+        && let Some((chapter, text)) = app.live.so_far(&run.id)
+    {
+        let event = LiveEvent::Chunk {
+            chapter,
+            text,
+            reset: true,
+        };
+        body.push_str(&event.to_sse());
     }
     Ok(Reply::bytes("text/event-stream", body))
 }
@@ -112,7 +116,7 @@ fn stream(
     _slot: ViewerSlot,
 ) {
     // Subscribed before the status is read, so no event falls in between.
-    let events = app.live.subscribe(run);
+    let (viewer, events) = app.live.subscribe(run);
     let mut writer = request.into_writer();
     let mut head = String::from(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nTransfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n",
@@ -121,16 +125,15 @@ fn stream(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    if writer.write_all(head.as_bytes()).is_err() {
-        return;
-    }
-    if let Some(status) = current_status(app, run)
+    if writer.write_all(head.as_bytes()).is_ok()
+        && let Some(status) = current_status(app, run)
         && send(&mut writer, &LiveEvent::Status { status }.to_sse()).is_ok()
     {
         follow(&mut writer, &events, run, app, status);
     }
     // The last chunk: the response is whole, the connection may be reused.
     let _ = send(&mut writer, "");
+    app.live.unsubscribe(run, viewer);
 }
 
 /// Relays the run's events until it ends; returns when the viewer goes.
