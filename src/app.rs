@@ -33,6 +33,8 @@ pub struct App {
 
 impl App {
     pub fn new(store: Store, config: ServeConfig) -> App {
+        // Chapters are measured when saved, by the store, against this list.
+        let store = store.with_stock_phrases(config.stock_phrases.clone());
         let metrics = Arc::new(Metrics::default());
         let counts = Arc::new(ChapterCounts::new(
             store.clone(),

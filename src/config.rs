@@ -19,6 +19,7 @@ use crate::generator::builtin::Builtin;
 use crate::generator::command::CommandGenerator;
 use crate::generator::openai::{OpenAi, OpenAiConfig};
 use crate::generator::{Generator, PromptBuilder, Templates};
+use crate::quality::StockPhrases;
 use crate::store::Prices;
 
 /// The environment variable that sets `--token`.
@@ -146,9 +147,17 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = defaults::LLM_CONTEXT_TOKENS, value_parser = clap::value_parser!(u32).range(512..))]
     pub llm_context_tokens: u32,
     /// A directory of prompt templates overriding the built-in ones
-    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
+    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt);
+    /// a stock_phrases.txt there (UTF-8, one phrase a line, # comments)
+    /// replaces the built-in list of stock phrases the chapters' quality
+    /// reports.
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
+    /// A chapter whose share of repeated word 4-grams is above R (0 < R <= 1)
+    /// is written once more and the less repetitive of the two is saved
+    /// [default: off].
+    #[arg(long, value_name = "R")]
+    pub rewrite_repetitive: Option<f64>,
     /// Follow-up requests for a chapter cut off by the length limit before
     /// the run fails with CHAPTER_TRUNCATED.
     #[arg(long, default_value_t = defaults::MAX_CONTINUATIONS)]
@@ -253,6 +262,12 @@ pub struct ServeConfig {
     pub generator: GeneratorConfig,
     /// Renders prompts within the context budget.
     pub prompts: Arc<PromptBuilder>,
+    /// The stock phrases chapters are measured against when saved: the
+    /// built-in list, or `stock_phrases.txt` of `--prompts DIR`.
+    pub stock_phrases: Arc<StockPhrases>,
+    /// A chapter whose repetition share is above this is written once more
+    /// (the less repetitive is saved); `None`, off.
+    pub rewrite_repetitive: Option<f64>,
     /// How long a shutdown waits for generator calls in progress.
     pub shutdown_grace: Duration,
     pub sweep_interval: Duration,
@@ -306,6 +321,8 @@ impl Default for ServeConfig {
                 Templates::load(None).expect("the built-in prompt templates parse"),
                 LLM_CONTEXT_TOKENS,
             )),
+            stock_phrases: Arc::new(StockPhrases::shared().clone()),
+            rewrite_repetitive: None,
             shutdown_grace: Duration::from_secs(SHUTDOWN_GRACE_S),
             sweep_interval: Duration::from_secs(SWEEP_INTERVAL_S),
             lease: Duration::from_secs(LEASE_S),
@@ -354,6 +371,8 @@ impl ServeConfig {
         }
         let templates = Templates::load(args.prompts.as_deref())
             .map_err(|e| Error::validation("--prompts", format!("prompt template {e}")))?;
+        let stock_phrases = StockPhrases::load(args.prompts.as_deref())
+            .map_err(|e| Error::validation("--prompts", e.to_string()))?;
         Ok(ServeConfig {
             addr: args.addr,
             token: args.token.clone(),
@@ -365,6 +384,8 @@ impl ServeConfig {
             },
             generator: generator_config(args)?,
             prompts: Arc::new(PromptBuilder::new(templates, args.llm_context_tokens)),
+            stock_phrases: Arc::new(stock_phrases),
+            rewrite_repetitive: share("--rewrite-repetitive", args.rewrite_repetitive)?,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
             sweep_interval: Duration::from_secs(args.sweep_interval_s),
             lease: Duration::from_secs(args.lease_s),
@@ -407,6 +428,17 @@ fn hours(flag: &str, hours: f64) -> Result<Option<Duration>> {
         ));
     }
     Ok((hours > 0.0).then(|| Duration::from_secs_f64(hours * 3600.0)))
+}
+
+/// A share of repeated word 4-grams: above 0 and at most 1.
+fn share(flag: &str, share: Option<f64>) -> Result<Option<f64>> {
+    match share {
+        Some(r) if !(r > 0.0 && r <= 1.0) => Err(Error::validation(
+            flag,
+            format!("must be a share above 0 and at most 1 (e.g. 0.2), got {r}"),
+        )),
+        other => Ok(other),
+    }
 }
 
 /// A price per million tokens: a finite number, zero or more.
@@ -515,5 +547,53 @@ mod tests {
             err.to_string().starts_with("--price-output-per-mtok:"),
             "{err}"
         );
+    }
+
+    fn serve(extra: &[&str]) -> Result<ServeConfig> {
+        let argv = ["storyflow", "serve"].iter().chain(extra).copied();
+        let Ok(Cli {
+            command: Some(Command::Serve(args)),
+            ..
+        }) = Cli::try_parse_from(argv)
+        else {
+            panic!("parses: {extra:?}");
+        };
+        ServeConfig::from_args(&args)
+    }
+
+    #[test]
+    fn rewrite_repetitive_is_off_by_default_and_takes_a_share_up_to_one() {
+        assert_eq!(serve(&[]).expect("defaults").rewrite_repetitive, None);
+        for ok in ["0.2", "1", "0.001"] {
+            let config = serve(&["--rewrite-repetitive", ok]).expect(ok);
+            assert_eq!(config.rewrite_repetitive, ok.parse().ok(), "{ok}");
+        }
+        for bad in ["0", "-0.5", "1.01", "NaN", "inf"] {
+            let err = serve(&[&format!("--rewrite-repetitive={bad}")]).unwrap_err();
+            assert_eq!(err.code(), "VALIDATION_FAILED", "{bad}");
+            assert_eq!(err.exit_code(), crate::error::exit::USAGE, "{bad}");
+            assert!(
+                err.to_string()
+                    .starts_with("--rewrite-repetitive: must be a share"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_stock_phrases_come_from_the_prompts_directory_and_a_bad_file_stops_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        assert_eq!(
+            serve(&["--prompts", path]).unwrap().stock_phrases.len(),
+            StockPhrases::shared().len()
+        );
+        std::fs::write(dir.path().join("stock_phrases.txt"), "brass lanterns\n").unwrap();
+        assert_eq!(serve(&["--prompts", path]).unwrap().stock_phrases.len(), 1);
+        std::fs::write(dir.path().join("stock_phrases.txt"), b"caf\xe9\n").unwrap();
+        let err = serve(&["--prompts", path]).unwrap_err();
+        assert_eq!(err.code(), "VALIDATION_FAILED");
+        assert!(err.to_string().starts_with("--prompts:"), "{err}");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
     }
 }

@@ -83,6 +83,9 @@ pub struct EngineSettings {
     /// A chapter with fewer words than this is continued, whatever the
     /// generator says about it.
     pub min_chapter_words: u32,
+    /// A chapter whose repetition share is above this is written once more;
+    /// `None`, off (`serve --rewrite-repetitive`).
+    pub rewrite_repetitive: Option<f64>,
 }
 
 /// How often the watcher checks that this process still holds its runs: it
@@ -105,6 +108,7 @@ impl EngineSettings {
             prompts: config.prompts.clone(),
             max_continuations: config.max_continuations,
             min_chapter_words: config.min_chapter_words,
+            rewrite_repetitive: config.rewrite_repetitive,
         }
     }
 }

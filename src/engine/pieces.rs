@@ -43,6 +43,7 @@ impl Job<'_> {
         self.summarize_earlier(story, chapters, request.number, request.total)?;
         let context = context_of(story, chapters, request.number);
         let content = self.chapter_text(&context, request)?;
+        let content = self.less_repetitive(&context, request, content)?;
         let summary = self.summarize(&context, request, &content)?;
         Ok(NewChapter {
             number: request.number,
@@ -178,6 +179,41 @@ impl Job<'_> {
             reported_cut = more.truncated;
         }
         Ok(text)
+    }
+
+    /// With `--rewrite-repetitive R`, a chapter whose share of repeated word
+    /// 4-grams is above R is written once more, from the same prompt (a
+    /// sampled model answers differently; the builtin generator writes the
+    /// same text again, which changes nothing), and the less repetitive of
+    /// the two is kept, the first on a tie. Once only: a model that loops
+    /// twice would likely loop a third time, and each try costs a call.
+    /// The `rewritten` event gives both shares and which text was kept.
+    fn less_repetitive(
+        &self,
+        context: &StoryContext,
+        request: &ChapterRequest,
+        first: String,
+    ) -> Result<String, Stop> {
+        let Some(limit) = self.shared.settings.rewrite_repetitive else {
+            return Ok(first);
+        };
+        let first_share = repetition_share(&first);
+        if first_share <= limit {
+            return Ok(first);
+        }
+        let second = self.chapter_text(context, request)?;
+        let second_share = repetition_share(&second);
+        let (kept, which) = if second_share < first_share {
+            (second, "the second")
+        } else {
+            (first, "the first")
+        };
+        let note = format!(
+            "chapter {} repeated itself ({first_share:.3} of its word 4-grams are repeats, above {limit}); written again: {second_share:.3}; kept {which}",
+            request.number
+        );
+        self.record(EventKind::Rewritten, &note)?;
+        Ok(kept)
     }
 
     fn is_cut_off(&self, completion: &Completion, text_so_far: &str) -> bool {
@@ -457,6 +493,11 @@ pub(super) fn remember(
         locked: false,
     });
     chapters.sort_by_key(|c| c.number);
+}
+
+/// The chapter's share of repeated word 4-grams, as its quality reports it.
+fn repetition_share(text: &str) -> f64 {
+    crate::quality::repetition(&crate::quality::words(text))
 }
 
 /// Appends a continuation where the text stopped: a space between words,

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::progress::{CountSource, ProgressOutcome, check_outline, parse_outline};
-use crate::quality::StoryMeasure;
+use crate::quality::Quality;
 use crate::store::{
     Chapter, ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId,
     StoryPatch,
@@ -204,23 +204,22 @@ pub fn delete_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
 
 pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
-    let story = app.store.story(&id)?;
-    let measure = StoryMeasure::new(story.target_words, &story.outline);
+    app.store.story(&id)?;
+    let qualities = app.store.chapter_qualities(&id)?;
     let chapters: Vec<Value> = app
         .store
         .chapters(&id)?
         .iter()
-        .map(|chapter| chapter_json(&measure, chapter))
+        .map(|chapter| chapter_json(chapter, qualities.get(&chapter.number)))
         .collect();
     Ok(Reply::ok(&json!({ "story_id": id, "chapters": chapters })))
 }
 
-/// A chapter as the API shows it: with its quality signals, measured when
-/// asked (offline and cheap) against the story's target and outline, so
-/// they always describe the text as it is now.
-fn chapter_json(measure: &StoryMeasure, chapter: &Chapter) -> Value {
+/// A chapter as the API shows it: with the quality signals stored with its
+/// current version (measured when it was saved).
+fn chapter_json(chapter: &Chapter, quality: Option<&Quality>) -> Value {
     let mut body = json!(chapter);
-    body["quality"] = json!(measure.chapter(&chapter.content));
+    body["quality"] = json!(quality);
     body
 }
 
@@ -274,10 +273,9 @@ pub(super) fn chapter_number(text: &str) -> Result<u32> {
 
 pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
     let (id, number) = (story_id(id)?, chapter_number(number)?);
-    let story = app.store.story(&id)?;
     let chapter = app.store.chapter(&id, number)?;
-    let measure = StoryMeasure::new(story.target_words, &story.outline);
-    let mut body = chapter_json(&measure, &chapter);
+    let quality = app.store.chapter_quality(&id, number)?;
+    let mut body = chapter_json(&chapter, Some(&quality));
     body["usage"] = app
         .store
         .chapter_usage(&id, number)?

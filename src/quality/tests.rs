@@ -154,6 +154,15 @@ fn the_stock_list_is_overridden_from_the_prompts_directory() {
             .ends_with("stock_phrases.txt:2: a stock phrase needs at least one word"),
         "{err}"
     );
+
+    // Latin-1, as an old editor might save it: refused, with the place.
+    std::fs::write(dir.path().join(STOCK_PHRASES_FILE), b"ok\nna\xefve\n").unwrap();
+    let err = StockPhrases::load(Some(dir.path())).unwrap_err();
+    assert!(
+        matches!(err, StockPhrasesError::NotUtf8 { valid_up_to: 5, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("is not UTF-8 text"), "{err}");
 }
 
 #[test]

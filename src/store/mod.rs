@@ -23,6 +23,7 @@ mod runs;
 mod search;
 mod stories;
 mod trash;
+mod version_quality;
 mod versions;
 
 use std::path::{Path, PathBuf};
@@ -77,6 +78,8 @@ pub struct Store {
     /// write just made stale). Other processes still meet the busy timeout.
     writer: Arc<Mutex<Connection>>,
     disk_full: Arc<DiskFull>,
+    /// The stock phrases a chapter version is measured against when saved.
+    stock_phrases: Arc<crate::quality::StockPhrases>,
 }
 
 /// Whether this process's writes are failing for want of disk space: set by
@@ -151,7 +154,15 @@ impl Store {
             clock: Arc::new(SystemClock),
             writer: Arc::new(Mutex::new(writer)),
             disk_full: Arc::default(),
+            stock_phrases: Arc::new(crate::quality::StockPhrases::shared().clone()),
         })
+    }
+
+    /// Replaces the stock phrase list chapter versions are measured against
+    /// when saved (`serve --prompts DIR` with a `stock_phrases.txt`).
+    pub fn with_stock_phrases(mut self, list: Arc<crate::quality::StockPhrases>) -> Store {
+        self.stock_phrases = list;
+        self
     }
 
     /// Replaces the clock that stamps rows and judges leases (tests).

@@ -1,0 +1,116 @@
+//! The quality signals stored with each chapter version (`chapter_versions.
+//! quality`, JSON): measured when the version is saved, read back for the
+//! chapter JSON, the reader and `diagnose --story`.
+//!
+//! Decisions:
+//! - The signals are measured in [`super::versions::add_version`], inside
+//!   the transaction that writes the version: every way a chapter is saved
+//!   (generated, edited, regenerated, restored, imported) passes there, so
+//!   none can store a version without its quality. Measuring is offline
+//!   and takes well under a millisecond for a chapter.
+//! - A restore measures the restored text again rather than copying the old
+//!   version's value: the same text against the same story gives the same
+//!   signals, and when the writer has changed `target_words` or the outline
+//!   since, the signals of the chapter as it now stands are the useful ones.
+//! - Versions saved before schema 0010 have no stored quality (NULL). The
+//!   read path measures those from their text, in memory, as every read did
+//!   before; a read never writes (a GET takes no write lock), and
+//!   `health-check --fix` does not backfill them: the cost of measuring an
+//!   old chapter on read is what it always was, and it ends as soon as the
+//!   chapter is saved again. A stored value this build cannot read (written
+//!   by another version) is measured again the same way.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{Connection, params};
+
+use super::{Store, StoryId};
+use crate::error::{Error, Result};
+use crate::quality::{Quality, StockPhrases, StoryMeasure};
+
+/// The signals of `content` as a version of a chapter of `story`, as the
+/// JSON stored in `chapter_versions.quality`.
+pub(super) fn measure_version(
+    conn: &Connection,
+    story: &StoryId,
+    stock_phrases: &StockPhrases,
+    content: &str,
+) -> Result<String> {
+    let measure = story_measure(conn, story)?.with_stock_phrases(stock_phrases);
+    serde_json::to_string(&measure.chapter(content))
+        .map_err(|e| Error::Internal(format!("cannot write quality signals as JSON: {e}")))
+}
+
+/// What a story's chapters are measured against: one place, so that what a
+/// measure reads of the story (today its target and its outline) changes
+/// in one spot.
+fn story_measure(conn: &Connection, story: &StoryId) -> Result<StoryMeasure<'static>> {
+    let (target_words, outline): (u32, String) = conn
+        .prepare_cached("SELECT target_words, outline FROM stories WHERE id = ?1")?
+        .query_row(params![story], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    Ok(StoryMeasure::new(target_words, &outline))
+}
+
+impl Store {
+    /// The quality of each chapter's current version, by chapter number.
+    pub fn chapter_qualities(&self, story: &StoryId) -> Result<BTreeMap<u32, Quality>> {
+        self.current_qualities(story, None)
+    }
+
+    /// The quality of one chapter's current version; `VALIDATION_FAILED`
+    /// naming `number` when the chapter is not written.
+    pub fn chapter_quality(&self, story: &StoryId, number: u32) -> Result<Quality> {
+        self.current_qualities(story, Some(number))?
+            .remove(&number)
+            .ok_or_else(|| super::stories::chapter_not_written(story, number))
+    }
+
+    /// One statement for the stored values; the text is read only for a
+    /// version that has none, and the story only if one needs measuring.
+    fn current_qualities(
+        &self,
+        story: &StoryId,
+        number: Option<u32>,
+    ) -> Result<BTreeMap<u32, Quality>> {
+        let conn = self.conn()?;
+        let rows: Vec<(u32, Option<String>, Option<String>)> = conn
+            .prepare_cached(
+                "SELECT c.number, v.quality, CASE WHEN v.quality IS NULL THEN c.content END
+                 FROM chapters c
+                 LEFT JOIN chapter_versions v
+                     ON v.story_id = c.story_id AND v.number = c.number
+                     AND v.version = (SELECT max(m.version) FROM chapter_versions m
+                                      WHERE m.story_id = c.story_id AND m.number = c.number)
+                 WHERE c.story_id = ?1 AND (?2 IS NULL OR c.number = ?2)",
+            )?
+            .query_map(params![story, number], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut measure: Option<StoryMeasure<'_>> = None;
+        let mut qualities = BTreeMap::new();
+        for (chapter, stored, content) in rows {
+            if let Some(quality) = stored.and_then(|json| serde_json::from_str(&json).ok()) {
+                qualities.insert(chapter, quality);
+                continue;
+            }
+            let content = match content {
+                Some(content) => content,
+                // Stored but unreadable: its text was not selected.
+                None => conn
+                    .prepare_cached(
+                        "SELECT content FROM chapters WHERE story_id = ?1 AND number = ?2",
+                    )?
+                    .query_row(params![story, chapter], |row| row.get(0))?,
+            };
+            if measure.is_none() {
+                let story_measure = story_measure(&conn, story)?;
+                measure = Some(story_measure.with_stock_phrases(&self.stock_phrases));
+            }
+            if let Some(measure) = &measure {
+                qualities.insert(chapter, measure.chapter(&content));
+            }
+        }
+        Ok(qualities)
+    }
+}
