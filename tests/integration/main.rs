@@ -31,6 +31,7 @@ mod import;
 mod llm;
 mod maintenance;
 mod quality;
+mod quality_stored;
 mod search;
 mod security;
 mod smoke;
