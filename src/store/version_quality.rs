@@ -114,3 +114,96 @@ impl Store {
         Ok(qualities)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::store::testing::temp_store;
+    use crate::store::{ImportedChapter, NewStory};
+
+    fn stored(store: &Store, story: &StoryId, number: u32) -> Vec<Option<String>> {
+        store
+            .conn()
+            .unwrap()
+            .prepare("SELECT quality FROM chapter_versions WHERE story_id = ?1 AND number = ?2 ORDER BY version")
+            .unwrap()
+            .query_map(params![story, number], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn an_imported_chapter_is_measured_against_the_stores_list_when_saved() {
+        let (store, _dir) = temp_store();
+        let list = StockPhrases::parse("salt wind\n", "test").unwrap();
+        let store = store.with_stock_phrases(Arc::new(list));
+        let story = store
+            .import_story(
+                &NewStory {
+                    title: "Imported".into(),
+                    ..Default::default()
+                },
+                &[ImportedChapter {
+                    number: 1,
+                    title: "One".into(),
+                    content: "The salt wind rose. A testament to the salt wind.".into(),
+                }],
+            )
+            .unwrap()
+            .id;
+        let versions = stored(&store, &story, 1);
+        let quality: Quality = serde_json::from_str(versions[0].as_deref().unwrap()).unwrap();
+        let phrases: Vec<(&str, u32)> = quality
+            .stock_phrases
+            .iter()
+            .map(|p| (p.phrase.as_str(), p.count))
+            .collect();
+        assert_eq!(phrases, [("salt wind", 2)], "only the store's list counts");
+        assert_eq!(store.chapter_quality(&story, 1).unwrap(), quality);
+        assert_eq!(store.chapter_qualities(&story).unwrap()[&1], quality);
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_stored_value_is_measured_on_read_and_not_written() {
+        let (store, _dir) = temp_store();
+        let story = store
+            .import_story(
+                &NewStory {
+                    title: "Old".into(),
+                    ..Default::default()
+                },
+                &[ImportedChapter {
+                    number: 1,
+                    title: "One".into(),
+                    content: "The same words again. The same words again. The same words again."
+                        .into(),
+                }],
+            )
+            .unwrap()
+            .id;
+        let measured = store.chapter_quality(&story, 1).unwrap();
+        assert_eq!(measured.repeated_sentences[0].count, 3);
+        for legacy in [None, Some("{}")] {
+            store
+                .write_one(|conn| {
+                    conn.execute(
+                        "UPDATE chapter_versions SET quality = ?2 WHERE story_id = ?1",
+                        params![story, legacy],
+                    )?;
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(
+                store.chapter_quality(&story, 1).unwrap(),
+                measured,
+                "{legacy:?}"
+            );
+            assert_eq!(stored(&store, &story, 1), [legacy.map(str::to_string)]);
+        }
+        let err = store.chapter_quality(&story, 2).unwrap_err();
+        assert!(matches!(err, Error::Validation { .. }), "{err}");
+    }
+}
