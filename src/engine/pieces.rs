@@ -187,7 +187,9 @@ impl Job<'_> {
     /// same text again, which changes nothing), and the less repetitive of
     /// the two is kept, the first on a tie. Once only: a model that loops
     /// twice would likely loop a third time, and each try costs a call.
-    /// The `rewritten` event gives both shares and which text was kept.
+    /// A rewrite that fails (its retries spent, filtered, still cut off)
+    /// keeps the first text rather than failing the run. The `rewritten`
+    /// event gives both shares (or the failure) and which text was kept.
     fn less_repetitive(
         &self,
         context: &StoryContext,
@@ -201,17 +203,30 @@ impl Job<'_> {
         if first_share <= limit {
             return Ok(first);
         }
-        let second = self.chapter_text(context, request)?;
+        let repeated = format!(
+            "chapter {} repeated itself ({first_share:.3} of its word 4-grams are repeats, above {limit})",
+            request.number
+        );
+        let second = match self.chapter_text(context, request) {
+            Ok(second) => second,
+            // The rewrite is a second chance, not a condition: the first
+            // text is whole, so a rewrite that fails leaves it standing.
+            Err(Stop::Failed { code, message }) => {
+                let note = format!(
+                    "{repeated}; writing it again failed ({code}: {message}); kept the first"
+                );
+                self.record(EventKind::Rewritten, &note)?;
+                return Ok(first);
+            }
+            Err(stop) => return Err(stop),
+        };
         let second_share = repetition_share(&second);
         let (kept, which) = if second_share < first_share {
             (second, "the second")
         } else {
             (first, "the first")
         };
-        let note = format!(
-            "chapter {} repeated itself ({first_share:.3} of its word 4-grams are repeats, above {limit}); written again: {second_share:.3}; kept {which}",
-            request.number
-        );
+        let note = format!("{repeated}; written again: {second_share:.3}; kept {which}");
         self.record(EventKind::Rewritten, &note)?;
         Ok(kept)
     }

@@ -294,3 +294,30 @@ fn a_chapter_under_the_repetition_limit_is_written_once() {
             .any(|(k, _)| *k == EventKind::Rewritten)
     );
 }
+
+#[test]
+fn a_rewrite_that_fails_keeps_the_first_text_and_the_run_goes_on() {
+    let h = Harness::with(
+        FakeGenerator::default(),
+        crate::engine::EngineSettings {
+            rewrite_repetitive: Some(0.5),
+            retries: 0,
+            ..settings()
+        },
+    );
+    let (story, run) = h.story_with_run("Salt Road", &outline(1), 1);
+    h.generator.then_text(&words(60, "tide"), false);
+    h.generator.then_error(GenError::Permanent {
+        code: FailureCode::GeneratorFiltered,
+        message: "the answer was filtered".into(),
+    });
+    h.worker("w").run_once();
+    assert_eq!(h.run(&run).status, RunStatus::Completed);
+    let chapter = &h.app().store.chapters(&story.id).unwrap()[0];
+    assert_eq!(chapter.content, words(60, "tide"));
+    assert!(h.has_event(
+        &run,
+        EventKind::Rewritten,
+        "writing it again failed (GENERATOR_FILTERED: the answer was filtered); kept the first"
+    ));
+}
