@@ -287,7 +287,9 @@ pub fn edit_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Repl
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let edit: ChapterEdit = req.json()?;
     let chapter = app.store.update_chapter(&id, number, &edit)?;
-    Ok(Reply::ok(&json!(chapter)))
+    // The signals were measured with the save: the writer sees them at once.
+    let quality = app.store.chapter_quality(&id, number)?;
+    Ok(Reply::ok(&chapter_json(&chapter, Some(&quality))))
 }
 
 pub fn regenerate_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Reply> {

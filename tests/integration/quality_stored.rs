@@ -77,6 +77,7 @@ fn quality_is_stored_with_every_version_and_is_what_the_api_and_diagnose_show() 
         &json!({ "content": parrot }),
     );
     assert_eq!(resp.status, 200, "{}", resp.text());
+    let answered = resp.json()["quality"].clone();
     let versions = stored(&conn, &story, 2);
     assert_eq!(versions.len(), 2);
     assert_eq!(
@@ -88,6 +89,7 @@ fn quality_is_stored_with_every_version_and_is_what_the_api_and_diagnose_show() 
     assert!(edited["repetition"].as_f64().unwrap() > 0.9, "{edited}");
     assert_eq!(edited["repeated_sentences"][0]["count"], 200, "{edited}");
     assert_eq!(quality_of(&server, &story, 2), edited);
+    assert_eq!(answered, edited, "the edit answers with the new signals");
     let out = util::cli(&server.db, &["diagnose", "--story", &story, "--json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let codes: Vec<&str> = report["findings"]
