@@ -32,6 +32,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0006_generations.sql"),
     ),
     ("0007_search", include_str!("../../schema/0007_search.sql")),
+    (
+        "0009_settings",
+        include_str!("../../schema/0009_settings.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

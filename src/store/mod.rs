@@ -21,6 +21,7 @@ mod migrate;
 mod model;
 mod runs;
 mod search;
+pub mod settings;
 mod stories;
 mod trash;
 mod versions;
@@ -45,6 +46,7 @@ pub use runs::{
     write_progress,
 };
 pub use search::{MAX_SEARCH_HITS, SearchHit};
+pub use settings::StoredSettings;
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
 pub use trash::{Purged, StoryPlace, TrashedStory};
 pub use versions::{ChapterSource, ChapterVersion, RollBack, VersionInfo};
