@@ -254,7 +254,8 @@ impl Store {
     }
 
     /// A consistent online copy of the database at `target` (`VACUUM INTO`),
-    /// safe while the server writes. Refuses to overwrite an existing file.
+    /// safe while the server writes, without the API key of the settings.
+    /// Refuses to overwrite an existing file.
     pub fn backup(&self, target: &Path) -> Result<()> {
         if target.exists() {
             return Err(Error::validation(
@@ -269,6 +270,12 @@ impl Store {
             .to_str()
             .ok_or_else(|| Error::validation("path", "the backup path must be valid UTF-8"))?;
         self.conn()?.execute("VACUUM INTO ?1", [target])?;
+        // A copy must never carry the model server's API key: a copy that
+        // cannot be scrubbed is removed, not kept.
+        if let Err(e) = settings::scrub_copy(Path::new(target)) {
+            let _ = std::fs::remove_file(target);
+            return Err(e);
+        }
         Ok(())
     }
 

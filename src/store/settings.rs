@@ -201,11 +201,22 @@ impl Store {
     }
 }
 
-/// Removes every secret from a copy of the database (a backup before it is
-/// published). Returns whether there was one to remove.
-pub fn scrub_secrets(conn: &Connection) -> Result<bool> {
-    let removed = conn.execute("DELETE FROM app_settings WHERE key = ?1", [API_KEY])?;
-    Ok(removed > 0)
+/// Removes every secret from a copy of the database at `path` (a backup,
+/// before anyone is told of it). `secure_delete` overwrites the freed bytes
+/// and the journal stays in memory, so the key is left in no page and no
+/// file. A copy from before settings existed has nothing to scrub.
+pub(super) fn scrub_copy(path: &std::path::Path) -> Result<()> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch("PRAGMA secure_delete = ON; PRAGMA journal_mode = MEMORY;")?;
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'app_settings')",
+        [],
+        |row| row.get(0),
+    )?;
+    if has_table {
+        conn.execute("DELETE FROM app_settings WHERE key = ?1", [API_KEY])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
