@@ -13,6 +13,7 @@
 mod util;
 
 mod api;
+mod app_settings;
 mod backups;
 mod books;
 mod browser;
