@@ -8,8 +8,8 @@
 -- `src/store/settings.rs`'s business; the table holds no defaults.
 --
 -- `llm_api_key` is a row like the others: every backup copy is scrubbed of
--- it before it is published (see `src/backup.rs`), and no read of this
--- table ever leaves the process with it.
+-- it as it is written (`Store::backup`, with secure_delete), and no read of
+-- this table ever leaves the process with it.
 
 CREATE TABLE app_settings (
     key        TEXT PRIMARY KEY NOT NULL,
