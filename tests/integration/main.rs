@@ -17,6 +17,7 @@ mod app_settings;
 mod backups;
 mod books;
 mod browser;
+mod browser_app_settings;
 mod browser_history;
 mod browser_import;
 mod browser_settings;
