@@ -113,7 +113,14 @@ impl LiveSettings {
                 .join(", "),
             effective.generator,
         );
-        self.check_reachability();
+        // Asked again only when what it answers could have changed: the
+        // server, its key, or which generator writes.
+        if changes
+            .iter()
+            .any(|(key, _)| matches!(*key, "generator" | "llm_url" | "llm_api_key"))
+        {
+            self.check_reachability();
+        }
         Ok(to_json(&self.config, &effective))
     }
 

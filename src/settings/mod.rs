@@ -16,7 +16,12 @@
 //!   `llm_extra_body` sets one (the extra body is the last word, as with
 //!   `--llm-extra-body`);
 //! - `llm_api_key` is write-only: reads say `llm_api_key_set`; `""` or null
-//!   clears it.
+//!   clears it;
+//! - a value saved for a setting a flag fixes is kept, and applies once
+//!   `serve` runs without that flag (the page shows such fields disabled);
+//! - the reachability check (`GET {llm_url}/models`) runs after each sweep
+//!   and after a save that changes the generator, the URL or the key; it
+//!   is not run for the builtin or command generators (always reachable).
 
 pub mod live;
 pub mod probe;
