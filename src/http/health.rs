@@ -32,18 +32,18 @@ fn generator_health(app: &App) -> Result<(Value, bool, Option<String>)> {
         .changed_at()
         .map_or(window_start.clone(), |changed| changed.max(window_start));
     let failure = app.store.recent_generator_failure(since.as_str())?;
-    let server = app
-        .settings
-        .shown_url()
-        .unwrap_or_else(|| "the configured URL".into());
-    let hint = if !reach.ok {
-        Some(format!(
+    let server = app.settings.shown_url();
+    let hint = match (&server, reach.ok, failure.is_some()) {
+        (Some(server), false, _) => Some(format!(
             "storyflow cannot reach the model server at {server}: is Ollama (or your model server) running? Start it, or fix the URL in Settings and press Test connection"
-        ))
-    } else {
-        failure.as_ref().map(|_| format!(
+        )),
+        (Some(server), true, true) => Some(format!(
             "runs are failing on the model server at {server}: open Settings, press Test connection, then retry the failed runs"
-        ))
+        )),
+        (None, _, true) => Some(
+            "runs are failing on the generator: check the command given to serve with --generator-cmd (or the settings), then retry the failed runs".to_string(),
+        ),
+        _ => None,
     };
     let mut generator = json!({
         "name": app.settings.source().name(),

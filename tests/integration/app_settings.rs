@@ -262,3 +262,31 @@ fn health_is_degraded_with_a_hint_when_the_model_server_cannot_be_reached() {
     assert_eq!(back["generator"]["ok"], true, "{back}");
     assert_eq!(back["hint"], Value::Null);
 }
+
+#[test]
+fn runs_failing_on_the_generator_degrade_the_health_until_the_settings_change() {
+    let llm = FakeLlm::with_responder(Vec::new(), |_, _| {
+        crate::util::fake_llm::status(401, r#"{"error": {"message": "bad key"}}"#)
+    });
+    let server = Server::start(&llm.args(&[]));
+    let story = create_story(&server, json!({"title": "Refused", "outline": outline(2)}));
+    let run = id_of(&server.start_run(&id_of(&story), None));
+    let failed = server.wait_for_run(&run, "failed", WAIT);
+    assert_eq!(failed["error"]["code"], "GENERATOR_AUTH", "{failed}");
+    let health = server.get("/api/health").json();
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert!(
+        health["generator"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("GENERATOR_AUTH")),
+        "{health}"
+    );
+    let hint = health["hint"].as_str().expect("a hint");
+    assert!(
+        hint.contains(&llm.url) && hint.contains("Test connection"),
+        "{hint}"
+    );
+    // A new key is a new start: the old failures no longer count.
+    put(&server, json!({"llm_api_key": KEY}));
+    assert_eq!(server.get("/api/health").json()["hint"], Value::Null);
+}
