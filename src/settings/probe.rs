@@ -77,26 +77,29 @@ fn scrubbed(message: String, llm: &OpenAiConfig) -> String {
     }
 }
 
+/// One exchange: `GET url` without a body, `POST url` with one.
 fn request(
     agent: &ureq::Agent,
-    method_get: bool,
     url: &str,
     llm: &OpenAiConfig,
-    body: &Value,
+    body: Option<&Value>,
 ) -> Result<(u16, Vec<u8>), String> {
     let auth = llm.api_key.as_ref().map(|key| format!("Bearer {key}"));
-    let result = if method_get {
-        let mut request = agent.get(url).header("Accept", "application/json");
-        if let Some(auth) = &auth {
-            request = request.header("Authorization", auth);
+    let result = match body {
+        None => {
+            let mut request = agent.get(url).header("Accept", "application/json");
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
         }
-        request.call()
-    } else {
-        let mut request = agent.post(url).header("Accept", "application/json");
-        if let Some(auth) = &auth {
-            request = request.header("Authorization", auth);
+        Some(body) => {
+            let mut request = agent.post(url).header("Accept", "application/json");
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            request.send_json(body)
         }
-        request.send_json(body)
     };
     let mut response = result.map_err(|e| match e {
         ureq::Error::Timeout(_) => format!(
@@ -138,14 +141,8 @@ pub fn list_models(llm: &OpenAiConfig, timeout: Duration) -> Result<Vec<String>,
             llm,
         )
     };
-    let (status, bytes) = request(
-        &agent(timeout),
-        true,
-        &format!("{base}/models"),
-        llm,
-        &Value::Null,
-    )
-    .map_err(fail)?;
+    let (status, bytes) =
+        request(&agent(timeout), &format!("{base}/models"), llm, None).map_err(fail)?;
     if !(200..300).contains(&status) {
         return Err(fail(status_problem(status)));
     }
@@ -192,10 +189,9 @@ fn tiny_completion(llm: &OpenAiConfig, timeout: Duration) -> Result<(), String> 
     }
     let (status, bytes) = request(
         &agent(timeout),
-        false,
         &format!("{base}/chat/completions"),
         llm,
-        &body,
+        Some(&body),
     )
     .map_err(fail)?;
     if !(200..300).contains(&status) {

@@ -135,3 +135,77 @@ impl Generator for ByTask {
         self.for_kind(&task.kind).generate(task)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::builtin::Builtin;
+    use crate::generator::openai::OpenAiConfig;
+    use crate::generator::{ChapterRequest, Templates};
+
+    fn openai(model: &str) -> OpenAi {
+        OpenAi::new(OpenAiConfig {
+            base_url: "http://127.0.0.1:9/v1".into(),
+            model: model.into(),
+            api_key: None,
+            timeout: std::time::Duration::from_secs(1),
+            extra_body: serde_json::Map::new(),
+        })
+        .expect("a valid config")
+    }
+
+    #[test]
+    fn a_swap_is_what_the_next_caller_gets() {
+        let prompts = Arc::new(PromptBuilder::new(
+            Templates::load(None).expect("built-in templates"),
+            8192,
+        ));
+        let source = GeneratorSource::fixed(
+            Arc::new(Builtin {
+                delay: std::time::Duration::ZERO,
+            }),
+            prompts.clone(),
+        );
+        let before = source.current();
+        assert_eq!(source.name(), "builtin");
+        source.swap(Current {
+            generator: Arc::new(openai("after")),
+            prompts: Arc::new(prompts.with_context_tokens(4096)),
+            prices: Prices {
+                input_per_mtok: Some(1.0),
+                output_per_mtok: None,
+            },
+        });
+        assert_eq!(source.generation(), 1);
+        assert_eq!(source.model(), "after");
+        assert_eq!(source.prompts().context_tokens(), 4096);
+        assert_eq!(source.prices().input_per_mtok, Some(1.0));
+        // A call begun before the swap keeps its generator.
+        assert_eq!(before.name(), "builtin");
+    }
+
+    #[test]
+    fn each_kind_of_piece_goes_to_its_own_model() {
+        let by_task = ByTask {
+            chapters: openai("main"),
+            outline: Some(openai("planner")),
+            summary: None,
+        };
+        let chapter = ChapterRequest {
+            number: 1,
+            total: 2,
+            title: "One".into(),
+        };
+        assert_eq!(
+            by_task.model_for(&TaskKind::Outline { chapters: 2 }),
+            "planner"
+        );
+        assert_eq!(by_task.model_for(&TaskKind::Chapter(&chapter)), "main");
+        let summary = TaskKind::Summary {
+            chapter: &chapter,
+            text: "x",
+        };
+        assert_eq!(by_task.model_for(&summary), "main");
+        assert_eq!(by_task.model(), "main");
+    }
+}
