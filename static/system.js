@@ -65,7 +65,20 @@ function renderHealth() {
       name: 'active',
       sub: `${(runs.completed || 0).toLocaleString()} completed · ${(runs.failed || 0).toLocaleString()} failed`,
     }),
+    generatorStat(health.generator),
   );
+}
+
+/** Whether the generator answers: GET /api/health's `generator` object. */
+function generatorStat(generator) {
+  if (!generator || typeof generator !== 'object') return null;
+  const checked = generator.checked_at ? `checked ${timeAgo(generator.checked_at)}` : 'not checked yet';
+  return stat('Generator', generator.ok ? 'Reachable' : 'Unreachable', {
+    name: 'generator',
+    tone: generator.ok && !generator.error ? 'good' : 'warn',
+    title: generator.error || null,
+    sub: generator.error ? `${generator.name} · ${generator.error}` : `${generator.name} · ${checked}`,
+  });
 }
 
 function renderMetrics() {

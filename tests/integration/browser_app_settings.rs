@@ -83,3 +83,27 @@ fn a_field_a_serve_flag_fixed_is_disabled_and_says_so() {
     assert_eq!(enabled, json!(false));
     assert_quiet_console(&browser);
 }
+
+#[test]
+fn the_system_view_says_when_the_model_server_cannot_be_reached() {
+    let server = Server::start(&["--workers", "0"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed = format!(
+        "http://127.0.0.1:{}/v1",
+        listener.local_addr().expect("addr").port()
+    );
+    drop(listener);
+    let resp = server.request(
+        "PUT",
+        "/api/settings",
+        Some(&json!({"generator": "openai", "llm_url": closed})),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let browser = Browser::open(&server);
+    browser.goto("/#system");
+    browser.wait_text("#health-stats [data-stat=generator]", "Unreachable");
+    let status = browser.wait_text("#health-stats [data-stat=status]", "Degraded");
+    assert!(status.contains(&closed), "{status}");
+    assert!(status.contains("running"), "{status}");
+    assert_quiet_console(&browser);
+}
