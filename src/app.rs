@@ -10,7 +10,8 @@ use crate::config::ServeConfig;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::progress::{ChapterCounts, ProgressTracker};
-use crate::store::{Run, RunScope, Store, StoryId};
+use crate::settings::LiveSettings;
+use crate::store::{Prices, Run, RunScope, Store, StoryId};
 
 /// The settings the app was built with; one type with `serve`'s
 /// configuration (the name is kept for the code that builds an app without
@@ -29,6 +30,8 @@ pub struct App {
     /// Where backups go, how often, how many; and how the last one went.
     pub backup_policy: BackupPolicy,
     pub backups: Backups,
+    /// The writer's settings in force, and the generator they built.
+    pub settings: LiveSettings,
 }
 
 impl App {
@@ -53,6 +56,7 @@ impl App {
             keep: config.backup_keep,
         };
         let backups = Backups::new(&backup_policy);
+        let settings = LiveSettings::new(store.clone(), &config);
         App {
             store,
             metrics,
@@ -63,7 +67,13 @@ impl App {
             work_queued: crate::doorbell::Doorbell::default(),
             backup_policy,
             backups,
+            settings,
         }
+    }
+
+    /// What tokens cost, as the settings in force say.
+    pub fn prices(&self) -> Prices {
+        self.settings.prices()
     }
 
     /// Writes a backup before a change that deletes (a repair, a purge):

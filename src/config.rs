@@ -92,18 +92,22 @@ pub struct ServeArgs {
     /// closed after it), and that a response write may stall.
     #[arg(long, default_value_t = defaults::HTTP_TIMEOUT_S, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_timeout_s: u64,
-    /// Which text generator writes the chapters.
-    #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
-    pub generator: GeneratorKind,
+    /// Which text generator writes the chapters. Given, it wins over the
+    /// page's settings [default: the saved setting, else builtin].
+    #[arg(long, value_enum)]
+    pub generator: Option<GeneratorKind>,
     /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
     #[arg(long, default_value_t = defaults::BUILTIN_DELAY_MS)]
     pub builtin_delay_ms: u64,
-    /// OpenAI generator: base URL of the server.
-    #[arg(long, default_value = defaults::LLM_URL)]
-    pub llm_url: String,
-    /// OpenAI generator: model name.
-    #[arg(long, default_value = defaults::LLM_MODEL)]
-    pub llm_model: String,
+    /// OpenAI generator: base URL of the server. Given, it wins over the
+    /// page's settings [default: the saved setting, else Ollama's local
+    /// address].
+    #[arg(long, value_name = "URL")]
+    pub llm_url: Option<String>,
+    /// OpenAI generator: model name. Given, it wins over the page's settings
+    /// [default: the saved setting, else llama3.1].
+    #[arg(long, value_name = "MODEL")]
+    pub llm_model: Option<String>,
     /// OpenAI generator: seconds before a request times out.
     #[arg(long, default_value_t = defaults::LLM_TIMEOUT_S)]
     pub llm_timeout_s: u64,
@@ -144,8 +148,10 @@ pub struct ServeArgs {
     pub retry_base_ms: u64,
     /// Tokens the model's context window holds: every prompt and its answer
     /// fit in it (the story so far is trimmed oldest-first to make them).
-    #[arg(long, default_value_t = defaults::LLM_CONTEXT_TOKENS, value_parser = clap::value_parser!(u32).range(512..))]
-    pub llm_context_tokens: u32,
+    /// Given, it wins over the page's settings [default: the saved setting,
+    /// else 8192].
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(512..))]
+    pub llm_context_tokens: Option<u32>,
     /// A directory of prompt templates overriding the built-in ones
     /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt);
     /// a stock_phrases.txt there (UTF-8, one phrase a line, # comments)
@@ -299,6 +305,13 @@ pub struct ServeConfig {
     pub trash_retention: Duration,
     /// What tokens cost; none by default (usage then has a null cost).
     pub prices: Prices,
+    /// The OpenAI-compatible server's settings as the flags and defaults
+    /// give them, whichever generator the flags chose: the page's settings
+    /// start from these (see [`crate::settings`]).
+    pub llm: OpenAiConfig,
+    /// The page's settings that a `serve` flag gave, which therefore win
+    /// over the saved ones (names as in `/api/settings`).
+    pub fixed_by_flags: Vec<&'static str>,
 }
 
 impl Default for ServeConfig {
@@ -341,6 +354,14 @@ impl Default for ServeConfig {
             backup_keep: BACKUP_KEEP,
             trash_retention: Duration::from_secs_f64(TRASH_DAYS * 86_400.0),
             prices: Prices::default(),
+            llm: OpenAiConfig {
+                base_url: LLM_URL.to_string(),
+                model: LLM_MODEL.to_string(),
+                api_key: None,
+                timeout: Duration::from_secs(LLM_TIMEOUT_S),
+                extra_body: serde_json::Map::new(),
+            },
+            fixed_by_flags: Vec::new(),
         }
     }
 }
@@ -373,6 +394,7 @@ impl ServeConfig {
             .map_err(|e| Error::validation("--prompts", format!("prompt template {e}")))?;
         let stock_phrases = StockPhrases::load(args.prompts.as_deref())
             .map_err(|e| Error::validation("--prompts", e.to_string()))?;
+        let llm = llm_config(args)?;
         Ok(ServeConfig {
             addr: args.addr,
             token: args.token.clone(),
@@ -382,8 +404,12 @@ impl ServeConfig {
                 max_connections: usize::from(args.http_max_connections),
                 timeout: Duration::from_secs(args.http_timeout_s),
             },
-            generator: generator_config(args)?,
-            prompts: Arc::new(PromptBuilder::new(templates, args.llm_context_tokens)),
+            generator: generator_config(args, &llm)?,
+            prompts: Arc::new(PromptBuilder::new(
+                templates,
+                args.llm_context_tokens
+                    .unwrap_or(defaults::LLM_CONTEXT_TOKENS),
+            )),
             stock_phrases: Arc::new(stock_phrases),
             rewrite_repetitive: share("--rewrite-repetitive", args.rewrite_repetitive)?,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
@@ -406,6 +432,8 @@ impl ServeConfig {
                 input_per_mtok: price("--price-input-per-mtok", args.price_input_per_mtok)?,
                 output_per_mtok: price("--price-output-per-mtok", args.price_output_per_mtok)?,
             },
+            llm,
+            fixed_by_flags: fixed_by_flags(args),
             ..ServeConfig::default()
         })
     }
@@ -452,22 +480,51 @@ fn price(flag: &str, price: Option<f64>) -> Result<Option<f64>> {
     }
 }
 
-fn generator_config(args: &ServeArgs) -> Result<GeneratorConfig> {
-    Ok(match args.generator {
+/// The page's settings a flag was given for (an empty API key is none).
+fn fixed_by_flags(args: &ServeArgs) -> Vec<&'static str> {
+    let given = [
+        ("generator", args.generator.is_some()),
+        ("llm_url", args.llm_url.is_some()),
+        ("llm_model", args.llm_model.is_some()),
+        ("context_tokens", args.llm_context_tokens.is_some()),
+        ("price_input_per_mtok", args.price_input_per_mtok.is_some()),
+        (
+            "price_output_per_mtok",
+            args.price_output_per_mtok.is_some(),
+        ),
+        ("llm_extra_body", args.llm_extra_body.is_some()),
+        (
+            "llm_api_key",
+            args.llm_api_key.as_deref().is_some_and(|k| !k.is_empty()),
+        ),
+    ];
+    given
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+}
+
+fn llm_config(args: &ServeArgs) -> Result<OpenAiConfig> {
+    let defaults = ServeConfig::default().llm;
+    Ok(OpenAiConfig {
+        base_url: args.llm_url.clone().unwrap_or(defaults.base_url),
+        model: args.llm_model.clone().unwrap_or(defaults.model),
+        api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
+        timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
+        extra_body: match &args.llm_extra_body {
+            Some(text) => crate::generator::openai::extra_body(text)
+                .map_err(|e| Error::validation("--llm-extra-body", e))?,
+            None => serde_json::Map::new(),
+        },
+    })
+}
+
+fn generator_config(args: &ServeArgs, llm: &OpenAiConfig) -> Result<GeneratorConfig> {
+    Ok(match args.generator.unwrap_or(GeneratorKind::Builtin) {
         GeneratorKind::Builtin => GeneratorConfig::Builtin {
             delay: Duration::from_millis(args.builtin_delay_ms),
         },
-        GeneratorKind::Openai => GeneratorConfig::OpenAi(OpenAiConfig {
-            base_url: args.llm_url.clone(),
-            model: args.llm_model.clone(),
-            api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
-            timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
-            extra_body: match &args.llm_extra_body {
-                Some(text) => crate::generator::openai::extra_body(text)
-                    .map_err(|e| Error::validation("--llm-extra-body", e))?,
-                None => serde_json::Map::new(),
-            },
-        }),
+        GeneratorKind::Openai => GeneratorConfig::OpenAi(llm.clone()),
         GeneratorKind::Command => GeneratorConfig::Command {
             command: args.generator_cmd.clone().ok_or_else(|| {
                 Error::validation(

@@ -8,6 +8,8 @@
 //!   waits, how a run ends).
 //! - `pieces.rs`: the pieces a run writes (outline, chapter, continuation,
 //!   summary), each saved only when whole.
+//! - the generator is the app's [`GeneratorSource`]: each call takes the
+//!   one in force then, so a settings change needs no restart;
 //! - `accounting.rs`: what each generator call cost (the `generations`
 //!   rows and totals) and whether the server read the whole prompt.
 //!
@@ -53,8 +55,9 @@ use crate::app::App;
 use crate::cancel::CancelToken;
 use crate::clock::{Clock, timestamp};
 use crate::config::ServeConfig;
-use crate::generator::{Generator, PromptBuilder};
+use crate::generator::PromptBuilder;
 use crate::run::{Timestamp, WorkerId};
+use crate::settings::GeneratorSource;
 use crate::store::{RunId, RunStatus};
 
 pub(crate) use worker::Worker;
@@ -134,7 +137,9 @@ type Held = HashMap<(RunId, WorkerId), CancelToken>;
 /// What the workers and the watcher share.
 struct Shared {
     app: Arc<App>,
-    generator: Arc<dyn Generator>,
+    /// Read before every generator call: a settings change applies to the
+    /// next call.
+    generator: Arc<GeneratorSource>,
     settings: EngineSettings,
     shutdown: CancelToken,
     held: Mutex<Held>,
@@ -145,7 +150,7 @@ impl Engine {
     /// starts: runs are left to external workers.
     pub fn start(
         app: Arc<App>,
-        generator: Arc<dyn Generator>,
+        generator: Arc<GeneratorSource>,
         settings: EngineSettings,
     ) -> std::io::Result<Engine> {
         let workers = settings.workers;
@@ -201,7 +206,7 @@ impl Engine {
 }
 
 impl Shared {
-    fn new(app: Arc<App>, generator: Arc<dyn Generator>, settings: EngineSettings) -> Shared {
+    fn new(app: Arc<App>, generator: Arc<GeneratorSource>, settings: EngineSettings) -> Shared {
         Shared {
             app,
             generator,

@@ -244,7 +244,7 @@ impl Job<'_> {
         kind: TaskKind<'a>,
         label: Option<&str>,
     ) -> Result<Task<'a>, Stop> {
-        let builder = &self.shared.settings.prompts;
+        let builder = &self.shared.generator.prompts();
         let mut task = Task {
             story,
             kind,

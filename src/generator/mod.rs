@@ -247,6 +247,12 @@ pub trait Generator: Send + Sync {
         self.name()
     }
 
+    /// The model a call of this kind goes to (backends with a model per
+    /// kind of piece say which).
+    fn model_for(&self, _kind: &TaskKind<'_>) -> &str {
+        self.model()
+    }
+
     /// Whether [`Generator::generate`] reads [`Task::prompt`]; the engine
     /// renders prompts only for backends that do.
     fn reads_prompts(&self) -> bool {

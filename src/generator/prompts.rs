@@ -99,6 +99,19 @@ impl PromptBuilder {
         }
     }
 
+    /// The context window this builder fits prompts into.
+    pub fn context_tokens(&self) -> u32 {
+        self.context_tokens
+    }
+
+    /// The same templates for another context window (a settings change).
+    pub fn with_context_tokens(&self, context_tokens: u32) -> PromptBuilder {
+        PromptBuilder {
+            templates: self.templates.clone(),
+            context_tokens,
+        }
+    }
+
     /// Tokens left for the model's answer (sent as `max_tokens`).
     pub fn completion_tokens(&self) -> u32 {
         (self.context_tokens / 4).clamp(64, 4096)

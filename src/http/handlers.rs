@@ -86,7 +86,7 @@ fn story_json(app: &App, story: &Story) -> Value {
 /// cannot be read: no figure rather than a wrong one.
 fn story_usage_json(app: &App, id: &StoryId) -> Value {
     match app.store.story_usage(id) {
-        Ok(Some(usage)) => usage.to_json(&app.config.prices),
+        Ok(Some(usage)) => usage.to_json(&app.prices()),
         Ok(None) => Value::Null,
         Err(e) => {
             log::warn!("could not read the usage of story {id}: {e}");
@@ -276,10 +276,7 @@ pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
     let chapter = app.store.chapter(&id, number)?;
     let quality = app.store.chapter_quality(&id, number)?;
     let mut body = chapter_json(&chapter, Some(&quality));
-    body["usage"] = app
-        .store
-        .chapter_usage(&id, number)?
-        .to_json(&app.config.prices);
+    body["usage"] = app.store.chapter_usage(&id, number)?.to_json(&app.prices());
     Ok(Reply::ok(&body))
 }
 
@@ -299,7 +296,7 @@ pub fn regenerate_chapter(req: &Req, app: &App, id: &str, number: &str) -> Resul
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let _: Regenerate = req.json_or_default()?;
     let run = app.start_run(&id, RunScope::Rewrite(number))?;
-    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+    Ok(Reply::json(202, &run.to_json(&app.prices()))
         .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
@@ -314,7 +311,7 @@ pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(
-        &json!({ "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>() }),
+        &json!({ "runs": runs.iter().map(|r| r.to_json(&app.prices())).collect::<Vec<_>>() }),
     ))
 }
 
@@ -329,7 +326,7 @@ pub fn start_run(req: &Req, app: &App, id: &str) -> Result<Reply> {
     let body: StartRun = req.json_or_default()?;
     let scope = body.until_chapter.map_or(RunScope::Book, RunScope::Until);
     let run = app.start_run(&id, scope)?;
-    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+    Ok(Reply::json(202, &run.to_json(&app.prices()))
         .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
@@ -355,7 +352,7 @@ pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(&json!({
-        "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>(),
+        "runs": runs.iter().map(|r| r.to_json(&app.prices())).collect::<Vec<_>>(),
         "limit": limit,
         "offset": offset,
     })))
@@ -363,7 +360,7 @@ pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
 
 pub fn get_run(app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::ok(
-        &app.store.run(&run_id(id)?)?.to_json(&app.config.prices),
+        &app.store.run(&run_id(id)?)?.to_json(&app.prices()),
     ))
 }
 
@@ -377,16 +374,14 @@ pub fn run_events(app: &App, id: &str) -> Result<Reply> {
 
 pub fn cancel_run(app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::ok(
-        &app.store
-            .cancel_run(&run_id(id)?)?
-            .to_json(&app.config.prices),
+        &app.store.cancel_run(&run_id(id)?)?.to_json(&app.prices()),
     ))
 }
 
 pub fn retry_run(app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::json(
         202,
-        &app.retry_run(&run_id(id)?)?.to_json(&app.config.prices),
+        &app.retry_run(&run_id(id)?)?.to_json(&app.prices()),
     ))
 }
 

@@ -15,6 +15,7 @@ mod import;
 mod request;
 mod router;
 mod search;
+mod settings;
 
 use std::io::Read;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h, history, import, search};
+use super::{Reply, Req, assets, handlers as h, history, import, search, settings};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -41,6 +41,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/stories/{id}/runs"),
     ("GET", "/api/runs"),
     ("GET", "/api/search"),
+    ("GET", "/api/settings"),
+    ("PUT", "/api/settings"),
+    ("POST", "/api/settings/test"),
     ("GET", "/api/runs/{id}"),
     ("GET", "/api/runs/{id}/events"),
     ("POST", "/api/runs/{id}/cancel"),
@@ -137,6 +140,11 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
         ["stories", id, "rollback"] => {
             methods!(req, { "POST" => history::roll_back(req, app, id) })
         }
+        ["settings"] => methods!(req, {
+            "GET" => settings::get_settings(app),
+            "PUT" => settings::put_settings(req, app),
+        }),
+        ["settings", "test"] => methods!(req, { "POST" => settings::test_settings(req, app) }),
         ["trash"] => methods!(req, { "GET" => history::trash(app) }),
         ["backups"] => methods!(req, { "GET" => history::backups(app) }),
         ["trash", id, "restore"] => {

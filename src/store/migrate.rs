@@ -32,8 +32,12 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0006_generations.sql"),
     ),
     ("0007_search", include_str!("../../schema/0007_search.sql")),
-    // 0008 and 0009 (the bible, the settings) are written on other branches
-    // and go before this one when they are merged.
+    // 0008 (the bible) is written on another branch and goes first when
+    // it is merged.
+    (
+        "0009_settings",
+        include_str!("../../schema/0009_settings.sql"),
+    ),
     (
         "0010_version_quality",
         include_str!("../../schema/0010_version_quality.sql"),

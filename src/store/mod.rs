@@ -21,6 +21,7 @@ mod migrate;
 mod model;
 mod runs;
 mod search;
+pub mod settings;
 mod stories;
 mod trash;
 mod version_quality;
@@ -46,6 +47,7 @@ pub use runs::{
     write_progress,
 };
 pub use search::{MAX_SEARCH_HITS, SearchHit};
+pub use settings::StoredSettings;
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
 pub use trash::{Purged, StoryPlace, TrashedStory};
 pub use versions::{ChapterSource, ChapterVersion, RollBack, VersionInfo};
@@ -263,7 +265,8 @@ impl Store {
     }
 
     /// A consistent online copy of the database at `target` (`VACUUM INTO`),
-    /// safe while the server writes. Refuses to overwrite an existing file.
+    /// safe while the server writes, without the API key of the settings.
+    /// Refuses to overwrite an existing file.
     pub fn backup(&self, target: &Path) -> Result<()> {
         if target.exists() {
             return Err(Error::validation(
@@ -278,6 +281,12 @@ impl Store {
             .to_str()
             .ok_or_else(|| Error::validation("path", "the backup path must be valid UTF-8"))?;
         self.conn()?.execute("VACUUM INTO ?1", [target])?;
+        // A copy must never carry the model server's API key: a copy that
+        // cannot be scrubbed is removed, not kept.
+        if let Err(e) = settings::scrub_copy(Path::new(target)) {
+            let _ = std::fs::remove_file(target);
+            return Err(e);
+        }
         Ok(())
     }
 

@@ -13,9 +13,11 @@
 mod util;
 
 mod api;
+mod app_settings;
 mod backups;
 mod books;
 mod browser;
+mod browser_app_settings;
 mod browser_history;
 mod browser_import;
 mod browser_settings;
