@@ -281,6 +281,11 @@ fn push_orphan_problems(problems: &mut Vec<Problem>, orphans: &OrphanCounts) {
             "chapter versions belong to stories that do not exist",
         ),
         (
+            "ORPHANED_BIBLE_ENTRIES",
+            orphans.bible_entries,
+            "bible entries belong to stories that do not exist",
+        ),
+        (
             "ORPHANED_EVENTS",
             orphans.events,
             "events belong to orphaned or missing runs",

@@ -32,6 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0006_generations.sql"),
     ),
     ("0007_search", include_str!("../../schema/0007_search.sql")),
+    ("0008_bible", include_str!("../../schema/0008_bible.sql")),
 ];
 
 /// The schema version this build writes.
