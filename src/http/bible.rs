@@ -28,8 +28,10 @@ pub fn create(req: &Req, app: &App, id: &str) -> Result<Reply> {
     let story = story_id(id)?;
     let new: NewBibleEntry = req.json()?;
     let entry = app.store.add_bible_entry(&story, &new)?;
-    Ok(Reply::json(201, &json!(entry))
-        .with_header("Location", format!("/api/stories/{story}/bible/{}", entry.id)))
+    Ok(Reply::json(201, &json!(entry)).with_header(
+        "Location",
+        format!("/api/stories/{story}/bible/{}", entry.id),
+    ))
 }
 
 pub fn update(req: &Req, app: &App, id: &str, entry: &str) -> Result<Reply> {

@@ -82,7 +82,8 @@ impl ToSql for BibleKind {
 impl FromSql for BibleKind {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let text = value.as_str()?;
-        BibleKind::parse(text).ok_or_else(|| FromSqlError::Other(format!("bible kind {text}").into()))
+        BibleKind::parse(text)
+            .ok_or_else(|| FromSqlError::Other(format!("bible kind {text}").into()))
     }
 }
 
@@ -231,7 +232,8 @@ fn check_entry(
     Ok(CheckedEntry {
         kind,
         name,
-        aliases_json: serde_json::to_string(&aliases).map_err(|e| Error::Internal(e.to_string()))?,
+        aliases_json: serde_json::to_string(&aliases)
+            .map_err(|e| Error::Internal(e.to_string()))?,
         description: description.trim().to_string(),
         pinned,
     })
@@ -432,7 +434,10 @@ mod tests {
             .expect("story")
             .id;
         let added = store
-            .add_bible_entry(&story, &new_entry(" Mara ", &["the Captain", "mara", " M "]))
+            .add_bible_entry(
+                &story,
+                &new_entry(" Mara ", &["the Captain", "mara", " M "]),
+            )
             .expect("add");
         assert_eq!(added.name, "Mara");
         assert_eq!(added.aliases, ["the Captain", "M"]);

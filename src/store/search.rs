@@ -372,17 +372,26 @@ mod tests {
         let kinds: Vec<HitKind> = both.iter().map(|hit| hit.kind).collect();
         assert!(kinds.contains(&HitKind::Bible) && kinds.contains(&HitKind::Chapter));
         let lighthouses = store.search("lighthouses", None, 50).expect("search");
-        assert!(lighthouses[0].snippet.contains("[lighthouses]"), "{lighthouses:?}");
+        assert!(
+            lighthouses[0].snippet.contains("[lighthouses]"),
+            "{lighthouses:?}"
+        );
         store
             .write_one(|conn| {
-                conn.execute("INSERT INTO bible_fts (bible_fts) VALUES ('delete-all')", [])?;
+                conn.execute(
+                    "INSERT INTO bible_fts (bible_fts) VALUES ('delete-all')",
+                    [],
+                )?;
                 Ok(())
             })
             .expect("break");
         assert!(!store.search_index_agrees().expect("check"));
         store.rebuild_search_index().expect("rebuild");
         assert!(store.search_index_agrees().expect("check"));
-        assert_eq!(store.search("ferrywoman", None, 50).expect("search").len(), 1);
+        assert_eq!(
+            store.search("ferrywoman", None, 50).expect("search").len(),
+            1
+        );
     }
 
     #[test]
