@@ -205,7 +205,11 @@ pub fn delete_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
 pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
     let story = app.store.story(&id)?;
-    let measure = StoryMeasure::new(story.target_words, &story.outline);
+    let measure = StoryMeasure::with_bible(
+        story.target_words,
+        &story.outline,
+        &app.store.bible_names(&id)?,
+    );
     let chapters: Vec<Value> = app
         .store
         .chapters(&id)?
@@ -276,7 +280,11 @@ pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let story = app.store.story(&id)?;
     let chapter = app.store.chapter(&id, number)?;
-    let measure = StoryMeasure::new(story.target_words, &story.outline);
+    let measure = StoryMeasure::with_bible(
+        story.target_words,
+        &story.outline,
+        &app.store.bible_names(&id)?,
+    );
     let mut body = chapter_json(&measure, &chapter);
     body["usage"] = app
         .store

@@ -317,7 +317,10 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
         advice.add(Severity::Warning, "OUTLINE_PROBLEM", warning.clone());
     }
     judge_story_runs(app, &mut advice, id, &runs)?;
-    advice.findings.extend(quality_findings(&story, &chapters));
+    let bible_names = store.bible_names(id)?;
+    advice
+        .findings
+        .extend(quality_findings(&story, &chapters, &bible_names));
     if advice.findings.is_empty() {
         advice.add(
             Severity::Info,
@@ -421,9 +424,14 @@ fn judge_story_runs(app: &App, advice: &mut Advice, id: &StoryId, runs: &[Run]) 
 
 /// Chapters that fall short of the quality thresholds (length, repetition,
 /// repeated sentences, stock phrases, name variants), measured offline.
-fn quality_findings(story: &Story, chapters: &[crate::store::Chapter]) -> Vec<Finding> {
+fn quality_findings(
+    story: &Story,
+    chapters: &[crate::store::Chapter],
+    bible_names: &[String],
+) -> Vec<Finding> {
     let thresholds = crate::quality::Thresholds::default();
-    let measure = crate::quality::StoryMeasure::new(story.target_words, &story.outline);
+    let measure =
+        crate::quality::StoryMeasure::with_bible(story.target_words, &story.outline, bible_names);
     chapters
         .iter()
         .flat_map(|c| thresholds.findings(c.number, c.word_count, &measure.chapter(&c.content)))

@@ -84,9 +84,16 @@ pub struct StoryMeasure {
 
 impl StoryMeasure {
     pub fn new(target_words: u32, outline: &str) -> StoryMeasure {
+        StoryMeasure::with_bible(target_words, outline, &[])
+    }
+
+    /// The same for a story with a bible: its names and aliases are the
+    /// names variants are looked for against (the outline's only when the
+    /// bible names nothing), as the contract says.
+    pub fn with_bible(target_words: u32, outline: &str, bible_names: &[String]) -> StoryMeasure {
         StoryMeasure {
             target_words,
-            known_names: known_names(&[], outline),
+            known_names: known_names(bible_names, outline),
         }
     }
 
