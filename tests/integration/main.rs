@@ -14,6 +14,7 @@ mod util;
 
 mod api;
 mod backups;
+mod bible;
 mod books;
 mod browser;
 mod browser_history;
