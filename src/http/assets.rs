@@ -13,6 +13,7 @@ const HISTORY_JS: &str = include_str!("../../static/history.js");
 const RUN_JS: &str = include_str!("../../static/run.js");
 const SETTINGS_JS: &str = include_str!("../../static/settings.js");
 const SEARCH_JS: &str = include_str!("../../static/search.js");
+const BIBLE_JS: &str = include_str!("../../static/bible.js");
 const APP_JS: &str = include_str!("../../static/app.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
@@ -32,6 +33,7 @@ pub fn asset(name: &str) -> Result<Reply> {
         "run.js" => Ok(Reply::bytes("text/javascript", RUN_JS)),
         "settings.js" => Ok(Reply::bytes("text/javascript", SETTINGS_JS)),
         "search.js" => Ok(Reply::bytes("text/javascript", SEARCH_JS)),
+        "bible.js" => Ok(Reply::bytes("text/javascript", BIBLE_JS)),
         "app.js" => Ok(Reply::bytes("text/javascript", APP_JS)),
         "style.css" => Ok(Reply::bytes("text/css", STYLE_CSS)),
         "favicon.svg" => Ok(Reply::bytes("image/svg+xml", FAVICON_SVG)),

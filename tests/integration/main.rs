@@ -17,6 +17,7 @@ mod backups;
 mod bible;
 mod books;
 mod browser;
+mod browser_bible;
 mod browser_history;
 mod browser_import;
 mod browser_settings;
