@@ -203,7 +203,7 @@ fn problems_of(found: &IndexedFindings, schema_version: i64) -> Vec<Problem> {
         problems.push(Problem {
             code: "SEARCH_INDEX",
             message:
-                "the search index disagrees with the chapters; search may miss or misplace text"
+                "the search index disagrees with the chapters or the bible; search may miss or misplace text"
                     .into(),
             count: 1,
             fixable: true,
