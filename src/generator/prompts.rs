@@ -89,7 +89,7 @@ impl BuiltPrompt {
         );
         if !self.bible_used.is_empty() {
             text.push_str("; bible: ");
-            text.push_str(&self.bible_used.join(", "));
+            text.push_str(&bible::name_list(&self.bible_used));
         }
         if !self.trimmed.is_empty() {
             text.push_str("; ");
@@ -259,8 +259,9 @@ impl PromptBuilder {
             vars.bible = chosen.text.clone();
             if !chosen.left_out.is_empty() {
                 trimmed.push(format!(
-                    "bible entries left out: {}",
-                    chosen.left_out.join(", ")
+                    "{} bible entries left out: {}",
+                    chosen.left_out.len(),
+                    bible::name_list(&chosen.left_out)
                 ));
             }
         }

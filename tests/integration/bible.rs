@@ -258,10 +258,10 @@ fn a_forty_entry_bible_never_pushes_a_prompt_over_the_budget() {
         .find(|e| e.starts_with("chapter 3 prompt"))
         .unwrap_or_else(|| panic!("{events:?}"));
     assert!(third.contains("bible: Keeper1, Keeper2"), "{third}");
-    assert!(
-        third.contains("bible entries left out:") && third.contains("Keeper40"),
-        "{third}"
-    );
+    // The rest are counted; the least relevant are the ones left out.
+    assert!(third.contains("bible entries left out: "), "{third}");
+    assert!(third.contains(" more"), "{third}");
+    assert!(!third.contains("left out: Keeper1,"), "{third}");
 }
 
 #[test]

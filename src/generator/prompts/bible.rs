@@ -136,6 +136,24 @@ fn cut_at_word(text: &str, max_chars: usize) -> String {
     format!("{}…", whole.trim_end())
 }
 
+/// The most entry names one event message lists.
+const MAX_NAMES_LISTED: usize = 12;
+
+/// Names for an event message: at most [`MAX_NAMES_LISTED`], then how many
+/// more (a bible of hundreds would drown the run's timeline).
+pub(super) fn name_list(names: &[String]) -> String {
+    let listed: Vec<&str> = names
+        .iter()
+        .take(MAX_NAMES_LISTED)
+        .map(String::as_str)
+        .collect();
+    let mut text = listed.join(", ");
+    if names.len() > MAX_NAMES_LISTED {
+        text.push_str(&format!(" and {} more", names.len() - MAX_NAMES_LISTED));
+    }
+    text
+}
+
 /// The bible as one prompt carries it, and which entries are in it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct BibleFit {
@@ -190,6 +208,13 @@ mod tests {
             "## Chapter 1: Start\nMara leaves."
         );
         assert_eq!(outline_entry_text(outline, 3), "");
+    }
+
+    #[test]
+    fn long_name_lists_are_counted_not_listed() {
+        let names: Vec<String> = (1..=15).map(|n| format!("N{n}")).collect();
+        assert_eq!(name_list(&names[..2]), "N1, N2");
+        assert!(name_list(&names).ends_with("N12 and 3 more"));
     }
 
     #[test]
