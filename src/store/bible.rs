@@ -114,6 +114,9 @@ impl BibleEntry {
             story_id: row.get(1)?,
             kind: row.get(2)?,
             name: row.get(3)?,
+            // The CHECK keeps it a JSON array; one holding other than
+            // strings (written outside storyflow) reads as no aliases
+            // rather than failing the whole bible.
             aliases: serde_json::from_str(&aliases).unwrap_or_default(),
             description: row.get(5)?,
             pinned: row.get(6)?,
@@ -314,7 +317,9 @@ impl Store {
             if count >= MAX_BIBLE_ENTRIES {
                 return Err(Error::validation(
                     "name",
-                    format!("the story's bible holds {count} entries, the limit"),
+                    format!(
+                        "the story's bible holds {count} entries, the limit; remove one or merge entries first"
+                    ),
                 ));
             }
             tx.prepare_cached(
@@ -460,7 +465,16 @@ mod tests {
         store.delete_bible_entry(&story, &added.id).expect("delete");
         let err = store.delete_bible_entry(&story, &added.id).unwrap_err();
         assert_eq!(err.status(), 404);
+        store
+            .add_bible_entry(&story, &new_entry("Oren", &[]))
+            .expect("add");
         store.trash_story(&story).expect("trash");
         assert_eq!(store.bible(&story).unwrap_err().status(), 404);
+        assert_eq!(store.bible_entries(&story).expect("kept").len(), 1);
+        // A purge takes the entries with the story, and the index with them.
+        store.purge_story(&story).expect("purge");
+        assert!(store.bible_entries(&story).expect("entries").is_empty());
+        assert!(store.search_index_agrees().expect("check"));
+        assert_eq!(store.orphan_counts().expect("orphans").bible_entries, 0);
     }
 }
