@@ -1,5 +1,5 @@
 //! The story bible and search on the page, in headless Chromium: the bible
-//! editor of the story view adds, pins and removes an entry (and the API
+//! editor of the story view adds, edits, pins and removes an entry (and the API
 //! agrees), and a search from the stories view opens the right story at the
 //! right chapter, or at its bible for an entry. Same browser helpers and
 //! rules as [`crate::browser`]: wait for what a writer would see.
@@ -37,7 +37,7 @@ fn in_view(browser: &Browser, css: &str) -> bool {
 }
 
 #[test]
-fn the_bible_editor_adds_pins_and_removes_an_entry() {
+fn the_bible_editor_adds_edits_pins_and_removes_an_entry() {
     let server = Server::start(&["--workers", "0"]);
     let story = id_of(&create_story(&server, json!({"title": "Tide"})));
     let browser = Browser::open(&server);
@@ -66,6 +66,19 @@ fn the_bible_editor_adds_pins_and_removes_an_entry() {
     assert_eq!(stored[0]["aliases"], json!(["the drowned town", "Grey"]));
     assert_eq!(stored[0]["description"], "A town under the bay.");
     assert_eq!(stored[0]["pinned"], false);
+
+    browser.click(&format!("{entry} .bible-edit"));
+    fill(
+        &browser,
+        "#bible-description",
+        "A town under the bay; bells at low tide.",
+    );
+    browser.click("#bible-save");
+    browser.wait_text(entry, "bells at low tide");
+    assert_eq!(
+        bible(&server, &story)[0]["description"],
+        "A town under the bay; bells at low tide."
+    );
 
     browser.click(&format!("{entry} .bible-pin"));
     browser.wait_text(&format!("{entry} .bible-pinned"), "pinned");
