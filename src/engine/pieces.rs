@@ -2,6 +2,9 @@
 //! or short) and its summary (continued while cut off). Each is saved only
 //! whole; each follow-up request is recorded in the run's events.
 //!
+//! Each piece's context carries the story bible as stored when the piece
+//! is written (`Job::context`); the prompts choose from it.
+//!
 //! Follow-ups for outlines and summaries reuse the piece's own prompt with a
 //! note appended (what was written so far, what to write next), so the
 //! generator interface and the templates stay as they are. A generator that
@@ -41,7 +44,7 @@ impl Job<'_> {
         request: &ChapterRequest,
     ) -> Result<NewChapter, Stop> {
         self.summarize_earlier(story, chapters, request.number, request.total)?;
-        let context = context_of(story, chapters, request.number);
+        let context = self.context(story, chapters, request.number)?;
         let content = self.chapter_text(&context, request)?;
         let content = self.less_repetitive(&context, request, content)?;
         let summary = self.summarize(&context, request, &content)?;
@@ -72,7 +75,7 @@ impl Job<'_> {
                 total,
                 title: chapter.title.clone(),
             };
-            let context = context_of(story, chapters, chapter.number);
+            let context = self.context(story, chapters, chapter.number)?;
             let summary = self.summarize(&context, &request, &chapters[index].content)?;
             let store = &self.shared.app.store;
             self.persist("a summary", || {
@@ -231,6 +234,20 @@ impl Job<'_> {
         Ok(kept)
     }
 
+    /// The story as the generator sees it before chapter `number`, with its
+    /// bible read afresh: an entry the writer adds mid-run reaches the next
+    /// chapter.
+    fn context(
+        &self,
+        story: &Story,
+        chapters: &[Chapter],
+        number: u32,
+    ) -> Result<StoryContext, Stop> {
+        let mut context = context_of(story, chapters, number);
+        context.bible = self.shared.app.store.bible_entries(&story.id)?;
+        Ok(context)
+    }
+
     fn is_cut_off(&self, completion: &Completion, text_so_far: &str) -> bool {
         completion.truncated || word_count(text_so_far) < self.shared.settings.min_chapter_words
     }
@@ -277,7 +294,7 @@ impl Job<'_> {
             .chapter_count
             .unwrap_or(self.shared.app.counts.default_count());
         self.enter_step(&Step::Outline, count)?;
-        let context = context_of(&story, &[], 1);
+        let context = self.context(&story, &[], 1)?;
         let outline = self.whole_outline(&context, count)?;
         self.persist("the outline", || {
             store.set_generated_outline(&story.id, &outline)
@@ -486,6 +503,7 @@ pub(super) fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> St
             .collect(),
         previous_tail,
         brief: StoryBrief::from(story),
+        bible: Vec::new(),
     }
 }
 

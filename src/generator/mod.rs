@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use crate::cancel::CancelToken;
 use crate::run::FailureCode;
-use crate::store::{DEFAULT_LANGUAGE, DEFAULT_TARGET_WORDS, Story, StoryId};
+use crate::store::{BibleEntry, DEFAULT_LANGUAGE, DEFAULT_TARGET_WORDS, Story, StoryId};
 
 pub use clean::{Cleaned, RawCompletion, Usage, Verdict};
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
@@ -44,6 +44,8 @@ pub struct StoryContext {
     pub previous_tail: String,
     /// How the writer wants it written.
     pub brief: StoryBrief,
+    /// The story bible, in its own order; the prompts choose from it.
+    pub bible: Vec<BibleEntry>,
 }
 
 /// How the writer wants the book written: the story fields every prompt

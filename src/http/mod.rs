@@ -7,6 +7,7 @@
 //! [`Reply::error`]. Panics in a handler are caught and answered `INTERNAL`.
 
 mod assets;
+mod bible;
 mod edge;
 mod handlers;
 mod health;

@@ -1,7 +1,9 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h, history, import, search, settings};
+use super::{
+    Reply, Req, assets, bible, handlers as h, history, import, search, settings,
+};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -37,6 +39,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/backups"),
     ("POST", "/api/trash/{id}/restore"),
     ("GET", "/api/stories/{id}/export"),
+    ("GET", "/api/stories/{id}/bible"),
+    ("POST", "/api/stories/{id}/bible"),
+    ("PATCH", "/api/stories/{id}/bible/{entry}"),
+    ("DELETE", "/api/stories/{id}/bible/{entry}"),
     ("GET", "/api/stories/{id}/runs"),
     ("POST", "/api/stories/{id}/runs"),
     ("GET", "/api/runs"),
@@ -151,6 +157,14 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
             methods!(req, { "POST" => history::restore_from_trash(app, id) })
         }
         ["stories", id, "export"] => methods!(req, { "GET" => h::export_story(req, app, id) }),
+        ["stories", id, "bible"] => methods!(req, {
+            "GET" => bible::list(app, id),
+            "POST" => bible::create(req, app, id),
+        }),
+        ["stories", id, "bible", entry] => methods!(req, {
+            "PATCH" => bible::update(req, app, id, entry),
+            "DELETE" => bible::delete(app, id, entry),
+        }),
         ["stories", id, "runs"] => methods!(req, {
             "GET" => h::list_story_runs(req, app, id),
             "POST" => h::start_run(req, app, id),

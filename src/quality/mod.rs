@@ -86,9 +86,20 @@ pub struct StoryMeasure<'a> {
 
 impl StoryMeasure<'static> {
     pub fn new(target_words: u32, outline: &str) -> StoryMeasure<'static> {
+        StoryMeasure::with_bible(target_words, outline, &[])
+    }
+
+    /// The same for a story with a bible: its names and aliases are the
+    /// names variants are looked for against (the outline's only when the
+    /// bible names nothing), as the contract says.
+    pub fn with_bible(
+        target_words: u32,
+        outline: &str,
+        bible_names: &[String],
+    ) -> StoryMeasure<'static> {
         StoryMeasure {
             target_words,
-            known_names: known_names(&[], outline),
+            known_names: known_names(bible_names, outline),
             stock_phrases: StockPhrases::shared(),
         }
     }

@@ -227,3 +227,21 @@ fn repeated_sentences_are_listed_most_repeated_first() {
         ]
     );
 }
+
+#[test]
+fn a_story_with_a_bible_is_measured_against_its_names_and_aliases() {
+    let outline = "## Chapter 1\nTomas sails with Ilya.";
+    let bible = names(&["Mira Okafor", "the Ferrywoman", "Kasimir"]);
+    let measure = StoryMeasure::with_bible(1500, outline, &bible);
+    let found = measure.chapter("Myra rowed. Casimer waved. Tomaz slept. Mira laughed.");
+    let variants: Vec<(&str, &str)> = found
+        .name_variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.like.as_str()))
+        .collect();
+    // Tomaz is close to the outline's Tomas, but the bible, not the outline,
+    // is the cast once there is one.
+    assert_eq!(variants, [("Myra", "Mira"), ("Casimer", "Kasimir")]);
+    let without = StoryMeasure::new(1500, outline).chapter("Tomaz slept.");
+    assert_eq!(without.name_variants[0].like, "Tomas");
+}

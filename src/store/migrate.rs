@@ -32,8 +32,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0006_generations.sql"),
     ),
     ("0007_search", include_str!("../../schema/0007_search.sql")),
-    // 0008 (the bible) is written on another branch and goes first when
-    // it is merged.
+    ("0008_bible", include_str!("../../schema/0008_bible.sql")),
     (
         "0009_settings",
         include_str!("../../schema/0009_settings.sql"),

@@ -14,6 +14,7 @@
 //! - at most one active run per story (a partial unique index);
 //! - every statement is parameterised and prepared through the statement cache.
 
+mod bible;
 mod generations;
 mod import;
 mod maintenance;
@@ -36,7 +37,11 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use crate::run::{InvalidId, RunId, RunStatus, StoryId};
+pub use crate::run::{BibleEntryId, InvalidId, RunId, RunStatus, StoryId};
+pub use bible::{
+    BibleEntry, BibleKind, BiblePatch, MAX_BIBLE_ALIASES, MAX_BIBLE_DESCRIPTION_CHARS,
+    MAX_BIBLE_ENTRIES, MAX_BIBLE_NAME_CHARS, NewBibleEntry,
+};
 pub use generations::{Generation, GenerationKind, NewGeneration, Prices, Usage};
 pub use import::ImportedChapter;
 pub use maintenance::*;
@@ -46,7 +51,7 @@ pub use runs::{
     ChapterSave, RunFilter, RunOutcome, RunScope, SkipReason, explain_skipped_progress,
     write_progress,
 };
-pub use search::{MAX_SEARCH_HITS, SearchHit};
+pub use search::{HitKind, MAX_SEARCH_HITS, SearchHit};
 pub use settings::StoredSettings;
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
 pub use trash::{Purged, StoryPlace, TrashedStory};

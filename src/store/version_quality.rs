@@ -42,13 +42,14 @@ pub(super) fn measure_version(
 }
 
 /// What a story's chapters are measured against: one place, so that what a
-/// measure reads of the story (today its target and its outline) changes
-/// in one spot.
+/// measure reads of the story (its target, its outline, its bible's names)
+/// changes in one spot.
 fn story_measure(conn: &Connection, story: &StoryId) -> Result<StoryMeasure<'static>> {
     let (target_words, outline): (u32, String) = conn
         .prepare_cached("SELECT target_words, outline FROM stories WHERE id = ?1")?
         .query_row(params![story], |row| Ok((row.get(0)?, row.get(1)?)))?;
-    Ok(StoryMeasure::new(target_words, &outline))
+    let bible_names = super::bible::bible_names_in(conn, story)?;
+    Ok(StoryMeasure::with_bible(target_words, &outline, &bible_names))
 }
 
 impl Store {
