@@ -271,7 +271,10 @@ impl Store {
 
     /// A consistent online copy of the database at `target` (`VACUUM INTO`),
     /// safe while the server writes, without the API key of the settings.
-    /// Refuses to overwrite an existing file.
+    /// Refuses to overwrite an existing file. The copy is written and
+    /// scrubbed under `<target>.partial` and only then given its name, so
+    /// a file at `target` is always whole and never holds the key, even for
+    /// a moment, and a copy cut short (a full disk) never looks like one.
     pub fn backup(&self, target: &Path) -> Result<()> {
         if target.exists() {
             return Err(Error::validation(
@@ -282,17 +285,33 @@ impl Store {
                 ),
             ));
         }
-        let target = target
-            .to_str()
-            .ok_or_else(|| Error::validation("path", "the backup path must be valid UTF-8"))?;
-        self.conn()?.execute("VACUUM INTO ?1", [target])?;
-        // A copy must never carry the model server's API key: a copy that
-        // cannot be scrubbed is removed, not kept.
-        if let Err(e) = settings::scrub_copy(Path::new(target)) {
-            let _ = std::fs::remove_file(target);
-            return Err(e);
+        if target.to_str().is_none() {
+            return Err(Error::validation(
+                "path",
+                "the backup path must be valid UTF-8",
+            ));
         }
-        Ok(())
+        let mut partial = target.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let _ = std::fs::remove_file(&partial);
+        let written = self.write_copy(&partial).and_then(|()| {
+            // A hard link, not a rename: it never replaces a file that
+            // appeared at `target` meanwhile.
+            std::fs::hard_link(&partial, target).map_err(|e| {
+                Error::BackupFailed(format!("cannot name the copy {}: {e}", target.display()))
+            })
+        });
+        let _ = std::fs::remove_file(&partial);
+        written
+    }
+
+    /// `VACUUM INTO` `path`, then the copy scrubbed of the model server's
+    /// API key: a copy that cannot be scrubbed is not kept.
+    fn write_copy(&self, path: &Path) -> Result<()> {
+        let name = path.to_str().unwrap_or_default();
+        self.conn()?.execute("VACUUM INTO ?1", [name])?;
+        settings::scrub_copy(path)
     }
 
     /// Up to `limit` story ids (trashed ones too) that start with `prefix`,
