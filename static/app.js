@@ -1,4 +1,4 @@
-// storyflow's page, part 8 of 8 (loaded last): the shared state, loading,
+// storyflow's page (loaded last): the shared state, loading,
 // polling, the views' router and titles, and start-up.
 //
 // Views (the address's hash): `#` the writer's stories (the first screen),

@@ -1,4 +1,4 @@
-// storyflow's page, part 6 of 8: a run (#run/ID): its progress, facts,
+// storyflow's page: a run (#run/ID): its progress, facts,
 // diagnosis and timeline.
 'use strict';
 

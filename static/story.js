@@ -1,4 +1,4 @@
-// storyflow's page, part 4 of 8: a story (#story/ID): the reader, its
+// storyflow's page: a story (#story/ID): the reader, its
 // chapter list, the chapter editor, and the guard that never drops an
 // unsaved edit without asking.
 'use strict';

@@ -1,4 +1,4 @@
-// storyflow's page, part 2 of 8: the System view (#system): health,
+// storyflow's page: the System view (#system): health,
 // metrics, backups and maintenance (health check, orphan dry-run), kept apart from
 // the writer's stories.
 'use strict';
