@@ -10,7 +10,8 @@ use crate::config::ServeConfig;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::progress::{ChapterCounts, ProgressTracker};
-use crate::store::{Run, RunScope, Store, StoryId};
+use crate::settings::LiveSettings;
+use crate::store::{Prices, Run, RunScope, Store, StoryId};
 
 /// The settings the app was built with; one type with `serve`'s
 /// configuration (the name is kept for the code that builds an app without
@@ -31,10 +32,14 @@ pub struct App {
     pub backups: Backups,
     /// The text of chapters being written, relayed to live viewers.
     pub live: crate::live::LiveHub,
+    /// The writer's settings in force, and the generator they built.
+    pub settings: LiveSettings,
 }
 
 impl App {
     pub fn new(store: Store, config: ServeConfig) -> App {
+        // Chapters are measured when saved, by the store, against this list.
+        let store = store.with_stock_phrases(config.stock_phrases.clone());
         let metrics = Arc::new(Metrics::default());
         let counts = Arc::new(ChapterCounts::new(
             store.clone(),
@@ -53,6 +58,7 @@ impl App {
             keep: config.backup_keep,
         };
         let backups = Backups::new(&backup_policy);
+        let settings = LiveSettings::new(store.clone(), &config);
         App {
             store,
             metrics,
@@ -64,7 +70,13 @@ impl App {
             backup_policy,
             backups,
             live: crate::live::LiveHub::default(),
+            settings,
         }
+    }
+
+    /// What tokens cost, as the settings in force say.
+    pub fn prices(&self) -> Prices {
+        self.settings.prices()
     }
 
     /// Writes a backup before a change that deletes (a repair, a purge):

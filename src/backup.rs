@@ -106,13 +106,10 @@ pub fn write_backup(
     let stamp = file_stamp(now);
     let name = format!("{PREFIX}{stamp}-{}{SUFFIX}", reason.as_str());
     let path = policy.dir.join(&name);
-    let partial = policy.dir.join(format!("{name}.partial"));
-    let _ = std::fs::remove_file(&partial);
-    if let Err(e) = store.backup(&partial) {
-        let _ = std::fs::remove_file(&partial);
-        return Err(e);
-    }
-    std::fs::rename(&partial, &path).map_err(|e| unwritable(&policy.dir, &e))?;
+    // Two copies for one reason in one millisecond (a manual clock): the
+    // newer replaces the older, as a rename would.
+    let _ = std::fs::remove_file(&path);
+    store.backup(&path)?;
     rotate(&policy.dir, policy.keep.max(1))?;
     let size_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     log::info!(

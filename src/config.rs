@@ -19,6 +19,7 @@ use crate::generator::builtin::Builtin;
 use crate::generator::command::CommandGenerator;
 use crate::generator::openai::{OpenAi, OpenAiConfig};
 use crate::generator::{Generator, PromptBuilder, Templates};
+use crate::quality::StockPhrases;
 use crate::store::Prices;
 
 /// The environment variable that sets `--token`.
@@ -91,18 +92,22 @@ pub struct ServeArgs {
     /// closed after it), and that a response write may stall.
     #[arg(long, default_value_t = defaults::HTTP_TIMEOUT_S, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub http_timeout_s: u64,
-    /// Which text generator writes the chapters.
-    #[arg(long, value_enum, default_value_t = GeneratorKind::Builtin)]
-    pub generator: GeneratorKind,
+    /// Which text generator writes the chapters. Given, it wins over the
+    /// page's settings [default: the saved setting, else builtin].
+    #[arg(long, value_enum)]
+    pub generator: Option<GeneratorKind>,
     /// Builtin generator: milliseconds to sleep per chapter (demos, tests).
     #[arg(long, default_value_t = defaults::BUILTIN_DELAY_MS)]
     pub builtin_delay_ms: u64,
-    /// OpenAI generator: base URL of the server.
-    #[arg(long, default_value = defaults::LLM_URL)]
-    pub llm_url: String,
-    /// OpenAI generator: model name.
-    #[arg(long, default_value = defaults::LLM_MODEL)]
-    pub llm_model: String,
+    /// OpenAI generator: base URL of the server. Given, it wins over the
+    /// page's settings [default: the saved setting, else Ollama's local
+    /// address].
+    #[arg(long, value_name = "URL")]
+    pub llm_url: Option<String>,
+    /// OpenAI generator: model name. Given, it wins over the page's settings
+    /// [default: the saved setting, else llama3.1].
+    #[arg(long, value_name = "MODEL")]
+    pub llm_model: Option<String>,
     /// OpenAI generator: seconds before a request times out.
     #[arg(long, default_value_t = defaults::LLM_TIMEOUT_S)]
     pub llm_timeout_s: u64,
@@ -143,12 +148,22 @@ pub struct ServeArgs {
     pub retry_base_ms: u64,
     /// Tokens the model's context window holds: every prompt and its answer
     /// fit in it (the story so far is trimmed oldest-first to make them).
-    #[arg(long, default_value_t = defaults::LLM_CONTEXT_TOKENS, value_parser = clap::value_parser!(u32).range(512..))]
-    pub llm_context_tokens: u32,
+    /// Given, it wins over the page's settings [default: the saved setting,
+    /// else 8192].
+    #[arg(long, value_name = "TOKENS", value_parser = clap::value_parser!(u32).range(512..))]
+    pub llm_context_tokens: Option<u32>,
     /// A directory of prompt templates overriding the built-in ones
-    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt).
+    /// (system.txt, outline.txt, chapter.txt, continue.txt, summary.txt);
+    /// a stock_phrases.txt there (UTF-8, one phrase a line, # comments)
+    /// replaces the built-in list of stock phrases the chapters' quality
+    /// reports.
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
+    /// A chapter whose share of repeated word 4-grams is above R (0 < R <= 1)
+    /// is written once more and the less repetitive of the two is saved
+    /// [default: off].
+    #[arg(long, value_name = "R")]
+    pub rewrite_repetitive: Option<f64>,
     /// Follow-up requests for a chapter cut off by the length limit before
     /// the run fails with CHAPTER_TRUNCATED.
     #[arg(long, default_value_t = defaults::MAX_CONTINUATIONS)]
@@ -253,6 +268,12 @@ pub struct ServeConfig {
     pub generator: GeneratorConfig,
     /// Renders prompts within the context budget.
     pub prompts: Arc<PromptBuilder>,
+    /// The stock phrases chapters are measured against when saved: the
+    /// built-in list, or `stock_phrases.txt` of `--prompts DIR`.
+    pub stock_phrases: Arc<StockPhrases>,
+    /// A chapter whose repetition share is above this is written once more
+    /// (the less repetitive is saved); `None`, off.
+    pub rewrite_repetitive: Option<f64>,
     /// How long a shutdown waits for generator calls in progress.
     pub shutdown_grace: Duration,
     pub sweep_interval: Duration,
@@ -284,6 +305,13 @@ pub struct ServeConfig {
     pub trash_retention: Duration,
     /// What tokens cost; none by default (usage then has a null cost).
     pub prices: Prices,
+    /// The OpenAI-compatible server's settings as the flags and defaults
+    /// give them, whichever generator the flags chose: the page's settings
+    /// start from these (see [`crate::settings`]).
+    pub llm: OpenAiConfig,
+    /// The page's settings that a `serve` flag gave, which therefore win
+    /// over the saved ones (names as in `/api/settings`).
+    pub fixed_by_flags: Vec<&'static str>,
 }
 
 impl Default for ServeConfig {
@@ -306,6 +334,8 @@ impl Default for ServeConfig {
                 Templates::load(None).expect("the built-in prompt templates parse"),
                 LLM_CONTEXT_TOKENS,
             )),
+            stock_phrases: Arc::new(StockPhrases::shared().clone()),
+            rewrite_repetitive: None,
             shutdown_grace: Duration::from_secs(SHUTDOWN_GRACE_S),
             sweep_interval: Duration::from_secs(SWEEP_INTERVAL_S),
             lease: Duration::from_secs(LEASE_S),
@@ -324,6 +354,14 @@ impl Default for ServeConfig {
             backup_keep: BACKUP_KEEP,
             trash_retention: Duration::from_secs_f64(TRASH_DAYS * 86_400.0),
             prices: Prices::default(),
+            llm: OpenAiConfig {
+                base_url: LLM_URL.to_string(),
+                model: LLM_MODEL.to_string(),
+                api_key: None,
+                timeout: Duration::from_secs(LLM_TIMEOUT_S),
+                extra_body: serde_json::Map::new(),
+            },
+            fixed_by_flags: Vec::new(),
         }
     }
 }
@@ -354,6 +392,9 @@ impl ServeConfig {
         }
         let templates = Templates::load(args.prompts.as_deref())
             .map_err(|e| Error::validation("--prompts", format!("prompt template {e}")))?;
+        let stock_phrases = StockPhrases::load(args.prompts.as_deref())
+            .map_err(|e| Error::validation("--prompts", e.to_string()))?;
+        let llm = llm_config(args)?;
         Ok(ServeConfig {
             addr: args.addr,
             token: args.token.clone(),
@@ -363,8 +404,14 @@ impl ServeConfig {
                 max_connections: usize::from(args.http_max_connections),
                 timeout: Duration::from_secs(args.http_timeout_s),
             },
-            generator: generator_config(args)?,
-            prompts: Arc::new(PromptBuilder::new(templates, args.llm_context_tokens)),
+            generator: generator_config(args, &llm)?,
+            prompts: Arc::new(PromptBuilder::new(
+                templates,
+                args.llm_context_tokens
+                    .unwrap_or(defaults::LLM_CONTEXT_TOKENS),
+            )),
+            stock_phrases: Arc::new(stock_phrases),
+            rewrite_repetitive: share("--rewrite-repetitive", args.rewrite_repetitive)?,
             shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
             sweep_interval: Duration::from_secs(args.sweep_interval_s),
             lease: Duration::from_secs(args.lease_s),
@@ -385,6 +432,8 @@ impl ServeConfig {
                 input_per_mtok: price("--price-input-per-mtok", args.price_input_per_mtok)?,
                 output_per_mtok: price("--price-output-per-mtok", args.price_output_per_mtok)?,
             },
+            llm,
+            fixed_by_flags: fixed_by_flags(args),
             ..ServeConfig::default()
         })
     }
@@ -409,6 +458,17 @@ fn hours(flag: &str, hours: f64) -> Result<Option<Duration>> {
     Ok((hours > 0.0).then(|| Duration::from_secs_f64(hours * 3600.0)))
 }
 
+/// A share of repeated word 4-grams: above 0 and at most 1.
+fn share(flag: &str, share: Option<f64>) -> Result<Option<f64>> {
+    match share {
+        Some(r) if !(r > 0.0 && r <= 1.0) => Err(Error::validation(
+            flag,
+            format!("must be a share above 0 and at most 1 (e.g. 0.2), got {r}"),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// A price per million tokens: a finite number, zero or more.
 fn price(flag: &str, price: Option<f64>) -> Result<Option<f64>> {
     match price {
@@ -420,22 +480,51 @@ fn price(flag: &str, price: Option<f64>) -> Result<Option<f64>> {
     }
 }
 
-fn generator_config(args: &ServeArgs) -> Result<GeneratorConfig> {
-    Ok(match args.generator {
+/// The page's settings a flag was given for (an empty API key is none).
+fn fixed_by_flags(args: &ServeArgs) -> Vec<&'static str> {
+    let given = [
+        ("generator", args.generator.is_some()),
+        ("llm_url", args.llm_url.is_some()),
+        ("llm_model", args.llm_model.is_some()),
+        ("context_tokens", args.llm_context_tokens.is_some()),
+        ("price_input_per_mtok", args.price_input_per_mtok.is_some()),
+        (
+            "price_output_per_mtok",
+            args.price_output_per_mtok.is_some(),
+        ),
+        ("llm_extra_body", args.llm_extra_body.is_some()),
+        (
+            "llm_api_key",
+            args.llm_api_key.as_deref().is_some_and(|k| !k.is_empty()),
+        ),
+    ];
+    given
+        .into_iter()
+        .filter_map(|(name, given)| given.then_some(name))
+        .collect()
+}
+
+fn llm_config(args: &ServeArgs) -> Result<OpenAiConfig> {
+    let defaults = ServeConfig::default().llm;
+    Ok(OpenAiConfig {
+        base_url: args.llm_url.clone().unwrap_or(defaults.base_url),
+        model: args.llm_model.clone().unwrap_or(defaults.model),
+        api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
+        timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
+        extra_body: match &args.llm_extra_body {
+            Some(text) => crate::generator::openai::extra_body(text)
+                .map_err(|e| Error::validation("--llm-extra-body", e))?,
+            None => serde_json::Map::new(),
+        },
+    })
+}
+
+fn generator_config(args: &ServeArgs, llm: &OpenAiConfig) -> Result<GeneratorConfig> {
+    Ok(match args.generator.unwrap_or(GeneratorKind::Builtin) {
         GeneratorKind::Builtin => GeneratorConfig::Builtin {
             delay: Duration::from_millis(args.builtin_delay_ms),
         },
-        GeneratorKind::Openai => GeneratorConfig::OpenAi(OpenAiConfig {
-            base_url: args.llm_url.clone(),
-            model: args.llm_model.clone(),
-            api_key: args.llm_api_key.clone().filter(|k| !k.is_empty()),
-            timeout: Duration::from_secs(args.llm_timeout_s.max(1)),
-            extra_body: match &args.llm_extra_body {
-                Some(text) => crate::generator::openai::extra_body(text)
-                    .map_err(|e| Error::validation("--llm-extra-body", e))?,
-                None => serde_json::Map::new(),
-            },
-        }),
+        GeneratorKind::Openai => GeneratorConfig::OpenAi(llm.clone()),
         GeneratorKind::Command => GeneratorConfig::Command {
             command: args.generator_cmd.clone().ok_or_else(|| {
                 Error::validation(
@@ -515,5 +604,53 @@ mod tests {
             err.to_string().starts_with("--price-output-per-mtok:"),
             "{err}"
         );
+    }
+
+    fn serve(extra: &[&str]) -> Result<ServeConfig> {
+        let argv = ["storyflow", "serve"].iter().chain(extra).copied();
+        let Ok(Cli {
+            command: Some(Command::Serve(args)),
+            ..
+        }) = Cli::try_parse_from(argv)
+        else {
+            panic!("parses: {extra:?}");
+        };
+        ServeConfig::from_args(&args)
+    }
+
+    #[test]
+    fn rewrite_repetitive_is_off_by_default_and_takes_a_share_up_to_one() {
+        assert_eq!(serve(&[]).expect("defaults").rewrite_repetitive, None);
+        for ok in ["0.2", "1", "0.001"] {
+            let config = serve(&["--rewrite-repetitive", ok]).expect(ok);
+            assert_eq!(config.rewrite_repetitive, ok.parse().ok(), "{ok}");
+        }
+        for bad in ["0", "-0.5", "1.01", "NaN", "inf"] {
+            let err = serve(&[&format!("--rewrite-repetitive={bad}")]).unwrap_err();
+            assert_eq!(err.code(), "VALIDATION_FAILED", "{bad}");
+            assert_eq!(err.exit_code(), crate::error::exit::USAGE, "{bad}");
+            assert!(
+                err.to_string()
+                    .starts_with("--rewrite-repetitive: must be a share"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_stock_phrases_come_from_the_prompts_directory_and_a_bad_file_stops_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap();
+        assert_eq!(
+            serve(&["--prompts", path]).unwrap().stock_phrases.len(),
+            StockPhrases::shared().len()
+        );
+        std::fs::write(dir.path().join("stock_phrases.txt"), "brass lanterns\n").unwrap();
+        assert_eq!(serve(&["--prompts", path]).unwrap().stock_phrases.len(), 1);
+        std::fs::write(dir.path().join("stock_phrases.txt"), b"caf\xe9\n").unwrap();
+        let err = serve(&["--prompts", path]).unwrap_err();
+        assert_eq!(err.code(), "VALIDATION_FAILED");
+        assert!(err.to_string().starts_with("--prompts:"), "{err}");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
     }
 }

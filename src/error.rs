@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::run::{FailureCode, InvalidId, RunId, StoryId};
+use crate::run::{BibleEntryId, FailureCode, InvalidId, RunId, StoryId};
 
 /// Exit codes of the command line (see the contract's Command line section).
 pub mod exit {
@@ -23,6 +23,8 @@ pub enum Error {
     StoryNotFound(StoryId),
     #[error("run {0} does not exist")]
     RunNotFound(RunId),
+    #[error("story {story} has no bible entry {entry}")]
+    BibleEntryNotFound { story: StoryId, entry: BibleEntryId },
     #[error("chapter {chapter} of story {story} has no version {version}")]
     VersionNotFound {
         story: StoryId,
@@ -120,7 +122,9 @@ impl Error {
             // The same names as the run failure codes for the same causes.
             Error::StoryNotFound(_) => FailureCode::StoryNotFound.as_str(),
             Error::RunNotFound(_) => "RUN_NOT_FOUND",
-            Error::NotFound { .. } | Error::VersionNotFound { .. } => "NOT_FOUND",
+            Error::NotFound { .. }
+            | Error::VersionNotFound { .. }
+            | Error::BibleEntryNotFound { .. } => "NOT_FOUND",
             Error::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Error::BadRequest(_) | Error::InvalidId(_) => "BAD_REQUEST",
             Error::InvalidJson(_) => "INVALID_JSON",
@@ -149,7 +153,8 @@ impl Error {
             Error::StoryNotFound(_)
             | Error::RunNotFound(_)
             | Error::NotFound { .. }
-            | Error::VersionNotFound { .. } => 404,
+            | Error::VersionNotFound { .. }
+            | Error::BibleEntryNotFound { .. } => 404,
             Error::MethodNotAllowed { .. } => 405,
             Error::Conflict { .. } | Error::ChapterLocked { .. } => 409,
             Error::PayloadTooLarge { .. } => 413,
@@ -182,6 +187,7 @@ impl Error {
             Error::StoryNotFound(_) => "list stories with GET /api/stories or `storyflow story list`".into(),
             Error::RunNotFound(_) => "list runs with GET /api/runs or `storyflow diagnose --all`".into(),
             Error::NotFound { .. } => "the API lives under /api; see /api/openapi.json".into(),
+            Error::BibleEntryNotFound { .. } => "list the story's bible with GET /api/stories/{id}/bible or `storyflow bible list`".into(),
             Error::VersionNotFound { .. } => "list the chapter's versions with GET .../chapters/{n}/versions or `storyflow chapter history`".into(),
             Error::MethodNotAllowed { allowed, .. } => format!("allowed: {}", allowed.join(", ")),
             Error::InvalidId(_) => "ids are UUIDs as returned by the API".into(),
@@ -220,6 +226,9 @@ impl Error {
         match self {
             Error::StoryNotFound(id) => json!({ "story_id": id }),
             Error::RunNotFound(id) => json!({ "run_id": id }),
+            Error::BibleEntryNotFound { story, entry } => {
+                json!({ "story_id": story, "entry_id": entry })
+            }
             Error::VersionNotFound {
                 story,
                 chapter,

@@ -23,4 +23,5 @@ pub mod metrics;
 pub mod progress;
 pub mod quality;
 pub mod run;
+pub mod settings;
 pub mod store;

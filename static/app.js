@@ -1,8 +1,9 @@
-// storyflow's page, part 8 of 8 (loaded last): the shared state, loading,
+// storyflow's page (loaded last): the shared state, loading,
 // polling, the views' router and titles, and start-up.
 //
 // Views (the address's hash): `#` the writer's stories (the first screen),
-// `#system` health, metrics, backups and maintenance, `#trash` the deleted
+// `#system` health, metrics, backups and maintenance, `#preferences` the
+// writer's settings (generator, model), `#trash` the deleted
 // stories, `#story/ID` a story and its reader, `#run/ID` a run. `#/system` and `#/story/ID` are read the same.
 //
 // - A hidden tab does not poll; it catches up on visibilitychange.
@@ -156,6 +157,7 @@ async function refresh() {
   // The counters are only shown on the System view.
   if (state.view.name === 'system') jobs.push(loadMetrics(), loadBackups());
   if (state.view.name === 'trash') jobs.push(loadTrash());
+  if (state.view.name === 'preferences') jobs.push(loadPreferences());
   const results = await Promise.allSettled(jobs.map((job) => job.then(render)));
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) {
@@ -194,6 +196,8 @@ function render() {
     renderBackups();
   } else if (state.view.name === 'trash') {
     renderTrash();
+  } else if (state.view.name === 'preferences') {
+    renderPreferences();
   } else if (state.view.name === 'story') {
     renderStoryView();
   } else if (state.view.name === 'run') {
@@ -216,6 +220,7 @@ function viewTitle() {
   const view = state.view;
   if (view.name === 'system') return 'System';
   if (view.name === 'trash') return 'Trash';
+  if (view.name === 'preferences') return 'Settings';
   if (view.name === 'story') {
     const story = (state.story && state.story.story) || storyById(view.id);
     return story ? story.title : 'Story';
@@ -248,12 +253,12 @@ function renderPill() {
 
 // ------------------------------------------------------------------ router
 
-const VIEWS = ['stories', 'system', 'trash', 'story', 'run'];
+const VIEWS = ['stories', 'system', 'trash', 'preferences', 'story', 'run'];
 
 /** The view an address's hash names; anything unknown is the stories. */
 function viewOf(hash) {
   const path = hash.replace(/^#\/?/, '');
-  if (path === 'system' || path === 'trash') return { name: path };
+  if (path === 'system' || path === 'trash' || path === 'preferences') return { name: path };
   const match = path.match(/^(story|run)\/([^/?#]{1,100})$/);
   return match ? { name: match[1], id: decodeURIComponent(match[2]) } : { name: 'stories' };
 }
@@ -275,6 +280,7 @@ function route() {
   }
   $('#view-story').dataset.built = '';
   $('#view-run').dataset.built = '';
+  forgetPreferences();
   // Whatever editors were open belonged to the view just left (the
   // navigation asked first, when they held changes).
   openEditors.clear();

@@ -1,9 +1,9 @@
-// storyflow's page, part 1 of 9: helpers, the API client, messages and
+// storyflow's page: helpers, the API client, messages and
 // dialogs. Plain JavaScript, no build step, no dependencies.
 //
-// The page is nine classic scripts loaded in order (core.js, system.js,
-// stories.js, story.js, history.js, run.js, settings.js, search.js, app.js); they share one global
-// scope, and app.js, loaded last, holds the state and starts everything.
+// The page is classic scripts loaded in the order of index.html (core.js
+// first, app.js last); they share one global scope, and app.js, loaded
+// last, holds the state and starts everything.
 //
 // Invariants:
 // - User and server text only ever reaches the page as text: through h()

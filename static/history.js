@@ -1,4 +1,4 @@
-// storyflow's page, part 5 of 8: what keeps a writer's work in the reader:
+// storyflow's page: what keeps a writer's work in the reader:
 // a chapter's history (its versions, a word diff, restore), its lock, and
 // "roll back to here" with the chapters it set aside. Loaded after story.js,
 // whose chapter view calls in.

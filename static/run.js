@@ -1,6 +1,6 @@
-// storyflow's page, part 6 of 8: a run (#run/ID): its progress, facts,
-// diagnosis and timeline; the chapter being written, live; and a prominent
-// warning when the model server cut a prompt.
+// storyflow's page: a run (#run/ID): its progress, facts, diagnosis and
+// timeline; the chapter being written, live; and a prominent warning when
+// the model server cut a prompt.
 'use strict';
 
 // ---------------------------------------------------------------- run view

@@ -5,7 +5,8 @@
 //   `[` and `]`, which become <mark> elements built as DOM nodes (the text
 //   is never parsed as HTML).
 // - A hit opens the reader (`#story/ID`) and scrolls to `#chapter-N` once
-//   the story view has drawn that chapter.
+//   the story view has drawn that chapter; a bible entry's hit (`kind:
+//   "bible"`, no chapter) scrolls to the story's bible (`#bible`).
 'use strict';
 
 /** How long a hit waits for the reader to draw its chapter, in ms. */
@@ -30,12 +31,16 @@ function snippetNodes(snippet) {
   return nodes;
 }
 
-/** Scrolls to chapter `number` of story `id` once the reader shows it. */
+/**
+ * Scrolls to chapter `number` of story `id` once the reader shows it (to the
+ * story's bible when `number` is null).
+ */
 function scrollToChapterWhenShown(id, number) {
   const until = Date.now() + SEARCH_SCROLL_WAIT_MS;
+  const target = number === null || number === undefined ? 'bible' : `chapter-${number}`;
   const tryScroll = () => {
     const shown = typeof state !== 'undefined' && state.story && state.story.id === id;
-    const el = shown ? document.getElementById(`chapter-${number}`) : null;
+    const el = shown ? document.getElementById(target) : null;
     if (el) {
       el.scrollIntoView({ behavior: 'smooth', block: 'start' });
       return;
@@ -55,7 +60,7 @@ function searchHitView(hit) {
   return h(
     'li',
     { class: 'search-hit' },
-    h('a', { class: 'search-hit-link', href, onclick: open }, `${hit.story_title} · Chapter ${hit.chapter}: ${hit.title}`),
+    h('a', { class: 'search-hit-link', href, onclick: open }, hit.kind === 'bible' ? `${hit.story_title} · Bible: ${hit.title}` : `${hit.story_title} · Chapter ${hit.chapter}: ${hit.title}`),
     h('p', { class: 'search-snippet' }, snippetNodes(hit.snippet)),
   );
 }
@@ -74,7 +79,7 @@ async function runSearch(event) {
   try {
     const data = await api('GET', `/api/search?q=${encodeURIComponent(query)}`);
     const hits = (data && data.hits) || [];
-    status.textContent = hits.length ? `${plural(hits.length, 'chapter')} found` : 'No chapter holds all those words.';
+    status.textContent = hits.length ? `${plural(hits.length, 'match', 'matches')} found` : 'No chapter or bible entry holds all those words.';
     setChildren(results, hits.map(searchHitView));
   } catch (err) {
     setChildren(results);

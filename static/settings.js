@@ -1,4 +1,4 @@
-// storyflow's page, part 7 of 8: a story’s settings (its fields and its
+// storyflow's page: a story’s settings (its fields and its
 // outline) and the live outline preview, here and on the new-story form.
 //
 // Decisions:

@@ -1,4 +1,4 @@
-// storyflow's page, part 3 of 8: the Stories view (the page's first
+// storyflow's page: the Stories view (the page's first
 // screen): the stories with their latest run and its progress in words, the
 // runs, their actions, the New story form and the manuscript import.
 'use strict';

@@ -1,4 +1,4 @@
-// storyflow's page, part 4 of 8: a story (#story/ID): the reader, its
+// storyflow's page: a story (#story/ID): the reader, its
 // chapter list, the chapter editor, and the guard that never drops an
 // unsaved edit without asking.
 'use strict';
@@ -65,6 +65,7 @@ function renderStoryView() {
     p.del = h('button', { type: 'button', class: 'btn ghost danger-text btn-delete', text: 'Delete', onclick: () => deleteStory(p.story) });
     p.premise = h('section', { class: 'prose-block' });
     p.outline = h('details', { class: 'outline' });
+    p.bible = biblePanel(story.id);
     p.runs = h('div', { class: 'list' });
     p.moreRuns = h('p', { class: 'muted more-runs' });
     p.toc = h('ol', { class: 'toc' });
@@ -102,6 +103,7 @@ function renderStoryView() {
           { class: 'story-side' },
           p.premise,
           p.outline,
+          p.bible,
           h('section', { class: 'side-block runs-block' }, h('h2', {}, 'Runs'), p.runs, p.moreRuns),
           h('section', { class: 'side-block toc-block', id: 'contents' }, h('h2', {}, 'Contents'), p.tocPlaceholder, p.toc),
         ),

@@ -1,4 +1,4 @@
-// storyflow's page, part 2 of 8: the System view (#system): health,
+// storyflow's page: the System view (#system): health,
 // metrics, backups and maintenance (health check, orphan dry-run), kept apart from
 // the writer's stories.
 'use strict';
@@ -13,6 +13,7 @@ function stat(label, value, options = {}) {
 }
 
 function degradedReason(health) {
+  if (health.hint) return health.hint;
   if (health.disk_full_since) return `disk full since ${ago(health.disk_full_since)}: writes wait until space is freed`;
   if (health.stuck_runs) return 'runs are stuck';
   return 'the last sweep found problems';
@@ -39,7 +40,7 @@ function renderHealth() {
     stat('Status', health.status === 'ok' ? 'Healthy' : 'Degraded', {
       name: 'status',
       tone: health.status === 'ok' ? 'good' : 'warn',
-      sub: health.status === 'ok' ? `${health.generator} · ${plural(health.workers, 'worker')}` : degradedReason(health),
+      sub: health.status === 'ok' ? `${health.generator && health.generator.name} · ${plural(health.workers, 'worker')}` : degradedReason(health),
     }),
     stat('Last sweep', sweep ? timeAgo(sweep.started_at) : 'not yet', {
       name: 'last-sweep',
@@ -64,7 +65,20 @@ function renderHealth() {
       name: 'active',
       sub: `${(runs.completed || 0).toLocaleString()} completed · ${(runs.failed || 0).toLocaleString()} failed`,
     }),
+    generatorStat(health.generator),
   );
+}
+
+/** Whether the generator answers: GET /api/health's `generator` object. */
+function generatorStat(generator) {
+  if (!generator || typeof generator !== 'object') return null;
+  const checked = generator.checked_at ? `checked ${timeAgo(generator.checked_at)}` : 'not checked yet';
+  return stat('Generator', generator.ok ? 'Reachable' : 'Unreachable', {
+    name: 'generator',
+    tone: generator.ok && !generator.error ? 'good' : 'warn',
+    title: generator.error || null,
+    sub: generator.error ? `${generator.name} · ${generator.error}` : `${generator.name} · ${checked}`,
+  });
 }
 
 function renderMetrics() {

@@ -1,9 +1,10 @@
 //! The command line: clap definitions (their doc comments are the help
 //! text), the dispatch from a parsed command to its group, and the helpers
 //! the groups share. Each group lives in its own file (`story`, `chapter`,
-//! `run`, `maintenance`, `serve`); each command returns its exit code and
+//! `bible`, `run`, `maintenance`, `serve`); each command returns its exit code and
 //! errors carry theirs (see `error::exit`).
 
+mod bible;
 mod chapter;
 mod maintenance;
 mod run;
@@ -22,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::run::{RunId, StoryId};
 use crate::store::Store;
 
+pub use bible::BibleCommand;
 pub use chapter::ChapterCommand;
 pub use maintenance::{DiagnoseArgs, DiagnoseTarget, FixOrphansArgs, HealthCheckArgs};
 pub use run::RunCommand;
@@ -64,6 +66,10 @@ pub enum Command {
     /// Read, edit or rewrite one chapter.
     #[command(subcommand)]
     Chapter(ChapterCommand),
+    /// Keep a story's bible: the characters, places, objects, facts and
+    /// threads its chapters' prompts carry.
+    #[command(subcommand)]
+    Bible(BibleCommand),
     /// Analyse a run, a story, or the whole database, with recommendations.
     /// Exits 1 when problems are found.
     Diagnose(DiagnoseArgs),
@@ -96,6 +102,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         }
         Command::Run(command) => run::run_command(&open_app(&cli.db, false)?, command),
         Command::Chapter(command) => chapter::chapter_command(&open_app(&cli.db, false)?, command),
+        Command::Bible(command) => bible::bible_command(&open_app(&cli.db, false)?, command),
         Command::Diagnose(args) => maintenance::diagnose(&open_app(&cli.db, false)?, args),
         Command::HealthCheck(args) => maintenance::health_check(&open_app(&cli.db, false)?, args),
         Command::FixOrphans(args) => maintenance::fix_orphans(&open_app(&cli.db, false)?, args),

@@ -14,7 +14,9 @@ use crate::maintenance::Sweeper;
 use crate::store::Store;
 
 pub(super) fn serve(db: &Path, config: ServeConfig) -> Result<u8> {
-    let generator = config.generator.build()?;
+    // The flags' generator is checked here, so bad flags stop `serve`; the
+    // one in force is built by the settings (flags over saved values).
+    config.generator.build()?;
     let app = Arc::new(App::new(Store::open(db, config.connections())?, config));
     let config = &app.config;
     let policy = EdgePolicy::new(config.addr.ip(), config.token.clone());
@@ -30,14 +32,18 @@ pub(super) fn serve(db: &Path, config: ServeConfig) -> Result<u8> {
     let sweeper = Sweeper::start(app.clone(), config.sweep_interval)
         .map_err(|e| Error::Internal(format!("cannot start the sweeper: {e}")))?;
     sweeper.wait_for_first_sweep(Duration::from_secs(30));
-    let engine = Engine::start(app.clone(), generator, EngineSettings::from_config(config))
-        .map_err(|e| Error::Internal(format!("cannot start the workers: {e}")))?;
+    let engine = Engine::start(
+        app.clone(),
+        app.settings.source(),
+        EngineSettings::from_config(config),
+    )
+    .map_err(|e| Error::Internal(format!("cannot start the workers: {e}")))?;
     log::info!(
         "storyflow {} serving http://{} (database {}, generator {}, {} workers)",
         env!("CARGO_PKG_VERSION"),
         http.addr(),
         db.display(),
-        config.generator.name(),
+        app.settings.source().name(),
         config.workers
     );
     let _ = stop_rx.recv();

@@ -94,7 +94,12 @@ impl Job<'_> {
             story_id: self.run.story_id.clone(),
             chapter: task.kind.chapter().map(|c| c.number),
             kind: kind_of(&task.kind),
-            model: self.shared.generator.model().to_string(),
+            model: self
+                .shared
+                .generator
+                .current()
+                .model_for(&task.kind)
+                .to_string(),
             prompt_tokens_estimated,
             prompt_tokens_reported: usage.map(|u| u.prompt_tokens),
             completion_tokens: usage.map_or_else(

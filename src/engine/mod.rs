@@ -8,6 +8,8 @@
 //!   waits, how a run ends).
 //! - `pieces.rs`: the pieces a run writes (outline, chapter, continuation,
 //!   summary), each saved only when whole.
+//! - the generator is the app's [`GeneratorSource`]: each call takes the
+//!   one in force then, so a settings change needs no restart;
 //! - `accounting.rs`: what each generator call cost (the `generations`
 //!   rows and totals) and whether the server read the whole prompt.
 //!
@@ -53,8 +55,9 @@ use crate::app::App;
 use crate::cancel::CancelToken;
 use crate::clock::{Clock, timestamp};
 use crate::config::ServeConfig;
-use crate::generator::{Generator, PromptBuilder};
+use crate::generator::PromptBuilder;
 use crate::run::{Timestamp, WorkerId};
+use crate::settings::GeneratorSource;
 use crate::store::{RunId, RunStatus};
 
 pub(crate) use worker::Worker;
@@ -83,6 +86,9 @@ pub struct EngineSettings {
     /// A chapter with fewer words than this is continued, whatever the
     /// generator says about it.
     pub min_chapter_words: u32,
+    /// A chapter whose repetition share is above this is written once more;
+    /// `None`, off (`serve --rewrite-repetitive`).
+    pub rewrite_repetitive: Option<f64>,
 }
 
 /// How often the watcher checks that this process still holds its runs: it
@@ -105,6 +111,7 @@ impl EngineSettings {
             prompts: config.prompts.clone(),
             max_continuations: config.max_continuations,
             min_chapter_words: config.min_chapter_words,
+            rewrite_repetitive: config.rewrite_repetitive,
         }
     }
 }
@@ -130,7 +137,9 @@ type Held = HashMap<(RunId, WorkerId), CancelToken>;
 /// What the workers and the watcher share.
 struct Shared {
     app: Arc<App>,
-    generator: Arc<dyn Generator>,
+    /// Read before every generator call: a settings change applies to the
+    /// next call.
+    generator: Arc<GeneratorSource>,
     settings: EngineSettings,
     shutdown: CancelToken,
     held: Mutex<Held>,
@@ -141,7 +150,7 @@ impl Engine {
     /// starts: runs are left to external workers.
     pub fn start(
         app: Arc<App>,
-        generator: Arc<dyn Generator>,
+        generator: Arc<GeneratorSource>,
         settings: EngineSettings,
     ) -> std::io::Result<Engine> {
         let workers = settings.workers;
@@ -197,7 +206,7 @@ impl Engine {
 }
 
 impl Shared {
-    fn new(app: Arc<App>, generator: Arc<dyn Generator>, settings: EngineSettings) -> Shared {
+    fn new(app: Arc<App>, generator: Arc<GeneratorSource>, settings: EngineSettings) -> Shared {
         Shared {
             app,
             generator,

@@ -2,6 +2,9 @@
 //! or short) and its summary (continued while cut off). Each is saved only
 //! whole; each follow-up request is recorded in the run's events.
 //!
+//! Each piece's context carries the story bible as stored when the piece
+//! is written (`Job::context`); the prompts choose from it.
+//!
 //! Follow-ups for outlines and summaries reuse the piece's own prompt with a
 //! note appended (what was written so far, what to write next), so the
 //! generator interface and the templates stay as they are. A generator that
@@ -79,8 +82,9 @@ impl Job<'_> {
         request: &ChapterRequest,
     ) -> Result<NewChapter, Stop> {
         self.summarize_earlier(story, chapters, request.number, request.total)?;
-        let context = context_of(story, chapters, request.number);
+        let context = self.context(story, chapters, request.number)?;
         let content = self.chapter_text(&context, request)?;
+        let content = self.less_repetitive(&context, request, content)?;
         let summary = self.summarize(&context, request, &content)?;
         Ok(NewChapter {
             number: request.number,
@@ -109,7 +113,7 @@ impl Job<'_> {
                 total,
                 title: chapter.title.clone(),
             };
-            let context = context_of(story, chapters, chapter.number);
+            let context = self.context(story, chapters, chapter.number)?;
             let summary = self.summarize(&context, &request, &chapters[index].content)?;
             let store = &self.shared.app.store;
             self.persist("a summary", || {
@@ -235,6 +239,70 @@ impl Job<'_> {
         }
     }
 
+    /// With `--rewrite-repetitive R`, a chapter whose share of repeated word
+    /// 4-grams is above R is written once more, from the same prompt (a
+    /// sampled model answers differently; the builtin generator writes the
+    /// same text again, which changes nothing), and the less repetitive of
+    /// the two is kept, the first on a tie. Once only: a model that loops
+    /// twice would likely loop a third time, and each try costs a call.
+    /// A rewrite that fails (its retries spent, filtered, still cut off)
+    /// keeps the first text rather than failing the run. The `rewritten`
+    /// event gives both shares (or the failure) and which text was kept.
+    fn less_repetitive(
+        &self,
+        context: &StoryContext,
+        request: &ChapterRequest,
+        first: String,
+    ) -> Result<String, Stop> {
+        let Some(limit) = self.shared.settings.rewrite_repetitive else {
+            return Ok(first);
+        };
+        let first_share = repetition_share(&first);
+        if first_share <= limit {
+            return Ok(first);
+        }
+        let repeated = format!(
+            "chapter {} repeated itself ({first_share:.3} of its word 4-grams are repeats, above {limit})",
+            request.number
+        );
+        let second = match self.chapter_text(context, request) {
+            Ok(second) => second,
+            // The rewrite is a second chance, not a condition: the first
+            // text is whole, so a rewrite that fails leaves it standing.
+            Err(Stop::Failed { code, message }) => {
+                let note = format!(
+                    "{repeated}; writing it again failed ({code}: {message}); kept the first"
+                );
+                self.record(EventKind::Rewritten, &note)?;
+                return Ok(first);
+            }
+            Err(stop) => return Err(stop),
+        };
+        let second_share = repetition_share(&second);
+        let (kept, which) = if second_share < first_share {
+            (second, "the second")
+        } else {
+            (first, "the first")
+        };
+        let note = format!("{repeated}; written again: {second_share:.3}; kept {which}");
+        self.record(EventKind::Rewritten, &note)?;
+        Ok(kept)
+    }
+
+    /// The story as the generator sees it before chapter `number`, with its
+    /// bible read afresh: an entry the writer adds mid-run reaches the next
+    /// chapter.
+    fn context(
+        &self,
+        story: &Story,
+        chapters: &[Chapter],
+        number: u32,
+    ) -> Result<StoryContext, Stop> {
+        let mut context = context_of(story, chapters, number);
+        context.bible = self.shared.app.store.bible_entries(&story.id)?;
+        Ok(context)
+    }
+
     fn is_cut_off(&self, completion: &Completion, text_so_far: &str) -> bool {
         completion.truncated || word_count(text_so_far) < self.shared.settings.min_chapter_words
     }
@@ -248,7 +316,7 @@ impl Job<'_> {
         kind: TaskKind<'a>,
         label: Option<&str>,
     ) -> Result<Task<'a>, Stop> {
-        let builder = &self.shared.settings.prompts;
+        let builder = &self.shared.generator.prompts();
         let mut task = Task {
             story,
             kind,
@@ -282,7 +350,7 @@ impl Job<'_> {
             .chapter_count
             .unwrap_or(self.shared.app.counts.default_count());
         self.enter_step(&Step::Outline, count)?;
-        let context = context_of(&story, &[], 1);
+        let context = self.context(&story, &[], 1)?;
         let outline = self.whole_outline(&context, count)?;
         self.persist("the outline", || {
             store.set_generated_outline(&story.id, &outline)
@@ -491,6 +559,7 @@ pub(super) fn context_of(story: &Story, chapters: &[Chapter], number: u32) -> St
             .collect(),
         previous_tail,
         brief: StoryBrief::from(story),
+        bible: Vec::new(),
     }
 }
 
@@ -513,6 +582,11 @@ pub(super) fn remember(
         locked: false,
     });
     chapters.sort_by_key(|c| c.number);
+}
+
+/// The chapter's share of repeated word 4-grams, as its quality reports it.
+fn repetition_share(text: &str) -> f64 {
+    crate::quality::repetition(&crate::quality::words(text))
 }
 
 /// Appends a continuation where the text stopped: a space between words,

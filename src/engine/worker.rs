@@ -450,7 +450,8 @@ impl Job<'_> {
             self.ensure_held()?;
             // `ask` cleans every answer: an empty one is a `BadAnswer`.
             let started = Instant::now();
-            let answer = crate::generator::ask(&*self.shared.generator, task);
+            let generator = self.shared.generator.current();
+            let answer = crate::generator::ask(&*generator, task);
             self.account(task, &answer, started.elapsed());
             let error = match answer {
                 Ok(completion) => return Ok(completion),

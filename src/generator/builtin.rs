@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use super::{ChapterRequest, GenError, Generator, RawCompletion, StoryContext, Task, TaskKind};
+use crate::store::BibleKind;
 
 mod prose;
 
@@ -74,14 +75,32 @@ fn premise_clause(premise: &str) -> String {
 }
 
 impl Builtin {
+    /// The hero, the friend and the place: the story bible's first
+    /// characters and place (pinned ones first) when it has them, else
+    /// names drawn from the story id.
     fn cast(story: &StoryContext) -> (String, String, String) {
+        let named = |kind: BibleKind| -> Vec<String> {
+            let mut entries: Vec<_> = story.bible.iter().filter(|e| e.kind == kind).collect();
+            entries.sort_by_key(|e| !e.pinned);
+            entries.iter().map(|e| e.name.trim().to_string()).collect()
+        };
+        let mut characters = named(BibleKind::Character).into_iter();
         let mut rng = fastrand::Rng::with_seed(seed(story.story_id.as_str(), 0));
-        let hero = pick(&mut rng, NAMES).to_string();
-        let mut friend = pick(&mut rng, NAMES).to_string();
-        while friend == hero {
-            friend = pick(&mut rng, NAMES).to_string();
-        }
-        (hero, friend, pick(&mut rng, PLACES).to_string())
+        let drawn = pick(&mut rng, NAMES).to_string();
+        let hero = characters.next().unwrap_or(drawn);
+        let friend = characters.next().unwrap_or_else(|| {
+            let mut friend = pick(&mut rng, NAMES).to_string();
+            while friend == hero {
+                friend = pick(&mut rng, NAMES).to_string();
+            }
+            friend
+        });
+        let drawn_place = pick(&mut rng, PLACES).to_string();
+        let place = named(BibleKind::Place)
+            .into_iter()
+            .next()
+            .unwrap_or(drawn_place);
+        (hero, friend, place)
     }
 }
 
@@ -213,7 +232,40 @@ mod tests {
             previous: Vec::new(),
             previous_tail: String::new(),
             brief: Default::default(),
+            bible: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_bible_names_the_cast() {
+        let entry = |name: &str, kind, pinned| crate::store::BibleEntry {
+            id: crate::store::BibleEntryId::random(),
+            story_id: StoryId::random(),
+            kind,
+            name: name.into(),
+            aliases: Vec::new(),
+            description: String::new(),
+            pinned,
+            created_at: crate::run::Timestamp::at(std::time::SystemTime::UNIX_EPOCH),
+            updated_at: crate::run::Timestamp::at(std::time::SystemTime::UNIX_EPOCH),
+        };
+        let mut story = story();
+        let drawn = Builtin::cast(&story);
+        story.bible = vec![
+            entry("Oren Vail", BibleKind::Character, false),
+            entry("Greywater", BibleKind::Place, false),
+            entry("Mara Okafor", BibleKind::Character, true),
+        ];
+        let (hero, friend, place) = Builtin::cast(&story);
+        assert_eq!(
+            (hero.as_str(), friend.as_str(), place.as_str()),
+            ("Mara Okafor", "Oren Vail", "Greywater")
+        );
+        story.bible.truncate(1);
+        let (hero, friend, place) = Builtin::cast(&story);
+        assert_eq!(hero, "Oren Vail");
+        assert_ne!(friend, hero);
+        assert_eq!(place, drawn.2);
     }
 
     #[test]

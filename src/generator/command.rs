@@ -407,6 +407,7 @@ mod tests {
             previous: Vec::new(),
             previous_tail: String::new(),
             brief: Default::default(),
+            bible: Vec::new(),
         }
     }
 

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use crate::cancel::CancelToken;
 use crate::run::FailureCode;
-use crate::store::{DEFAULT_LANGUAGE, DEFAULT_TARGET_WORDS, Story, StoryId};
+use crate::store::{BibleEntry, DEFAULT_LANGUAGE, DEFAULT_TARGET_WORDS, Story, StoryId};
 
 pub use clean::{Cleaned, RawCompletion, Usage, Verdict};
 pub use prompts::{BuiltPrompt, Prompt, PromptBuilder, Templates};
@@ -48,6 +48,8 @@ pub struct StoryContext {
     pub previous_tail: String,
     /// How the writer wants it written.
     pub brief: StoryBrief,
+    /// The story bible, in its own order; the prompts choose from it.
+    pub bible: Vec<BibleEntry>,
 }
 
 /// How the writer wants the book written: the story fields every prompt
@@ -264,6 +266,12 @@ pub trait Generator: Send + Sync {
     /// backend's name for backends without one.
     fn model(&self) -> &str {
         self.name()
+    }
+
+    /// The model a call of this kind goes to (backends with a model per
+    /// kind of piece say which).
+    fn model_for(&self, _kind: &TaskKind<'_>) -> &str {
+        self.model()
     }
 
     /// Whether [`Generator::generate`] reads [`Task::prompt`]; the engine

@@ -19,6 +19,13 @@
 //! current chapter, then the premise). Tokens are estimated conservatively,
 //! at 3.5 characters each. What was kept and dropped is reported so the
 //! engine can record it in the run's events.
+//!
+//! A template with `{bible}` carries the story bible's entries chosen for it
+//! ([`bible`]: pinned ones and those the chapter is given a mention of).
+//! They are placed after the fixed parts and before the story so far, in at
+//! most a third of the room the fixed parts leave; entries that do not fit
+//! are left out last-relevant-first and named in the prompt's account, as
+//! are the entries that went in.
 
 use super::{ChapterRequest, GenError, StoryContext};
 use crate::run::FailureCode;
@@ -67,6 +74,10 @@ pub struct BuiltPrompt {
     pub budget: u32,
     /// What was cut to fit, in words; empty when nothing was.
     pub trimmed: Vec<String>,
+    /// The names of the bible entries the prompt carries.
+    pub bible_used: Vec<String>,
+    /// The names of the bible entries chosen for it but left out for room.
+    pub bible_left_out: Vec<String>,
 }
 
 impl BuiltPrompt {
@@ -76,6 +87,10 @@ impl BuiltPrompt {
             "{what} prompt ≈ {} of {} tokens",
             self.estimated_tokens, self.budget
         );
+        if !self.bible_used.is_empty() {
+            text.push_str("; bible: ");
+            text.push_str(&bible::name_list(&self.bible_used));
+        }
         if !self.trimmed.is_empty() {
             text.push_str("; ");
             text.push_str(&self.trimmed.join("; "));
@@ -95,6 +110,19 @@ impl PromptBuilder {
     pub fn new(templates: Templates, context_tokens: u32) -> PromptBuilder {
         PromptBuilder {
             templates,
+            context_tokens,
+        }
+    }
+
+    /// The context window this builder fits prompts into.
+    pub fn context_tokens(&self) -> u32 {
+        self.context_tokens
+    }
+
+    /// The same templates for another context window (a settings change).
+    pub fn with_context_tokens(&self, context_tokens: u32) -> PromptBuilder {
+        PromptBuilder {
+            templates: self.templates.clone(),
             context_tokens,
         }
     }
@@ -129,7 +157,7 @@ impl PromptBuilder {
 
     pub fn outline(&self, story: &StoryContext, chapters: u32) -> Result<BuiltPrompt, GenError> {
         let vars = Self::base_vars(story, None, chapters);
-        self.fit(&self.templates.outline, vars, None, Flex::None)
+        self.fit(&self.templates.outline, vars, story, None, Flex::None)
     }
 
     pub fn chapter(
@@ -142,6 +170,7 @@ impl PromptBuilder {
         self.fit(
             &self.templates.chapter,
             vars,
+            story,
             Some(chapter.number),
             Flex::PreviousTail,
         )
@@ -158,6 +187,7 @@ impl PromptBuilder {
         self.fit(
             &self.templates.continuation,
             vars,
+            story,
             Some(chapter.number),
             Flex::TextSoFar,
         )
@@ -174,6 +204,7 @@ impl PromptBuilder {
         self.fit(
             &self.templates.summary,
             vars,
+            story,
             Some(chapter.number),
             Flex::ChapterText,
         )
@@ -197,6 +228,7 @@ impl PromptBuilder {
         &self,
         template: &Template,
         mut vars: Vars<'_>,
+        story: &StoryContext,
         chapter: Option<u32>,
         flex: Flex,
     ) -> Result<BuiltPrompt, GenError> {
@@ -233,7 +265,21 @@ impl PromptBuilder {
                 ),
             ));
         }
-        let room = chars_for_tokens(budget - fixed);
+        let mut chosen = bible::BibleFit::default();
+        if template_uses(template, Var::Bible) {
+            let ranked = bible::ranked(story, chapter);
+            chosen = bible::fit(&ranked, chars_for_tokens(budget - fixed) / 3);
+            vars.bible = chosen.text.clone();
+            if !chosen.left_out.is_empty() {
+                trimmed.push(format!(
+                    "{} bible entries left out: {}",
+                    chosen.left_out.len(),
+                    bible::name_list(&chosen.left_out)
+                ));
+            }
+        }
+        let (_, fixed) = self.render(template, &vars);
+        let room = chars_for_tokens(budget.saturating_sub(fixed));
         fit_flexible(&mut vars, flex, &flexible, room, &mut trimmed);
         let (_, used) = self.render(template, &vars);
         let room = chars_for_tokens(budget.saturating_sub(used));
@@ -248,6 +294,8 @@ impl PromptBuilder {
             estimated_tokens,
             budget,
             trimmed,
+            bible_used: chosen.used,
+            bible_left_out: chosen.left_out,
         })
     }
 }
@@ -417,6 +465,7 @@ fn outline_window(outline: &str, chapter: Option<u32>, keep: usize) -> String {
     out
 }
 
+mod bible;
 mod template;
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ const HISTORY_JS: &str = include_str!("../../static/history.js");
 const RUN_JS: &str = include_str!("../../static/run.js");
 const SETTINGS_JS: &str = include_str!("../../static/settings.js");
 const SEARCH_JS: &str = include_str!("../../static/search.js");
+const PREFERENCES_JS: &str = include_str!("../../static/preferences.js");
+const BIBLE_JS: &str = include_str!("../../static/bible.js");
 const APP_JS: &str = include_str!("../../static/app.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 const FAVICON_SVG: &str = include_str!("../../static/favicon.svg");
@@ -32,6 +34,8 @@ pub fn asset(name: &str) -> Result<Reply> {
         "run.js" => Ok(Reply::bytes("text/javascript", RUN_JS)),
         "settings.js" => Ok(Reply::bytes("text/javascript", SETTINGS_JS)),
         "search.js" => Ok(Reply::bytes("text/javascript", SEARCH_JS)),
+        "preferences.js" => Ok(Reply::bytes("text/javascript", PREFERENCES_JS)),
+        "bible.js" => Ok(Reply::bytes("text/javascript", BIBLE_JS)),
         "app.js" => Ok(Reply::bytes("text/javascript", APP_JS)),
         "style.css" => Ok(Reply::bytes("text/css", STYLE_CSS)),
         "favicon.svg" => Ok(Reply::bytes("image/svg+xml", FAVICON_SVG)),

@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::error::{Error, Result};
 use crate::maintenance;
 use crate::progress::{CountSource, ProgressOutcome, check_outline, parse_outline};
-use crate::quality::StoryMeasure;
+use crate::quality::Quality;
 use crate::store::{
     Chapter, ChapterEdit, NewStory, RunFilter, RunId, RunScope, RunStatus, Story, StoryId,
     StoryPatch,
@@ -86,7 +86,7 @@ fn story_json(app: &App, story: &Story) -> Value {
 /// cannot be read: no figure rather than a wrong one.
 fn story_usage_json(app: &App, id: &StoryId) -> Value {
     match app.store.story_usage(id) {
-        Ok(Some(usage)) => usage.to_json(&app.config.prices),
+        Ok(Some(usage)) => usage.to_json(&app.prices()),
         Ok(None) => Value::Null,
         Err(e) => {
             log::warn!("could not read the usage of story {id}: {e}");
@@ -204,23 +204,22 @@ pub fn delete_story(req: &Req, app: &App, id: &str) -> Result<Reply> {
 
 pub fn list_chapters(app: &App, id: &str) -> Result<Reply> {
     let id = story_id(id)?;
-    let story = app.store.story(&id)?;
-    let measure = StoryMeasure::new(story.target_words, &story.outline);
+    app.store.story(&id)?;
+    let qualities = app.store.chapter_qualities(&id)?;
     let chapters: Vec<Value> = app
         .store
         .chapters(&id)?
         .iter()
-        .map(|chapter| chapter_json(&measure, chapter))
+        .map(|chapter| chapter_json(chapter, qualities.get(&chapter.number)))
         .collect();
     Ok(Reply::ok(&json!({ "story_id": id, "chapters": chapters })))
 }
 
-/// A chapter as the API shows it: with its quality signals, measured when
-/// asked (offline and cheap) against the story's target and outline, so
-/// they always describe the text as it is now.
-fn chapter_json(measure: &StoryMeasure, chapter: &Chapter) -> Value {
+/// A chapter as the API shows it: with the quality signals stored with its
+/// current version (measured when it was saved).
+fn chapter_json(chapter: &Chapter, quality: Option<&Quality>) -> Value {
     let mut body = json!(chapter);
-    body["quality"] = json!(measure.chapter(&chapter.content));
+    body["quality"] = json!(quality);
     body
 }
 
@@ -274,14 +273,10 @@ pub(super) fn chapter_number(text: &str) -> Result<u32> {
 
 pub fn get_chapter(app: &App, id: &str, number: &str) -> Result<Reply> {
     let (id, number) = (story_id(id)?, chapter_number(number)?);
-    let story = app.store.story(&id)?;
     let chapter = app.store.chapter(&id, number)?;
-    let measure = StoryMeasure::new(story.target_words, &story.outline);
-    let mut body = chapter_json(&measure, &chapter);
-    body["usage"] = app
-        .store
-        .chapter_usage(&id, number)?
-        .to_json(&app.config.prices);
+    let quality = app.store.chapter_quality(&id, number)?;
+    let mut body = chapter_json(&chapter, Some(&quality));
+    body["usage"] = app.store.chapter_usage(&id, number)?.to_json(&app.prices());
     Ok(Reply::ok(&body))
 }
 
@@ -289,7 +284,9 @@ pub fn edit_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Repl
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let edit: ChapterEdit = req.json()?;
     let chapter = app.store.update_chapter(&id, number, &edit)?;
-    Ok(Reply::ok(&json!(chapter)))
+    // The signals were measured with the save: the writer sees them at once.
+    let quality = app.store.chapter_quality(&id, number)?;
+    Ok(Reply::ok(&chapter_json(&chapter, Some(&quality))))
 }
 
 pub fn regenerate_chapter(req: &Req, app: &App, id: &str, number: &str) -> Result<Reply> {
@@ -299,7 +296,7 @@ pub fn regenerate_chapter(req: &Req, app: &App, id: &str, number: &str) -> Resul
     let (id, number) = (story_id(id)?, chapter_number(number)?);
     let _: Regenerate = req.json_or_default()?;
     let run = app.start_run(&id, RunScope::Rewrite(number))?;
-    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+    Ok(Reply::json(202, &run.to_json(&app.prices()))
         .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
@@ -314,7 +311,7 @@ pub fn list_story_runs(req: &Req, app: &App, id: &str) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(
-        &json!({ "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>() }),
+        &json!({ "runs": runs.iter().map(|r| r.to_json(&app.prices())).collect::<Vec<_>>() }),
     ))
 }
 
@@ -329,7 +326,7 @@ pub fn start_run(req: &Req, app: &App, id: &str) -> Result<Reply> {
     let body: StartRun = req.json_or_default()?;
     let scope = body.until_chapter.map_or(RunScope::Book, RunScope::Until);
     let run = app.start_run(&id, scope)?;
-    Ok(Reply::json(202, &run.to_json(&app.config.prices))
+    Ok(Reply::json(202, &run.to_json(&app.prices()))
         .with_header("Location", format!("/api/runs/{}", run.id)))
 }
 
@@ -355,7 +352,7 @@ pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
         offset,
     })?;
     Ok(Reply::ok(&json!({
-        "runs": runs.iter().map(|r| r.to_json(&app.config.prices)).collect::<Vec<_>>(),
+        "runs": runs.iter().map(|r| r.to_json(&app.prices())).collect::<Vec<_>>(),
         "limit": limit,
         "offset": offset,
     })))
@@ -363,7 +360,7 @@ pub fn list_runs(req: &Req, app: &App) -> Result<Reply> {
 
 pub fn get_run(app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::ok(
-        &app.store.run(&run_id(id)?)?.to_json(&app.config.prices),
+        &app.store.run(&run_id(id)?)?.to_json(&app.prices()),
     ))
 }
 
@@ -377,16 +374,14 @@ pub fn run_events(app: &App, id: &str) -> Result<Reply> {
 
 pub fn cancel_run(app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::ok(
-        &app.store
-            .cancel_run(&run_id(id)?)?
-            .to_json(&app.config.prices),
+        &app.store.cancel_run(&run_id(id)?)?.to_json(&app.prices()),
     ))
 }
 
 pub fn retry_run(app: &App, id: &str) -> Result<Reply> {
     Ok(Reply::json(
         202,
-        &app.retry_run(&run_id(id)?)?.to_json(&app.config.prices),
+        &app.retry_run(&run_id(id)?)?.to_json(&app.prices()),
     ))
 }
 

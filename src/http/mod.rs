@@ -7,6 +7,7 @@
 //! [`Reply::error`]. Panics in a handler are caught and answered `INTERNAL`.
 
 mod assets;
+mod bible;
 mod edge;
 mod handlers;
 mod health;
@@ -16,6 +17,7 @@ mod live;
 mod request;
 mod router;
 mod search;
+mod settings;
 
 use std::io::Read;
 use std::net::SocketAddr;

@@ -1,7 +1,7 @@
 //! One `match` from (method, path segments) to a handler. [`ROUTES`] lists
 //! the same table as data, for the OpenAPI document and its sync test.
 
-use super::{Reply, Req, assets, handlers as h, history, import, live, search};
+use super::{Reply, Req, assets, bible, handlers as h, history, import, live, search, settings};
 use crate::app::App;
 use crate::error::{Error, Result};
 
@@ -37,10 +37,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/backups"),
     ("POST", "/api/trash/{id}/restore"),
     ("GET", "/api/stories/{id}/export"),
+    ("GET", "/api/stories/{id}/bible"),
+    ("POST", "/api/stories/{id}/bible"),
+    ("PATCH", "/api/stories/{id}/bible/{entry}"),
+    ("DELETE", "/api/stories/{id}/bible/{entry}"),
     ("GET", "/api/stories/{id}/runs"),
     ("POST", "/api/stories/{id}/runs"),
     ("GET", "/api/runs"),
     ("GET", "/api/search"),
+    ("GET", "/api/settings"),
+    ("PUT", "/api/settings"),
+    ("POST", "/api/settings/test"),
     ("GET", "/api/runs/{id}"),
     ("GET", "/api/runs/{id}/events"),
     ("GET", "/api/runs/{id}/live"),
@@ -138,12 +145,25 @@ fn route_api(req: &Req, app: &App, segments: &[&str]) -> Result<Reply> {
         ["stories", id, "rollback"] => {
             methods!(req, { "POST" => history::roll_back(req, app, id) })
         }
+        ["settings"] => methods!(req, {
+            "GET" => settings::get_settings(app),
+            "PUT" => settings::put_settings(req, app),
+        }),
+        ["settings", "test"] => methods!(req, { "POST" => settings::test_settings(req, app) }),
         ["trash"] => methods!(req, { "GET" => history::trash(app) }),
         ["backups"] => methods!(req, { "GET" => history::backups(app) }),
         ["trash", id, "restore"] => {
             methods!(req, { "POST" => history::restore_from_trash(app, id) })
         }
         ["stories", id, "export"] => methods!(req, { "GET" => h::export_story(req, app, id) }),
+        ["stories", id, "bible"] => methods!(req, {
+            "GET" => bible::list(app, id),
+            "POST" => bible::create(req, app, id),
+        }),
+        ["stories", id, "bible", entry] => methods!(req, {
+            "PATCH" => bible::update(req, app, id, entry),
+            "DELETE" => bible::delete(app, id, entry),
+        }),
         ["stories", id, "runs"] => methods!(req, {
             "GET" => h::list_story_runs(req, app, id),
             "POST" => h::start_run(req, app, id),

@@ -9,7 +9,7 @@ use crate::app::App;
 use crate::error::Result;
 use crate::progress::{CountSource, resolve_count};
 use crate::run::{EventKind, FailureCode, RunId, RunStatus, StoryId, WorkerId};
-use crate::store::{OrphanRun, Run, RunEvent, Story, StoryPlace};
+use crate::store::{OrphanRun, Run, RunEvent, Store, Story, StoryPlace};
 
 /// Runs counted by status, keyed by the status's text (so that they list in
 /// the order of the text, as the reports always have).
@@ -317,7 +317,9 @@ pub fn diagnose_story(app: &App, id: &StoryId) -> Result<StoryReport> {
         advice.add(Severity::Warning, "OUTLINE_PROBLEM", warning.clone());
     }
     judge_story_runs(app, &mut advice, id, &runs)?;
-    advice.findings.extend(quality_findings(&story, &chapters));
+    advice
+        .findings
+        .extend(quality_findings(store, &story, &chapters)?);
     if advice.findings.is_empty() {
         advice.add(
             Severity::Info,
@@ -420,14 +422,20 @@ fn judge_story_runs(app: &App, advice: &mut Advice, id: &StoryId, runs: &[Run]) 
 }
 
 /// Chapters that fall short of the quality thresholds (length, repetition,
-/// repeated sentences, stock phrases, name variants), measured offline.
-fn quality_findings(story: &Story, chapters: &[crate::store::Chapter]) -> Vec<Finding> {
+/// repeated sentences, stock phrases, name variants), as stored with each
+/// chapter's current version.
+fn quality_findings(
+    store: &Store,
+    story: &Story,
+    chapters: &[crate::store::Chapter],
+) -> Result<Vec<Finding>> {
     let thresholds = crate::quality::Thresholds::default();
-    let measure = crate::quality::StoryMeasure::new(story.target_words, &story.outline);
-    chapters
+    let qualities = store.chapter_qualities(&story.id)?;
+    Ok(chapters
         .iter()
-        .flat_map(|c| thresholds.findings(c.number, c.word_count, &measure.chapter(&c.content)))
-        .collect()
+        .filter_map(|c| Some((c, qualities.get(&c.number)?)))
+        .flat_map(|(c, quality)| thresholds.findings(c.number, c.word_count, quality))
+        .collect())
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -203,7 +203,7 @@ fn problems_of(found: &IndexedFindings, schema_version: i64) -> Vec<Problem> {
         problems.push(Problem {
             code: "SEARCH_INDEX",
             message:
-                "the search index disagrees with the chapters; search may miss or misplace text"
+                "the search index disagrees with the chapters or the bible; search may miss or misplace text"
                     .into(),
             count: 1,
             fixable: true,
@@ -279,6 +279,11 @@ fn push_orphan_problems(problems: &mut Vec<Problem>, orphans: &OrphanCounts) {
             "ORPHANED_VERSIONS",
             orphans.versions,
             "chapter versions belong to stories that do not exist",
+        ),
+        (
+            "ORPHANED_BIBLE_ENTRIES",
+            orphans.bible_entries,
+            "bible entries belong to stories that do not exist",
         ),
         (
             "ORPHANED_EVENTS",

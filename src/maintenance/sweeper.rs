@@ -213,6 +213,9 @@ impl Sweeper {
                     let _ = first_done.try_send(());
                     // After the start-up signal: workers need not wait for a copy.
                     keep_safe(&app);
+                    // After the start-up signal too: a slow server must not
+                    // hold up the workers.
+                    app.settings.check_reachability();
                     let until = Instant::now() + interval;
                     while Instant::now() < until {
                         if stop.load(Ordering::SeqCst) {

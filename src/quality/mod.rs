@@ -74,19 +74,45 @@ pub struct Measure<'a> {
     pub stock_phrases: &'a StockPhrases,
 }
 
-/// What a story's chapters are measured against, as the API and `diagnose`
-/// show them: its `target_words`, the names its outline gives (found once
-/// per story, not once per chapter) and the built-in list of stock phrases.
-pub struct StoryMeasure {
+/// What a story's chapters are measured against, when a chapter version is
+/// saved: its `target_words`, the names its outline gives (found once per
+/// story, not once per chapter) and a stock phrase list (the built-in one
+/// unless [`StoryMeasure::with_stock_phrases`] says otherwise).
+pub struct StoryMeasure<'a> {
     target_words: u32,
     known_names: Vec<String>,
+    stock_phrases: &'a StockPhrases,
 }
 
-impl StoryMeasure {
-    pub fn new(target_words: u32, outline: &str) -> StoryMeasure {
+impl StoryMeasure<'static> {
+    pub fn new(target_words: u32, outline: &str) -> StoryMeasure<'static> {
+        StoryMeasure::with_bible(target_words, outline, &[])
+    }
+
+    /// The same for a story with a bible: its names and aliases are the
+    /// names variants are looked for against (the outline's only when the
+    /// bible names nothing), as the contract says.
+    pub fn with_bible(
+        target_words: u32,
+        outline: &str,
+        bible_names: &[String],
+    ) -> StoryMeasure<'static> {
         StoryMeasure {
             target_words,
-            known_names: known_names(&[], outline),
+            known_names: known_names(bible_names, outline),
+            stock_phrases: StockPhrases::shared(),
+        }
+    }
+}
+
+impl StoryMeasure<'_> {
+    /// The same measure with another stock phrase list (the `--prompts`
+    /// override).
+    pub fn with_stock_phrases(self, list: &StockPhrases) -> StoryMeasure<'_> {
+        StoryMeasure {
+            target_words: self.target_words,
+            known_names: self.known_names,
+            stock_phrases: list,
         }
     }
 
@@ -94,7 +120,7 @@ impl StoryMeasure {
         Measure {
             target_words: self.target_words,
             known_names: &self.known_names,
-            stock_phrases: StockPhrases::shared(),
+            stock_phrases: self.stock_phrases,
         }
         .chapter(text)
     }

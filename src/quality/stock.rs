@@ -22,6 +22,10 @@ pub enum StockPhrasesError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "the stock phrases file {path} is not UTF-8 text (invalid bytes after byte {valid_up_to}); save it as UTF-8"
+    )]
+    NotUtf8 { path: PathBuf, valid_up_to: usize },
     #[error("{origin}:{line}: a stock phrase needs at least one word")]
     NoWords { origin: String, line: usize },
 }
@@ -50,11 +54,14 @@ impl StockPhrases {
             .filter(|path| path.is_file());
         match file {
             Some(path) => {
-                let source =
-                    std::fs::read_to_string(&path).map_err(|source| StockPhrasesError::Read {
-                        path: path.clone(),
-                        source,
-                    })?;
+                let bytes = std::fs::read(&path).map_err(|source| StockPhrasesError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let source = String::from_utf8(bytes).map_err(|e| StockPhrasesError::NotUtf8 {
+                    path: path.clone(),
+                    valid_up_to: e.utf8_error().valid_up_to(),
+                })?;
                 StockPhrases::parse(&source, &path.display().to_string())
             }
             None => StockPhrases::builtin(),

@@ -154,6 +154,15 @@ fn the_stock_list_is_overridden_from_the_prompts_directory() {
             .ends_with("stock_phrases.txt:2: a stock phrase needs at least one word"),
         "{err}"
     );
+
+    // Latin-1, as an old editor might save it: refused, with the place.
+    std::fs::write(dir.path().join(STOCK_PHRASES_FILE), b"ok\nna\xefve\n").unwrap();
+    let err = StockPhrases::load(Some(dir.path())).unwrap_err();
+    assert!(
+        matches!(err, StockPhrasesError::NotUtf8 { valid_up_to: 5, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("is not UTF-8 text"), "{err}");
 }
 
 #[test]
@@ -217,4 +226,22 @@ fn repeated_sentences_are_listed_most_repeated_first() {
             },
         ]
     );
+}
+
+#[test]
+fn a_story_with_a_bible_is_measured_against_its_names_and_aliases() {
+    let outline = "## Chapter 1\nTomas sails with Ilya.";
+    let bible = names(&["Mira Okafor", "the Ferrywoman", "Kasimir"]);
+    let measure = StoryMeasure::with_bible(1500, outline, &bible);
+    let found = measure.chapter("Myra rowed. Casimer waved. Tomaz slept. Mira laughed.");
+    let variants: Vec<(&str, &str)> = found
+        .name_variants
+        .iter()
+        .map(|v| (v.name.as_str(), v.like.as_str()))
+        .collect();
+    // Tomaz is close to the outline's Tomas, but the bible, not the outline,
+    // is the cast once there is one.
+    assert_eq!(variants, [("Myra", "Mira"), ("Casimer", "Kasimir")]);
+    let without = StoryMeasure::new(1500, outline).chapter("Tomaz slept.");
+    assert_eq!(without.name_variants[0].like, "Tomas");
 }

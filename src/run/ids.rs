@@ -57,6 +57,7 @@ macro_rules! uuid_id {
 
 uuid_id!(StoryId, "story");
 uuid_id!(RunId, "run");
+uuid_id!(BibleEntryId, "bible entry");
 
 /// A string that is not a UUID where one was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

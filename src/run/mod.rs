@@ -123,7 +123,7 @@ mod step;
 mod time;
 
 pub use failure::FailureCode;
-pub use ids::{InvalidId, RunId, StoryId};
+pub use ids::{BibleEntryId, InvalidId, RunId, StoryId};
 pub use status::{EventKind, RunStatus};
 pub use step::Step;
 pub use time::{Timestamp, WorkerId};

@@ -49,6 +49,10 @@ closed_vocabulary! {
         Chapter = "chapter",
         /// A cut-off chapter was continued.
         Continued = "continued",
+        /// A chapter repeated itself past `--rewrite-repetitive` and was
+        /// written once more; the message gives both repetition shares and
+        /// which text was kept.
+        Rewritten = "rewritten",
         /// The model server read far fewer prompt tokens than were sent: it
         /// cut the prompt (as Ollama does past its `num_ctx`).
         PromptTruncated = "prompt_truncated",

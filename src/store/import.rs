@@ -67,6 +67,7 @@ impl Store {
                 ])?;
                 add_version(
                     tx,
+                    &self.stock_phrases,
                     &VersionRecord {
                         story: &story.id,
                         number: chapter.number,

@@ -34,11 +34,13 @@ pub struct OrphanCounts {
     /// Chapter versions whose story is gone.
     pub versions: u64,
     pub events: u64,
+    /// Bible entries whose story is gone.
+    pub bible_entries: u64,
 }
 
 impl OrphanCounts {
     pub fn total(&self) -> u64 {
-        self.runs + self.chapters + self.versions + self.events
+        self.runs + self.chapters + self.versions + self.events + self.bible_entries
     }
 }
 
@@ -69,6 +71,10 @@ const MISSING_CHAPTER_STORIES: &str = "SELECT story_id FROM chapters GROUP BY st
 const MISSING_VERSION_STORIES: &str = "SELECT story_id FROM chapter_versions GROUP BY story_id
      HAVING NOT EXISTS (SELECT 1 FROM stories s WHERE s.id = chapter_versions.story_id)";
 
+/// The same for bible entries.
+const MISSING_BIBLE_STORIES: &str = "SELECT story_id FROM bible_entries GROUP BY story_id
+     HAVING NOT EXISTS (SELECT 1 FROM stories s WHERE s.id = bible_entries.story_id)";
+
 /// Run ids that events point at and that do not exist.
 const MISSING_EVENT_RUNS: &str = "SELECT run_id FROM run_events GROUP BY run_id
      HAVING NOT EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = run_events.run_id)";
@@ -97,8 +103,9 @@ const FINISHED: [RunStatus; 3] = [
 
 /// The foreign keys whose broken rows [`orphan_counts`] counts, as (child
 /// table, child column, parent table, parent column).
-const ORPHAN_COUNTED_KEYS: [(&str, &str, &str, &str); 4] = [
+const ORPHAN_COUNTED_KEYS: [(&str, &str, &str, &str); 5] = [
     ("workflow_runs", "story_id", "stories", "id"),
+    ("bible_entries", "story_id", "stories", "id"),
     ("chapters", "story_id", "stories", "id"),
     ("chapter_versions", "story_id", "stories", "id"),
     ("run_events", "run_id", "workflow_runs", "id"),
@@ -157,25 +164,29 @@ fn orphan_counts(conn: &Connection) -> Result<OrphanCounts> {
                 (SELECT count(*) FROM chapters WHERE story_id IN ({MISSING_CHAPTER_STORIES})),
                 (SELECT count(*) FROM chapter_versions WHERE story_id IN ({MISSING_VERSION_STORIES})),
                 (SELECT count(*) FROM run_events
-                 WHERE run_id IN ({MISSING_EVENT_RUNS}) OR run_id IN (SELECT id FROM orphans))"
+                 WHERE run_id IN ({MISSING_EVENT_RUNS}) OR run_id IN (SELECT id FROM orphans)),
+                (SELECT count(*) FROM bible_entries WHERE story_id IN ({MISSING_BIBLE_STORIES}))"
     );
     let active = [RunStatus::Pending, RunStatus::Running];
-    let counts: [i64; 5] = conn.prepare_cached(&sql)?.query_row(active, |row| {
+    let counts: [i64; 6] = conn.prepare_cached(&sql)?.query_row(active, |row| {
         Ok([
             row.get(0)?,
             row.get(1)?,
             row.get(2)?,
             row.get(3)?,
             row.get(4)?,
+            row.get(5)?,
         ])
     })?;
-    let [runs, active_runs, chapters, versions, events] = counts.map(|n| n.max(0) as u64);
+    let [runs, active_runs, chapters, versions, events, bible_entries] =
+        counts.map(|n| n.max(0) as u64);
     Ok(OrphanCounts {
         runs,
         active_runs,
         chapters,
         versions,
         events,
+        bible_entries,
     })
 }
 
@@ -307,6 +318,7 @@ impl Store {
                     OR run_id IN (SELECT id FROM workflow_runs WHERE story_id IN ({MISSING_STORIES}));
                  DELETE FROM chapters WHERE story_id IN ({MISSING_CHAPTER_STORIES});
                  DELETE FROM chapter_versions WHERE story_id IN ({MISSING_VERSION_STORIES});
+                 DELETE FROM bible_entries WHERE story_id IN ({MISSING_BIBLE_STORIES});
                  DELETE FROM workflow_runs WHERE story_id IN ({MISSING_STORIES});"
             ))?;
             Ok(found)

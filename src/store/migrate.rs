@@ -32,6 +32,15 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0006_generations.sql"),
     ),
     ("0007_search", include_str!("../../schema/0007_search.sql")),
+    ("0008_bible", include_str!("../../schema/0008_bible.sql")),
+    (
+        "0009_settings",
+        include_str!("../../schema/0009_settings.sql"),
+    ),
+    (
+        "0010_version_quality",
+        include_str!("../../schema/0010_version_quality.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

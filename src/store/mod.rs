@@ -14,6 +14,7 @@
 //! - at most one active run per story (a partial unique index);
 //! - every statement is parameterised and prepared through the statement cache.
 
+mod bible;
 mod generations;
 mod import;
 mod maintenance;
@@ -21,8 +22,10 @@ mod migrate;
 mod model;
 mod runs;
 mod search;
+pub mod settings;
 mod stories;
 mod trash;
+mod version_quality;
 mod versions;
 
 use std::path::{Path, PathBuf};
@@ -34,7 +37,11 @@ use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
-pub use crate::run::{InvalidId, RunId, RunStatus, StoryId};
+pub use crate::run::{BibleEntryId, InvalidId, RunId, RunStatus, StoryId};
+pub use bible::{
+    BibleEntry, BibleKind, BiblePatch, MAX_BIBLE_ALIASES, MAX_BIBLE_DESCRIPTION_CHARS,
+    MAX_BIBLE_ENTRIES, MAX_BIBLE_NAME_CHARS, NewBibleEntry,
+};
 pub use generations::{Generation, GenerationKind, NewGeneration, Prices, Usage};
 pub use import::ImportedChapter;
 pub use maintenance::*;
@@ -44,7 +51,8 @@ pub use runs::{
     ChapterSave, RunFilter, RunOutcome, RunScope, SkipReason, explain_skipped_progress,
     write_progress,
 };
-pub use search::{MAX_SEARCH_HITS, SearchHit};
+pub use search::{HitKind, MAX_SEARCH_HITS, SearchHit};
+pub use settings::StoredSettings;
 pub use stories::{ChapterEdit, NewStory, StoryPatch};
 pub use trash::{Purged, StoryPlace, TrashedStory};
 pub use versions::{ChapterSource, ChapterVersion, RollBack, VersionInfo};
@@ -77,6 +85,8 @@ pub struct Store {
     /// write just made stale). Other processes still meet the busy timeout.
     writer: Arc<Mutex<Connection>>,
     disk_full: Arc<DiskFull>,
+    /// The stock phrases a chapter version is measured against when saved.
+    stock_phrases: Arc<crate::quality::StockPhrases>,
 }
 
 /// Whether this process's writes are failing for want of disk space: set by
@@ -151,7 +161,15 @@ impl Store {
             clock: Arc::new(SystemClock),
             writer: Arc::new(Mutex::new(writer)),
             disk_full: Arc::default(),
+            stock_phrases: Arc::new(crate::quality::StockPhrases::shared().clone()),
         })
+    }
+
+    /// Replaces the stock phrase list chapter versions are measured against
+    /// when saved (`serve --prompts DIR` with a `stock_phrases.txt`).
+    pub fn with_stock_phrases(mut self, list: Arc<crate::quality::StockPhrases>) -> Store {
+        self.stock_phrases = list;
+        self
     }
 
     /// Replaces the clock that stamps rows and judges leases (tests).
@@ -252,7 +270,11 @@ impl Store {
     }
 
     /// A consistent online copy of the database at `target` (`VACUUM INTO`),
-    /// safe while the server writes. Refuses to overwrite an existing file.
+    /// safe while the server writes, without the API key of the settings.
+    /// Refuses to overwrite an existing file. The copy is written and
+    /// scrubbed under `<target>.partial` and only then given its name, so
+    /// a file at `target` is always whole and never holds the key, even for
+    /// a moment, and a copy cut short (a full disk) never looks like one.
     pub fn backup(&self, target: &Path) -> Result<()> {
         if target.exists() {
             return Err(Error::validation(
@@ -263,11 +285,33 @@ impl Store {
                 ),
             ));
         }
-        let target = target
-            .to_str()
-            .ok_or_else(|| Error::validation("path", "the backup path must be valid UTF-8"))?;
-        self.conn()?.execute("VACUUM INTO ?1", [target])?;
-        Ok(())
+        if target.to_str().is_none() {
+            return Err(Error::validation(
+                "path",
+                "the backup path must be valid UTF-8",
+            ));
+        }
+        let mut partial = target.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let _ = std::fs::remove_file(&partial);
+        let written = self.write_copy(&partial).and_then(|()| {
+            // A hard link, not a rename: it never replaces a file that
+            // appeared at `target` meanwhile.
+            std::fs::hard_link(&partial, target).map_err(|e| {
+                Error::BackupFailed(format!("cannot name the copy {}: {e}", target.display()))
+            })
+        });
+        let _ = std::fs::remove_file(&partial);
+        written
+    }
+
+    /// `VACUUM INTO` `path`, then the copy scrubbed of the model server's
+    /// API key: a copy that cannot be scrubbed is not kept.
+    fn write_copy(&self, path: &Path) -> Result<()> {
+        let name = path.to_str().unwrap_or_default();
+        self.conn()?.execute("VACUUM INTO ?1", [name])?;
+        settings::scrub_copy(path)
     }
 
     /// Up to `limit` story ids (trashed ones too) that start with `prefix`,

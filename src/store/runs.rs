@@ -480,6 +480,7 @@ impl Store {
             };
             add_version(
                 tx,
+                &self.stock_phrases,
                 &VersionRecord {
                     story,
                     number: chapter.number,

@@ -1,7 +1,8 @@
-//! Search over the chapters: the FTS5 index `chapters_fts` (schema 0007)
-//! that triggers keep in step with `chapters`, the query built from the
-//! writer's words, and the index's own health (checked against the chapters
-//! and rebuilt from them).
+//! Search over the chapters and the story bible: the FTS5 indexes
+//! `chapters_fts` (schema 0007) and `bible_fts` (schema 0008) that triggers
+//! keep in step with their tables, the query built from the writer's words,
+//! and the indexes' own health (checked against their tables and rebuilt
+//! from them).
 //!
 //! Decisions:
 //! - the writer's text is never FTS5 syntax: every whitespace-separated word
@@ -15,7 +16,12 @@
 //!   chapter text, where the reader scrolls to; the title is its own field.
 //! - hits are ranked by bm25 with a match in the title worth twice one in
 //!   the text; stories in the trash are skipped.
+//! - a bible entry is a hit of its own (`kind: "bible"`, `chapter: null`,
+//!   `title` the entry's name), ranked among the chapters by the same bm25
+//!   (a match in the name or an alias worth twice one in the description);
+//!   its snippet is taken from whichever of its fields matches best.
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{ErrorCode, params};
 use serde::Serialize;
 
@@ -31,14 +37,53 @@ const MAX_QUERY_CHARS: usize = 500;
 /// How many words of context a snippet holds around its matches.
 const SNIPPET_WORDS: i64 = 24;
 
-/// One chapter that matches a search.
+/// What a search hit is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HitKind {
+    Chapter,
+    Bible,
+}
+
+impl HitKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            HitKind::Chapter => "chapter",
+            HitKind::Bible => "bible",
+        }
+    }
+}
+
+impl ToSql for HitKind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(ValueRef::Text(
+            self.as_str().as_bytes(),
+        )))
+    }
+}
+
+impl FromSql for HitKind {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value.as_str()? {
+            text if text == HitKind::Chapter.as_str() => Ok(HitKind::Chapter),
+            text if text == HitKind::Bible.as_str() => Ok(HitKind::Bible),
+            other => Err(FromSqlError::Other(format!("hit kind {other}").into())),
+        }
+    }
+}
+
+/// One chapter or bible entry that matches a search.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SearchHit {
+    pub kind: HitKind,
     pub story_id: StoryId,
     pub story_title: String,
-    pub chapter: u32,
+    /// The chapter's number; `None` (null) for a bible entry.
+    pub chapter: Option<u32>,
+    /// The chapter's title, or the bible entry's name.
     pub title: String,
-    /// A passage of the chapter text with each match between `[` and `]`.
+    /// A passage of the chapter text (or of the entry) with each match
+    /// between `[` and `]`.
     pub snippet: String,
 }
 
@@ -63,19 +108,39 @@ pub fn fts_query(text: &str) -> Result<String> {
     Ok(phrases.join(" "))
 }
 
-const SEARCH: &str = "SELECT c.story_id, s.title, c.number, c.title,
-            snippet(chapters_fts, 1, '[', ']', '…', ?4)
-     FROM chapters_fts
-     JOIN chapters c ON c.rowid = chapters_fts.rowid
-     JOIN stories s ON s.id = c.story_id
-     WHERE chapters_fts MATCH ?1
-       AND s.deleted_at IS NULL
-       AND (?2 IS NULL OR c.story_id = ?2)
-     ORDER BY bm25(chapters_fts, 2.0, 1.0), c.story_id, c.number
+// Each half is limited on its own first, so neither index is read past
+// the hits that can be shown.
+const SEARCH: &str = "SELECT kind, story_id, story_title, number, title, snippet FROM (
+       SELECT * FROM (
+         SELECT ?5 AS kind, c.story_id, s.title AS story_title, c.number, c.title,
+                snippet(chapters_fts, 1, '[', ']', '…', ?4) AS snippet,
+                bm25(chapters_fts, 2.0, 1.0) AS score
+         FROM chapters_fts
+         JOIN chapters c ON c.rowid = chapters_fts.rowid
+         JOIN stories s ON s.id = c.story_id
+         WHERE chapters_fts MATCH ?1
+           AND s.deleted_at IS NULL
+           AND (?2 IS NULL OR c.story_id = ?2)
+         ORDER BY score, c.story_id, c.number
+         LIMIT ?3)
+       UNION ALL
+       SELECT * FROM (
+         SELECT ?6 AS kind, b.story_id, s.title AS story_title, NULL AS number, b.name,
+                snippet(bible_fts, -1, '[', ']', '…', ?4) AS snippet,
+                bm25(bible_fts, 2.0, 2.0, 1.0) AS score
+         FROM bible_fts
+         JOIN bible_entries b ON b.rowid = bible_fts.rowid
+         JOIN stories s ON s.id = b.story_id
+         WHERE bible_fts MATCH ?1
+           AND s.deleted_at IS NULL
+           AND (?2 IS NULL OR b.story_id = ?2)
+         ORDER BY score, b.story_id, b.name
+         LIMIT ?3))
+     ORDER BY score, story_id, number IS NULL, number, title
      LIMIT ?3";
 
 impl Store {
-    /// The chapters that hold every word of `query`, best first, at most
+    /// The chapters and bible entries that hold every word of `query`, best first, at most
     /// `limit` (capped at [`MAX_SEARCH_HITS`]), of one story or of all the
     /// stories outside the trash.
     pub fn search(
@@ -89,46 +154,61 @@ impl Store {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(SEARCH)?;
         let hits = stmt
-            .query_map(params![fts, story, limit, SNIPPET_WORDS], |row| {
-                Ok(SearchHit {
-                    story_id: row.get(0)?,
-                    story_title: row.get(1)?,
-                    chapter: row.get(2)?,
-                    title: row.get(3)?,
-                    snippet: row.get(4)?,
-                })
-            })?
+            .query_map(
+                params![
+                    fts,
+                    story,
+                    limit,
+                    SNIPPET_WORDS,
+                    HitKind::Chapter,
+                    HitKind::Bible
+                ],
+                |row| {
+                    Ok(SearchHit {
+                        kind: row.get(0)?,
+                        story_id: row.get(1)?,
+                        story_title: row.get(2)?,
+                        chapter: row.get(3)?,
+                        title: row.get(4)?,
+                        snippet: row.get(5)?,
+                    })
+                },
+            )?
             .collect::<rusqlite::Result<_>>()?;
         Ok(hits)
     }
 
-    /// Whether the search index agrees with the chapters (FTS5's
-    /// `integrity-check` against its external content). It reads every
-    /// chapter, so it belongs to the health check, not to a hot path; FTS5
-    /// takes it as a write statement, so it runs on the writer connection.
+    /// Whether the search indexes agree with the chapters and the bible
+    /// (FTS5's `integrity-check` against its external content). It reads
+    /// every chapter, so it belongs to the health check, not to a hot path;
+    /// FTS5 takes it as a write statement, so it runs on the writer
+    /// connection.
     pub fn search_index_agrees(&self) -> Result<bool> {
         self.write_one(|conn| {
-            let checked = conn.execute(
+            for check in [
                 "INSERT INTO chapters_fts (chapters_fts, rank) VALUES ('integrity-check', 1)",
-                [],
-            );
-            match checked {
-                Ok(_) => Ok(true),
-                Err(err) if err.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
-                    Ok(false)
+                "INSERT INTO bible_fts (bible_fts, rank) VALUES ('integrity-check', 1)",
+            ] {
+                match conn.execute(check, []) {
+                    Ok(_) => {}
+                    Err(err) if err.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt) => {
+                        return Ok(false);
+                    }
+                    Err(err) => return Err(err.into()),
                 }
-                Err(err) => Err(err.into()),
             }
+            Ok(true)
         })
     }
 
-    /// Builds the search index again from the chapters.
+    /// Builds the search indexes again from the chapters and the bible.
     pub fn rebuild_search_index(&self) -> Result<()> {
-        self.write_one(|conn| {
-            conn.execute(
+        self.write(|tx| {
+            tx.execute(
                 "INSERT INTO chapters_fts (chapters_fts) VALUES ('rebuild')",
                 [],
             )?;
+            tx.execute("INSERT INTO bible_fts (bible_fts) VALUES ('rebuild')", [])?;
             Ok(())
         })
     }
@@ -169,7 +249,7 @@ mod tests {
         assert_eq!(hits.len(), 1, "{hits:?}");
         assert_eq!(hits[0].story_id, story);
         assert_eq!(hits[0].story_title, "Tide");
-        assert_eq!(hits[0].chapter, 7);
+        assert_eq!(hits[0].chapter, Some(7));
         assert_eq!(hits[0].title, "Part 7");
         assert!(
             hits[0].snippet.contains("brass [astrolabe] in"),
@@ -199,7 +279,7 @@ mod tests {
         assert!(store.search("heron", None, 50).expect("search").is_empty());
         let crane = store.search("crane", None, 50).expect("search");
         assert_eq!(crane.len(), 1);
-        assert_eq!(crane[0].chapter, 2);
+        assert_eq!(crane[0].chapter, Some(2));
         // A lock changes neither title nor text, and the index still agrees.
         let lock = ChapterEdit {
             locked: Some(true),
@@ -268,7 +348,50 @@ mod tests {
         story_with_chapters(&store, "Herons", &texts);
         let hits = store.search("heron", None, 500).expect("search");
         assert_eq!(hits.len(), MAX_SEARCH_HITS as usize);
-        assert_eq!(hits[0].chapter, 42);
+        assert_eq!(hits[0].chapter, Some(42));
+    }
+
+    #[test]
+    fn a_bible_entry_is_a_hit_of_its_own_and_its_index_is_checked() {
+        let (store, _dir) = temp_store();
+        let story = story_with_chapters(&store, "Tide", &["Mara rowed out."]);
+        let entry = crate::store::NewBibleEntry {
+            kind: crate::store::BibleKind::Character,
+            name: "Mara Okafor".into(),
+            aliases: vec!["the Ferrywoman".into()],
+            description: "Rows the night ferry; afraid of lighthouses.".into(),
+            pinned: false,
+        };
+        store.add_bible_entry(&story, &entry).expect("entry");
+        let hits = store.search("ferrywoman", None, 50).expect("search");
+        assert_eq!(hits.len(), 1, "{hits:?}");
+        assert_eq!(hits[0].kind, HitKind::Bible);
+        assert_eq!(hits[0].chapter, None);
+        assert_eq!(hits[0].title, "Mara Okafor");
+        let both = store.search("mara", None, 50).expect("search");
+        let kinds: Vec<HitKind> = both.iter().map(|hit| hit.kind).collect();
+        assert!(kinds.contains(&HitKind::Bible) && kinds.contains(&HitKind::Chapter));
+        let lighthouses = store.search("lighthouses", None, 50).expect("search");
+        assert!(
+            lighthouses[0].snippet.contains("[lighthouses]"),
+            "{lighthouses:?}"
+        );
+        store
+            .write_one(|conn| {
+                conn.execute(
+                    "INSERT INTO bible_fts (bible_fts) VALUES ('delete-all')",
+                    [],
+                )?;
+                Ok(())
+            })
+            .expect("break");
+        assert!(!store.search_index_agrees().expect("check"));
+        store.rebuild_search_index().expect("rebuild");
+        assert!(store.search_index_agrees().expect("check"));
+        assert_eq!(
+            store.search("ferrywoman", None, 50).expect("search").len(),
+            1
+        );
     }
 
     #[test]

@@ -515,6 +515,7 @@ impl Store {
                 ])?;
                 add_version(
                     tx,
+                    &self.stock_phrases,
                     &VersionRecord {
                         story,
                         number,

@@ -16,8 +16,10 @@ use serde::Serialize;
 
 use super::model::{CHAPTER_COLUMNS, Chapter, word_count};
 use super::stories::{chapter_not_written, story_exists};
+use super::version_quality::measure_version;
 use super::{RunStatus, Store, StoryId};
 use crate::error::{Error, Result};
+use crate::quality::StockPhrases;
 use crate::run::{RunId, Timestamp};
 
 /// How a version of a chapter came to be.
@@ -122,14 +124,22 @@ pub(super) struct VersionRecord<'a> {
     pub at: &'a Timestamp,
 }
 
-/// Adds the next version of a chapter; called inside the transaction that
-/// writes the chapter row. Returns the new version number.
-pub(super) fn add_version(conn: &Connection, record: &VersionRecord<'_>) -> Result<u32> {
+/// Adds the next version of a chapter, with its quality signals measured
+/// against `stock_phrases` (see [`super::version_quality`]); called inside
+/// the transaction that writes the chapter row. Returns the new version
+/// number.
+pub(super) fn add_version(
+    conn: &Connection,
+    stock_phrases: &StockPhrases,
+    record: &VersionRecord<'_>,
+) -> Result<u32> {
+    let quality = measure_version(conn, record.story, stock_phrases, record.content)?;
     let version: u32 = conn
         .prepare_cached(
             "INSERT INTO chapter_versions
-                 (story_id, number, version, source, title, content, word_count, run_id, created_at)
-             SELECT ?1, ?2, coalesce(max(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8
+                 (story_id, number, version, source, title, content, word_count, run_id, created_at,
+                  quality)
+             SELECT ?1, ?2, coalesce(max(version), 0) + 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9
              FROM chapter_versions WHERE story_id = ?1 AND number = ?2
              RETURNING version",
         )?
@@ -142,7 +152,8 @@ pub(super) fn add_version(conn: &Connection, record: &VersionRecord<'_>) -> Resu
                 record.content,
                 word_count(record.content),
                 record.run_id,
-                record.at
+                record.at,
+                quality
             ],
             |row| row.get(0),
         )?;
@@ -267,6 +278,7 @@ impl Store {
             .execute(params![story, number, old.title, old.content, old.info.word_count, now])?;
             add_version(
                 tx,
+                &self.stock_phrases,
                 &VersionRecord {
                     story,
                     number,

@@ -1695,7 +1695,10 @@ fn text_from_the_builtin_generator_is_labelled_as_placeholder_text() {
         let id = story["id"].as_str().unwrap().to_string();
         let run = id_of(&writer.start_run(&id, None));
         writer.wait_for_run(&run, "completed", WAIT);
-        assert_eq!(writer.get("/api/health").json()["generator"], "builtin");
+        assert_eq!(
+            writer.get("/api/health").json()["generator"]["name"],
+            "builtin"
+        );
         let browser = Browser::open(&writer);
         browser.goto(&format!("/#story/{id}"));
         browser.wait_text("#chapter-2 .chapter-title", "Beat 2");
@@ -1712,7 +1715,10 @@ fn text_from_the_builtin_generator_is_labelled_as_placeholder_text() {
     // The same chapters served with a model server configured: no label.
     let llm = crate::util::fake_llm::FakeLlm::start(Vec::new());
     let server = Server::start_on(&db.path, &llm.args(&["--workers", "0"]));
-    assert_eq!(server.get("/api/health").json()["generator"], "openai");
+    assert_eq!(
+        server.get("/api/health").json()["generator"]["name"],
+        "openai"
+    );
     let browser = Browser::open(&server);
     browser.goto(&format!("/#story/{id}"));
     browser.wait_text("#chapter-2 .chapter-title", "Beat 2");

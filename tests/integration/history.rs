@@ -182,6 +182,24 @@ fn the_trash_hides_a_story_keeps_it_whole_and_gives_it_back() {
     let orphans = server.get("/api/diagnostics/orphans").json();
     assert_eq!(orphans["runs"], json!([]), "{orphans}");
     assert_eq!(orphans["count"], 0);
+    // A worker that held the run records that it stopped, up to a watcher
+    // tick after the cancel: the run is settled only once it has.
+    let deadline = std::time::Instant::now() + RUN_TIMEOUT;
+    while server
+        .event_kinds(&active_id)
+        .iter()
+        .any(|k| k == "claimed")
+        && !server
+            .event_kinds(&active_id)
+            .iter()
+            .any(|k| k == "stopped")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker never said it stopped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let runs_in_trash = server.runs_of(&story);
 
     let resp = server.post_empty(&format!("/api/trash/{story}/restore"));

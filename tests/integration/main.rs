@@ -13,9 +13,13 @@
 mod util;
 
 mod api;
+mod app_settings;
 mod backups;
+mod bible;
 mod books;
 mod browser;
+mod browser_app_settings;
+mod browser_bible;
 mod browser_history;
 mod browser_import;
 mod browser_live;
@@ -32,6 +36,7 @@ mod import;
 mod llm;
 mod maintenance;
 mod quality;
+mod quality_stored;
 mod search;
 mod security;
 mod smoke;

@@ -423,7 +423,8 @@ fn fix_orphans_dry_run_changes_not_one_byte_and_fix_orphans_removes_exactly_the_
     assert_eq!(
         report["counts"],
         json!({"runs": 2, "active_runs": 1, "chapters": fx.orphan_chapters,
-               "versions": fx.orphan_chapters, "events": fx.orphan_events})
+               "versions": fx.orphan_chapters, "events": fx.orphan_events,
+               "bible_entries": 0})
     );
     assert_eq!(report["stories_given_default_count"], 0);
     assert!(
@@ -464,7 +465,8 @@ fn fix_orphans_dry_run_changes_not_one_byte_and_fix_orphans_removes_exactly_the_
     assert_eq!(
         report["counts"],
         json!({"runs": 2, "active_runs": 1, "chapters": fx.orphan_chapters,
-               "versions": fx.orphan_chapters, "events": fx.orphan_events})
+               "versions": fx.orphan_chapters, "events": fx.orphan_events,
+               "bible_entries": 0})
     );
     assert_eq!(
         ids(&report["orphaned_runs"], "id"),
@@ -493,7 +495,8 @@ fn fix_orphans_dry_run_changes_not_one_byte_and_fix_orphans_removes_exactly_the_
     assert_eq!(code, 0);
     assert_eq!(
         report["counts"],
-        json!({"runs": 0, "active_runs": 0, "chapters": 0, "versions": 0, "events": 0})
+        json!({"runs": 0, "active_runs": 0, "chapters": 0, "versions": 0, "events": 0,
+               "bible_entries": 0})
     );
     let (code, report) = cli_json(db, &["health-check"]);
     assert_eq!(code, 0, "{report}");
@@ -620,7 +623,8 @@ fn a_run_left_running_with_an_expired_lease_is_stuck_until_health_check_fix_requ
     assert_unchanged(db, &before, "fix-orphans --dry-run");
     assert_eq!(
         report["counts"],
-        json!({"runs": 0, "active_runs": 0, "chapters": 0, "versions": 0, "events": 0})
+        json!({"runs": 0, "active_runs": 0, "chapters": 0, "versions": 0, "events": 0,
+               "bible_entries": 0})
     );
     let (code, report) = cli_json(db, &["fix-orphans"]);
     assert_eq!(code, 0);

@@ -61,7 +61,9 @@ fn a_word_written_in_chapter_seven_is_found_and_gone_after_an_edit() {
         .as_object()
         .map(|o| o.keys().collect())
         .unwrap_or_default();
-    assert_eq!(keys.len(), 5, "only the contract's fields: {hit}");
+    // The contract's five fields and `kind` (chapter or bible entry).
+    assert_eq!(keys.len(), 6, "only the contract's fields and kind: {hit}");
+    assert_eq!(hit["kind"], "chapter");
 
     // Words are ANDed, case and diacritics folded; `story_id` narrows.
     assert_eq!(search(&server, "q=Brass%20CAFE").len(), 1);

@@ -165,7 +165,9 @@ impl Harness {
         let store = store.with_clock(clock.clone());
         let app = Arc::new(App::new(store, AppSettings::default()));
         let generator = Arc::new(generator);
-        let shared = Arc::new(Shared::new(app, generator.clone(), settings));
+        let source =
+            crate::settings::GeneratorSource::fixed(generator.clone(), settings.prompts.clone());
+        let shared = Arc::new(Shared::new(app, Arc::new(source), settings));
         Harness {
             clock,
             generator,

@@ -247,3 +247,77 @@ fn continuations_join_where_the_text_stopped() {
     );
     assert_eq!(join_continuation("Same", "   "), "Same");
 }
+
+#[test]
+fn a_repetitive_chapter_written_again_no_better_keeps_the_first() {
+    let h = Harness::with(
+        FakeGenerator::default(),
+        crate::engine::EngineSettings {
+            rewrite_repetitive: Some(0.5),
+            ..settings()
+        },
+    );
+    let (story, run) = h.story_with_run("Salt Road", &outline(1), 1);
+    // 56 of 57 word 4-grams repeat, then 66 of 67: the second is worse.
+    h.generator.then_text(&words(60, "tide"), false);
+    h.generator.then_text(&words(70, "sand"), false);
+    h.worker("w").run_once();
+    assert_eq!(h.run(&run).status, RunStatus::Completed);
+    let kinds: Vec<&str> = h.generator.calls().iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, ["chapter", "chapter", "summary"]);
+    let chapter = &h.app().store.chapters(&story.id).unwrap()[0];
+    assert_eq!(chapter.content, words(60, "tide"));
+    assert!(h.has_event(
+        &run,
+        EventKind::Rewritten,
+        "chapter 1 repeated itself (0.982 of its word 4-grams are repeats, above 0.5); written again: 0.985; kept the first"
+    ));
+}
+
+#[test]
+fn a_chapter_under_the_repetition_limit_is_written_once() {
+    let h = Harness::with(
+        FakeGenerator::default(),
+        crate::engine::EngineSettings {
+            rewrite_repetitive: Some(0.99),
+            ..settings()
+        },
+    );
+    let (_, run) = h.story_with_run("Salt Road", &outline(1), 1);
+    h.worker("w").run_once();
+    assert_eq!(h.run(&run).status, RunStatus::Completed);
+    let kinds: Vec<&str> = h.generator.calls().iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, ["chapter", "summary"]);
+    assert!(
+        !h.events(&run)
+            .iter()
+            .any(|(k, _)| *k == EventKind::Rewritten)
+    );
+}
+
+#[test]
+fn a_rewrite_that_fails_keeps_the_first_text_and_the_run_goes_on() {
+    let h = Harness::with(
+        FakeGenerator::default(),
+        crate::engine::EngineSettings {
+            rewrite_repetitive: Some(0.5),
+            retries: 0,
+            ..settings()
+        },
+    );
+    let (story, run) = h.story_with_run("Salt Road", &outline(1), 1);
+    h.generator.then_text(&words(60, "tide"), false);
+    h.generator.then_error(GenError::Permanent {
+        code: FailureCode::GeneratorFiltered,
+        message: "the answer was filtered".into(),
+    });
+    h.worker("w").run_once();
+    assert_eq!(h.run(&run).status, RunStatus::Completed);
+    let chapter = &h.app().store.chapters(&story.id).unwrap()[0];
+    assert_eq!(chapter.content, words(60, "tide"));
+    assert!(h.has_event(
+        &run,
+        EventKind::Rewritten,
+        "writing it again failed (GENERATOR_FILTERED: the answer was filtered); kept the first"
+    ));
+}

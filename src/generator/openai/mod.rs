@@ -537,6 +537,12 @@ fn abandonable<T: Send + 'static>(
     }
 }
 
+/// Checks a server's base URL as [`OpenAi::new`] would, for settings saved
+/// before any request: the URL without trailing slashes, or why not.
+pub fn check_base_url(raw: &str) -> Result<String, String> {
+    validate_base_url(raw)
+}
+
 /// The base URL without trailing slashes, if it is a usable http(s) URL.
 fn validate_base_url(raw: &str) -> Result<String, String> {
     let base = raw.trim().trim_end_matches('/');

@@ -35,6 +35,7 @@ pub(super) enum Var {
     Tense,
     Style,
     TargetWords,
+    Bible,
 }
 
 const VARS: &[(&str, Var)] = &[
@@ -54,6 +55,7 @@ const VARS: &[(&str, Var)] = &[
     ("tense", Var::Tense),
     ("style", Var::Style),
     ("target_words", Var::TargetWords),
+    ("bible", Var::Bible),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +184,8 @@ pub(super) struct Vars<'a> {
     pub(super) previous_tail: String,
     pub(super) text_so_far: String,
     pub(super) chapter_text: String,
+    /// The bible entries chosen for this prompt, one line each.
+    pub(super) bible: String,
     /// The chapters before this one, for `{story_so_far}`.
     pub(super) previous: &'a [ChapterGist],
     pub(super) brief: StoryBrief,
@@ -226,6 +230,7 @@ impl Vars<'_> {
             Var::Tense => or_else(&self.brief.tense, UNSET_TENSE),
             Var::Style => or_else(&self.brief.style, UNSET_STYLE),
             Var::TargetWords => self.brief.target_words.to_string(),
+            Var::Bible => or_none(&self.bible),
         }
     }
 }

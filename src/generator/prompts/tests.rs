@@ -21,6 +21,7 @@ fn story(chapters: u32, summary_words: usize) -> StoryContext {
             .collect(),
         previous_tail: "the tail of the last chapter ".repeat(200),
         brief: Default::default(),
+        bible: Vec::new(),
     }
 }
 
@@ -191,7 +192,7 @@ fn overrides_replace_templates_and_misspelt_files_are_refused() {
     );
     std::fs::write(dir.path().join("chapter.txt"), "ok\n{chapter_titel}").unwrap();
     let err = Templates::load(Some(dir.path())).unwrap_err();
-    assert!(err.to_string().ends_with("chapter.txt:2: unknown placeholder `{chapter_titel}`; known: {title}, {premise}, {outline}, {chapter_number}, {chapter_title}, {chapter_count}, {story_so_far}, {previous_tail}, {text_so_far}, {chapter_text}, {author}, {language}, {pov}, {tense}, {style}, {target_words}"), "{err}");
+    assert!(err.to_string().ends_with("chapter.txt:2: unknown placeholder `{chapter_titel}`; known: {title}, {premise}, {outline}, {chapter_number}, {chapter_title}, {chapter_count}, {story_so_far}, {previous_tail}, {text_so_far}, {chapter_text}, {author}, {language}, {pov}, {tense}, {style}, {target_words}, {bible}"), "{err}");
     std::fs::remove_file(dir.path().join("chapter.txt")).unwrap();
     std::fs::write(dir.path().join("chaptr.txt"), "x").unwrap();
     assert!(
@@ -301,4 +302,124 @@ fn author_and_the_other_fields_render_in_an_override() {
     let set = builder.summary(&story, &chapter, "x").unwrap().prompt.user;
     assert!(set.starts_with("Ana Lys|English|"), "{set}");
     assert!(set.contains("|4000|"), "{set}");
+}
+
+fn entry(
+    name: &str,
+    aliases: &[&str],
+    pinned: bool,
+    description: &str,
+) -> crate::store::BibleEntry {
+    crate::store::BibleEntry {
+        id: crate::store::BibleEntryId::random(),
+        story_id: StoryId::random(),
+        kind: crate::store::BibleKind::Character,
+        name: name.into(),
+        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+        description: description.into(),
+        pinned,
+        created_at: crate::run::Timestamp::at(std::time::SystemTime::UNIX_EPOCH),
+        updated_at: crate::run::Timestamp::at(std::time::SystemTime::UNIX_EPOCH),
+    }
+}
+
+fn bible_story() -> StoryContext {
+    let mut story = story(0, 0);
+    story.previous_tail = String::new();
+    story.outline =
+        "## Chapter 1: Dawn\nThe ferry leaves.\n## Chapter 2: Fog\nThe Captain meets Oren.\n"
+            .into();
+    story.bible = vec![
+        entry("Mara", &["the Captain"], false, "Rows the ferry."),
+        entry("Oren", &[], false, "A smuggler."),
+        entry("Salt Road", &[], true, "The old causeway."),
+        entry("Lena", &[], false, "Never named."),
+    ];
+    story
+}
+
+fn request(number: u32) -> ChapterRequest {
+    ChapterRequest {
+        number,
+        total: 2,
+        title: format!("Beat {number}"),
+    }
+}
+
+#[test]
+fn a_chapter_carries_the_pinned_entries_and_those_its_outline_entry_names() {
+    let story = bible_story();
+    let second = builder(8192).chapter(&story, &request(2)).unwrap();
+    assert_eq!(second.bible_used, ["Salt Road", "Mara", "Oren"]);
+    assert!(
+        second
+            .prompt
+            .user
+            .contains("- Mara (character; also: the Captain): Rows the ferry.")
+    );
+    assert!(!second.prompt.user.contains("Lena"));
+    assert!(
+        second
+            .describe("chapter 2")
+            .contains("bible: Salt Road, Mara, Oren")
+    );
+    let first = builder(8192).chapter(&story, &request(1)).unwrap();
+    assert_eq!(first.bible_used, ["Salt Road"]);
+    // The story so far counts: a summary naming Lena brings her in.
+    let mut later = bible_story();
+    later.previous = vec![ChapterGist {
+        number: 1,
+        title: "Dawn".into(),
+        summary: "Lena watches from the pier.".into(),
+    }];
+    let built = builder(8192).chapter(&later, &request(2)).unwrap();
+    assert_eq!(built.bible_used, ["Salt Road", "Mara", "Oren", "Lena"]);
+    // The outline may carry every entry, pinned first.
+    let outline = builder(8192).outline(&story, 2).unwrap();
+    assert_eq!(outline.bible_used, ["Salt Road", "Mara", "Oren", "Lena"]);
+}
+
+#[test]
+fn a_large_bible_never_pushes_a_prompt_over_the_budget() {
+    let mut story = story(6, 40);
+    let names: Vec<String> = (0..40).map(|n| format!("Person{n}")).collect();
+    story.bible = names
+        .iter()
+        .enumerate()
+        .map(|(n, name)| {
+            entry(
+                name,
+                &[],
+                n % 10 == 0,
+                &"long description words ".repeat(200),
+            )
+        })
+        .collect();
+    story.previous_tail = names.join(" ");
+    for context in [1200, 2000, 4000] {
+        let built = builder(context).chapter(&story, &request(7)).unwrap();
+        assert!(
+            built.estimated_tokens <= built.budget,
+            "{context}: {} > {}",
+            built.estimated_tokens,
+            built.budget
+        );
+        let (used, left) = (&built.bible_used, &built.bible_left_out);
+        assert_eq!(used.len() + left.len(), 40, "{context}");
+        assert!(!left.is_empty(), "{context}: everything fitted");
+        // Pinned entries are the last to go.
+        let pinned = ["Person0", "Person10", "Person20", "Person30"];
+        let is_pinned = |name: &String| pinned.contains(&name.as_str());
+        let used_pinned = used.iter().filter(|name| is_pinned(name)).count();
+        assert!(used[..used_pinned].iter().all(is_pinned), "{used:?}");
+        if used.len() > used_pinned {
+            assert_eq!(used_pinned, pinned.len(), "{used:?}");
+        }
+        let note = format!("{} bible entries left out: ", left.len());
+        assert!(
+            built.trimmed.iter().any(|t| t.starts_with(&note)),
+            "{:?}",
+            built.trimmed
+        );
+    }
 }

@@ -388,6 +388,22 @@ fn serve(
         let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(20)) else {
             continue;
         };
+        // The model list (storyflow's connection test and reachability
+        // check) is answered apart: it is neither scripted nor recorded, so
+        // the completions keep their numbers.
+        if request.method() == &tiny_http::Method::Get && request.url().ends_with("/models") {
+            let list = json!({"object": "list", "data": [
+                {"id": "test-model", "object": "model"},
+                {"id": "other-model", "object": "model"},
+            ]});
+            let _ = request.respond(
+                tiny_http::Response::from_string(list.to_string()).with_header(
+                    tiny_http::Header::from_bytes("Content-Type", "application/json")
+                        .expect("a valid header"),
+                ),
+            );
+            continue;
+        }
         let mut raw = String::new();
         let _ = request.as_reader().read_to_string(&mut raw);
         let authorization = request
