@@ -375,3 +375,39 @@ fn the_live_stream_of_an_unknown_or_finished_run_answers_at_once() {
         "event: status\ndata: {\"status\":\"completed\"}\n\n"
     );
 }
+
+#[test]
+fn live_streams_leave_the_request_threads_free_and_are_bounded() {
+    // No workers: the run stays pending, so its live streams stay open.
+    let server = Server::start(&["--workers", "0", "--http-threads", "2"]);
+    let (_, run) = story_with_run(&server, one_chapter_story(), None);
+    let open: Vec<Receiver<LiveEvent>> = (0..64).map(|_| watch(&server, &run)).collect();
+    for events in &open {
+        let first = events.recv_timeout(WAIT).expect("a first event");
+        assert_eq!(
+            (first.name.as_str(), &first.data),
+            ("status", &json!({"status": "pending"}))
+        );
+    }
+    // 64 streams held, 2 request threads: other requests are still served.
+    let started = Instant::now();
+    assert_eq!(server.get(&format!("/api/runs/{run}")).status, 200);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let refused = server.get(&format!("/api/runs/{run}/live"));
+    let error = assert_error(&refused, 503, "UNAVAILABLE");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("64")
+    );
+    // A cancel ends every stream with the run's status.
+    assert_eq!(
+        server.post_empty(&format!("/api/runs/{run}/cancel")).status,
+        200
+    );
+    for events in &open {
+        let last = all_events(events).pop().expect("the final status");
+        assert_eq!(last.data, json!({"status": "cancelled"}));
+    }
+}
