@@ -395,12 +395,7 @@ fn live_streams_leave_the_request_threads_free_and_are_bounded() {
     assert!(started.elapsed() < Duration::from_secs(2));
     let refused = server.get(&format!("/api/runs/{run}/live"));
     let error = assert_error(&refused, 503, "UNAVAILABLE");
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("64")
-    );
+    assert!(error["message"].as_str().unwrap_or("").contains("64"));
     // A cancel ends every stream with the run's status.
     assert_eq!(
         server.post_empty(&format!("/api/runs/{run}/cancel")).status,
@@ -410,4 +405,16 @@ fn live_streams_leave_the_request_threads_free_and_are_bounded() {
         let last = all_events(events).pop().expect("the final status");
         assert_eq!(last.data, json!({"status": "cancelled"}));
     }
+}
+
+#[test]
+fn a_live_stream_outlasts_the_request_timeout() {
+    let llm = streaming_llm(|_| Reply::Stream(StreamReply::new(words("mist", 40), CHUNK_DELAY)));
+    let server = Server::start(&llm.args(&["--http-timeout-s", "1"]));
+    let (story, run) = story_with_run(&server, one_chapter_story(), None);
+    let events = all_events(&watch(&server, &run));
+    let last = events.last().expect("events");
+    assert_eq!(last.data, json!({"status": "completed"}), "{events:?}");
+    let saved = chapter_text(&server, &story, 1).expect("chapter 1");
+    assert_eq!(shown_text(&events, 1).trim(), saved);
 }
