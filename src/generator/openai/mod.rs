@@ -45,10 +45,9 @@
 //! never appears in an error message, even when a server echoes it back.
 
 use crate::run::FailureCode;
-use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -58,7 +57,7 @@ mod stream;
 
 use answer::{error_excerpt, parse_completion};
 use status::{Context, classify_status, classify_transport, retry_after};
-use stream::{SseDecoder, Step, StreamedAnswer, parse_stream_body};
+use stream::parse_stream_body;
 
 use super::{GenError, Generator, Prompt, RawCompletion, Task};
 use crate::cancel::CancelToken;
@@ -166,104 +165,6 @@ impl OpenAi {
             endpoint: self.endpoint.clone(),
             api_key: self.api_key.clone(),
             body,
-        }
-    }
-
-    /// Asks for a stream and relays it; falls back to a plain request when
-    /// the server refuses one.
-    fn complete_streaming(&self, task: &Task<'_>) -> Result<RawCompletion, GenError> {
-        if task.cancel.is_cancelled() {
-            return Err(GenError::Cancelled);
-        }
-        let exchange = self.exchange(self.request_body(&task.prompt, task.max_tokens, true));
-        let (sender, receiver) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("llm-stream".into())
-            .spawn(move || exchange.stream(&sender))
-            .map_err(|e| GenError::transient(format!("could not start the llm request: {e}")))?;
-        let started = Instant::now();
-        let mut answer = StreamedAnswer::default();
-        let mut first_token = None;
-        loop {
-            let wire = match receiver.recv_timeout(CANCEL_POLL) {
-                Ok(wire) => wire,
-                Err(mpsc::RecvTimeoutError::Timeout) if task.cancel.is_cancelled() => {
-                    return Err(GenError::Cancelled);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(GenError::transient(
-                        "the llm stream ended without an answer (its thread failed)",
-                    ));
-                }
-            };
-            match wire {
-                Wire::Failed(error) => return Err(self.classify_transport(error)),
-                Wire::Whole(whole) => return self.unstreamed(whole, task),
-                Wire::Event(data) => match answer.accept(&data).map_err(|e| self.redacted(e))? {
-                    Step::Text(text) => {
-                        first_token.get_or_insert_with(|| started.elapsed());
-                        if let Some(live) = task.live {
-                            live.push(&text);
-                        }
-                    }
-                    Step::Done => break,
-                    Step::Nothing => {}
-                },
-                Wire::End => break,
-                Wire::Broken(why) => {
-                    return Err(GenError::transient(format!(
-                        "the stream from the llm server at {} broke mid-answer ({why}); nothing of it is kept",
-                        self.shown_endpoint
-                    )));
-                }
-                Wire::NotUtf8 => {
-                    return Err(GenError::permanent(
-                        FailureCode::GeneratorBadResponse,
-                        format!(
-                            "the llm server at {} streamed a line that is not valid UTF-8",
-                            self.shown_endpoint
-                        ),
-                    ));
-                }
-            }
-            // Between chunks: a cancelled call reads no further.
-            if task.cancel.is_cancelled() {
-                return Err(GenError::Cancelled);
-            }
-        }
-        let mut raw = answer.finish(&self.shown_endpoint)?;
-        raw.first_token = first_token;
-        Ok(raw)
-    }
-
-    /// A streaming request answered without a stream: refused (asked again
-    /// plainly), or answered whole (taken as it is).
-    fn unstreamed(&self, answer: HttpAnswer, task: &Task<'_>) -> Result<RawCompletion, GenError> {
-        if matches!(answer.status, 400 | 404 | 422) {
-            self.stop_streaming(&format!(
-                "it answered a streaming request with status {}",
-                answer.status
-            ));
-            return self.complete(&task.prompt, task.max_tokens, task.cancel);
-        }
-        let looks_json = answer
-            .body
-            .as_ref()
-            .is_ok_and(|body| body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{'));
-        if (200..300).contains(&answer.status) && looks_json {
-            self.stop_streaming("it answered a streaming request with a whole JSON completion");
-        }
-        self.judge(answer)
-    }
-
-    /// Remembers that this server does not stream; says so once.
-    fn stop_streaming(&self, why: &str) {
-        if self.streaming.swap(false, Ordering::Relaxed) {
-            log::warn!(
-                "the llm server at {} does not stream ({why}); asking without streaming from now on, so the page shows chapters only once written",
-                self.shown_endpoint
-            );
         }
     }
 
@@ -390,23 +291,6 @@ struct Exchange {
     body: Value,
 }
 
-/// What the thread reading a stream hands to the caller.
-enum Wire {
-    /// The request failed before any answer.
-    Failed(ureq::Error),
-    /// The server answered without an event stream: the answer, read whole.
-    Whole(HttpAnswer),
-    /// One event's data.
-    Event(String),
-    /// The stream ended.
-    End,
-    /// Reading failed mid-stream (the connection broke, the answer grew
-    /// past the limit).
-    Broken(String),
-    /// A line of the stream was not UTF-8.
-    NotUtf8,
-}
-
 /// What came back over HTTP, before any judgement.
 struct HttpAnswer {
     status: u16,
@@ -432,61 +316,6 @@ impl Exchange {
 
     fn send(self) -> Result<HttpAnswer, ureq::Error> {
         Ok(read_whole(self.send_with("application/json")?))
-    }
-
-    /// Sends a streaming request and hands what comes back to `sender`,
-    /// event by event; stops reading (and so closes the connection) as soon
-    /// as nobody receives.
-    fn stream(self, sender: &mpsc::Sender<Wire>) {
-        let response = match self.send_with("text/event-stream") {
-            Ok(response) => response,
-            Err(error) => {
-                let _ = sender.send(Wire::Failed(error));
-                return;
-            }
-        };
-        let event_stream = response.status().is_success()
-            && response
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.to_ascii_lowercase().contains("text/event-stream"));
-        if !event_stream {
-            let _ = sender.send(Wire::Whole(read_whole(response)));
-            return;
-        }
-        let mut reader = response.into_body().into_reader();
-        let mut decoder = SseDecoder::default();
-        let mut buffer = [0u8; 8192];
-        let mut total = 0u64;
-        loop {
-            let read = match reader.read(&mut buffer) {
-                Ok(0) => {
-                    let _ = sender.send(Wire::End);
-                    return;
-                }
-                Ok(read) => read,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let _ = sender.send(Wire::Broken(e.to_string()));
-                    return;
-                }
-            };
-            total += read as u64;
-            if total > MAX_ANSWER_BYTES {
-                let _ = sender.send(Wire::Broken("the answer grew past 16 MiB".into()));
-                return;
-            }
-            let Ok(events) = decoder.feed(&buffer[..read]) else {
-                let _ = sender.send(Wire::NotUtf8);
-                return;
-            };
-            for data in events {
-                if sender.send(Wire::Event(data)).is_err() {
-                    return;
-                }
-            }
-        }
     }
 }
 
