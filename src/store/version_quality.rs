@@ -49,7 +49,11 @@ fn story_measure(conn: &Connection, story: &StoryId) -> Result<StoryMeasure<'sta
         .prepare_cached("SELECT target_words, outline FROM stories WHERE id = ?1")?
         .query_row(params![story], |row| Ok((row.get(0)?, row.get(1)?)))?;
     let bible_names = super::bible::bible_names_in(conn, story)?;
-    Ok(StoryMeasure::with_bible(target_words, &outline, &bible_names))
+    Ok(StoryMeasure::with_bible(
+        target_words,
+        &outline,
+        &bible_names,
+    ))
 }
 
 impl Store {

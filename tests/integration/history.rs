@@ -185,8 +185,14 @@ fn the_trash_hides_a_story_keeps_it_whole_and_gives_it_back() {
     // A worker that held the run records that it stopped, up to a watcher
     // tick after the cancel: the run is settled only once it has.
     let deadline = std::time::Instant::now() + RUN_TIMEOUT;
-    while server.event_kinds(&active_id).iter().any(|k| k == "claimed")
-        && !server.event_kinds(&active_id).iter().any(|k| k == "stopped")
+    while server
+        .event_kinds(&active_id)
+        .iter()
+        .any(|k| k == "claimed")
+        && !server
+            .event_kinds(&active_id)
+            .iter()
+            .any(|k| k == "stopped")
     {
         assert!(
             std::time::Instant::now() < deadline,
