@@ -12,17 +12,16 @@
 //! - `prompt_truncated` is recorded once per run in a worker's hands, for
 //!   the first call whose server read under [`TRUNCATION_RATIO`] of the
 //!   estimate: one warning says it all, the totals show the rest;
-//! - time to first token (streamed calls) is measured by the backend and
-//!   carried in `CallReport::first_token`, but only logged: `generations`
-//!   has no column for it, and a migration of its own is left for after
-//!   the migrations 0008-0010 of the work in flight are merged.
+//! - time to first token is measured by a streaming backend
+//!   (`CallReport::first_token`) and stored as `first_token_ms`; calls that
+//!   streamed nothing leave it NULL.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::worker::Job;
 use crate::generator::prompts::estimate_tokens;
-use crate::generator::{CallReport, Completion, GenError, Task, TaskKind};
+use crate::generator::{Completion, GenError, Task, TaskKind};
 use crate::metrics::Metrics;
 use crate::run::EventKind;
 use crate::store::{GenerationKind, NewGeneration};
@@ -41,24 +40,6 @@ impl Job<'_> {
         result: &Result<Completion, GenError>,
         latency: Duration,
     ) {
-        if let Ok(Completion {
-            call:
-                CallReport {
-                    first_token: Some(first),
-                    ..
-                },
-            ..
-        }) = result
-        {
-            // No column holds it yet (see the module's decisions).
-            log::debug!(
-                "run {}: {} call streamed its first text after {} ms of {} ms",
-                self.run.id,
-                task.kind.name(),
-                first.as_millis(),
-                latency.as_millis()
-            );
-        }
         let call = self.generation_row(task, result, latency);
         let metrics = &self.shared.app.metrics;
         Metrics::inc(&metrics.generator_calls);
@@ -107,7 +88,8 @@ impl Job<'_> {
                 |u| u.completion_tokens,
             ),
             completion_tokens_estimated: usage.is_none(),
-            latency_ms: latency.as_millis().min(u128::from(u64::MAX)) as u64,
+            latency_ms: millis(latency),
+            first_token_ms: report.and_then(|r| r.first_token).map(millis),
             finish_reason: report.and_then(|r| r.finish_reason.clone()),
             outcome,
         }
@@ -143,6 +125,10 @@ impl Job<'_> {
             );
         }
     }
+}
+
+fn millis(duration: Duration) -> u64 {
+    duration.as_millis().min(u128::from(u64::MAX)) as u64
 }
 
 /// Whether a server that read `read` tokens of a prompt estimated at `sent`

@@ -52,6 +52,9 @@ pub struct NewGeneration {
     pub completion_tokens: u32,
     pub completion_tokens_estimated: bool,
     pub latency_ms: u64,
+    /// When a streamed call sent its first text; `None` when it streamed
+    /// nothing (a plain request, a failure before any text).
+    pub first_token_ms: Option<u64>,
     pub finish_reason: Option<String>,
     /// `ok`, or the error kind (`transient`, `bad_answer`, `cancelled`, a
     /// failure code).
@@ -76,7 +79,8 @@ pub struct Generation {
 
 const GENERATION_COLUMNS: &str = "id, run_id, story_id, chapter, kind, model, \
      prompt_tokens_estimated, prompt_tokens_reported, completion_tokens, \
-     completion_tokens_estimated, latency_ms, finish_reason, outcome, created_at";
+     completion_tokens_estimated, latency_ms, finish_reason, outcome, created_at, \
+     first_token_ms";
 
 impl Generation {
     fn from_row(row: &Row<'_>) -> rusqlite::Result<Generation> {
@@ -100,6 +104,7 @@ impl Generation {
                 completion_tokens: row.get(8)?,
                 completion_tokens_estimated: row.get(9)?,
                 latency_ms: row.get::<_, i64>(10)?.max(0) as u64,
+                first_token_ms: row.get::<_, Option<i64>>(14)?.map(|ms| ms.max(0) as u64),
                 finish_reason: row.get(11)?,
                 outcome: row.get(12)?,
             },
@@ -175,8 +180,9 @@ impl Store {
             tx.prepare_cached(
                 "INSERT INTO generations (run_id, story_id, chapter, kind, model,
                      prompt_tokens_estimated, prompt_tokens_reported, completion_tokens,
-                     completion_tokens_estimated, latency_ms, finish_reason, outcome, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                     completion_tokens_estimated, latency_ms, finish_reason, outcome, created_at,
+                     first_token_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(params![
                 call.run_id,
@@ -192,6 +198,7 @@ impl Store {
                 call.finish_reason,
                 call.outcome,
                 now,
+                call.first_token_ms.map(|ms| ms.min(i64::MAX as u64) as i64),
             ])?;
             tx.prepare_cached(
                 "UPDATE workflow_runs SET usage_calls = usage_calls + 1,
@@ -267,6 +274,7 @@ mod tests {
             completion_tokens: 40,
             completion_tokens_estimated: true,
             latency_ms: 12,
+            first_token_ms: Some(3),
             finish_reason: Some("stop".into()),
             outcome: "ok".into(),
         }

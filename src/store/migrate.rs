@@ -41,6 +41,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0010_version_quality",
         include_str!("../../schema/0010_version_quality.sql"),
     ),
+    (
+        "0011_time_to_first_token",
+        include_str!("../../schema/0011_time_to_first_token.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

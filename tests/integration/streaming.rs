@@ -189,6 +189,23 @@ fn live_text_arrives_before_the_chapter_is_saved_and_is_what_is_saved() {
     assert_eq!(shown_text(&rest, 1).trim(), saved);
     let run_row = server.run(&run);
     assert_eq!(run_row["status"], "completed");
+    let (first_token_ms, latency_ms) = chapter_call_timing(&server, &run);
+    assert!(
+        first_token_ms < latency_ms && latency_ms - first_token_ms >= 1000,
+        "the first text came {first_token_ms} ms into a {latency_ms} ms call of 50 chunks 50 ms apart"
+    );
+}
+
+/// `first_token_ms` and `latency_ms` of the run's chapter call, as stored.
+fn chapter_call_timing(server: &Server, run: &str) -> (i64, i64) {
+    let db = rusqlite::Connection::open(&server.db).expect("open the test database");
+    db.query_row(
+        "SELECT first_token_ms, latency_ms FROM generations
+         WHERE run_id = ?1 AND kind = 'chapter' AND outcome = 'ok'",
+        [run],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .expect("the chapter call with its time to first token")
 }
 
 #[test]
