@@ -213,51 +213,117 @@ function renderTruncation(box, events) {
 // ---------------------------------------------------------------- live text
 // While a run is active the view follows GET /api/runs/{id}/live (server-sent
 // events): the chapter being written grows in place, marked "writing…", then
-// "saved". One EventSource at a time, closed when the run ends or the view
-// leaves. The browser reconnects by itself after a cut, and the server then
-// starts again from the chapter so far (a `chunk` with `reset`).
+// "saved". One stream at a time, closed when the run ends or the view leaves.
+//
+// Read with fetch(), not EventSource: EventSource cannot send the
+// Authorization header a server started with --token asks for. A stream cut
+// while the run is still active is opened again after LIVE_RETRY_MS; the
+// server then starts from the chapter so far (a `chunk` with `reset`).
 
-let liveSource = null; // { id, source }
+/** How long a cut live stream waits before it is opened again, in ms. */
+const LIVE_RETRY_MS = 2000;
+
+let liveSource = null; // { id, abort }
 
 function syncLiveText(view) {
   const wanted = view && view.run && isActive(view.run) ? view.id : null;
   if (liveSource && liveSource.id !== wanted) closeLiveText();
-  if (!wanted || liveSource || typeof EventSource !== 'function') return;
-  const source = new EventSource(`/api/runs/${encodeURIComponent(wanted)}/live`);
-  liveSource = { id: wanted, source };
-  source.addEventListener('chunk', (e) => {
-    const data = liveData(e);
-    if (!data) return;
+  if (!wanted || liveSource || typeof ReadableStream !== 'function') return;
+  const abort = new AbortController();
+  const stream = { id: wanted, abort };
+  liveSource = stream;
+  followLive(view, stream).finally(() => {
+    if (liveSource !== stream) return;
+    liveSource = null;
+    if (!abort.signal.aborted) setTimeout(() => syncLiveText(state.run), LIVE_RETRY_MS);
+  });
+}
+
+/** Reads one live stream until it ends, is aborted or fails. */
+async function followLive(view, stream) {
+  const headers = { Accept: 'text/event-stream' };
+  const sent = token();
+  if (sent) headers.Authorization = `Bearer ${sent}`;
+  try {
+    const resp = await fetch(`/api/runs/${encodeURIComponent(stream.id)}/live`, {
+      headers,
+      cache: 'no-store',
+      credentials: 'same-origin',
+      signal: stream.abort.signal,
+    });
+    if (!resp.ok || !resp.body) return;
+    const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
+    const parser = sseParser((name, data) => onLiveEvent(view, name, data));
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      parser(value);
+    }
+  } catch {
+    // Aborted, or the connection dropped: syncLiveText decides what next.
+  }
+}
+
+/**
+ * A server-sent events parser: feed it text as it arrives; it calls
+ * `emit(name, data)` for each whole event. `data:` lines join with "\n";
+ * comments (`:` lines, the server's keep-alives) are skipped.
+ */
+function sseParser(emit) {
+  let buffer = '';
+  let name = 'message';
+  let data = [];
+  return (text) => {
+    buffer += text;
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === '') {
+        if (data.length) emit(name, data.join('\n'));
+        name = 'message';
+        data = [];
+      } else if (line.startsWith(':')) {
+        continue;
+      } else {
+        const colon = line.indexOf(':');
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let value = colon < 0 ? '' : line.slice(colon + 1);
+        if (value.startsWith(' ')) value = value.slice(1);
+        if (field === 'event') name = value;
+        else if (field === 'data') data.push(value);
+      }
+    }
+  };
+}
+
+function onLiveEvent(view, name, text) {
+  const data = liveData(text);
+  if (!data) return;
+  if (name === 'chunk') {
     const same = view.live && view.live.chapter === data.chapter && !data.reset;
     view.live = same ? view.live : { chapter: data.chapter, text: '', saved: false };
     view.live.text += String(data.text || '');
     view.live.saved = false;
     renderLiveText();
-  });
-  source.addEventListener('saved', (e) => {
-    const data = liveData(e);
-    if (data && view.live && view.live.chapter === data.chapter) view.live.saved = true;
+  } else if (name === 'saved') {
+    if (view.live && view.live.chapter === data.chapter) view.live.saved = true;
     renderLiveText();
     markRunStale();
-  });
-  source.addEventListener('status', (e) => {
-    const data = liveData(e);
-    if (data && !['pending', 'running'].includes(data.status)) {
-      closeLiveText();
-      markRunStale();
-    }
-  });
+  } else if (name === 'status' && !['pending', 'running'].includes(data.status)) {
+    closeLiveText();
+    markRunStale();
+  }
 }
 
 function closeLiveText() {
   if (!liveSource) return;
-  liveSource.source.close();
+  liveSource.abort.abort();
   liveSource = null;
 }
 
-function liveData(event) {
+function liveData(text) {
   try {
-    return JSON.parse(event.data);
+    return JSON.parse(text);
   } catch {
     return null;
   }

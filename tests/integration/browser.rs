@@ -347,7 +347,7 @@ impl Browser {
     }
 
     /// Types `text` into the field matching `css` (after clearing it).
-    fn type_into(&self, css: &str, text: &str) {
+    pub(crate) fn type_into(&self, css: &str, text: &str) {
         let id = self.wait(&format!("the field {css}"), |b| b.element(css).ok());
         self.command("POST", &format!("/element/{id}/clear"), None);
         self.command(

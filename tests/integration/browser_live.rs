@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::browser::{Browser, assert_quiet_console};
+use crate::browser::{Browser, assert_quiet_console, assert_quiet_console_except};
 use crate::util::fake_llm::{FakeLlm, Reply, Seen, StreamReply, UsageReport, default_reply};
 use crate::util::{Api, Server, outline, story_with_run};
 
@@ -77,4 +77,46 @@ fn browser_live_a_cut_prompt_is_shown_at_the_top_of_the_run_with_the_fix() {
     let fix = browser.text(".run-warning code.fix").unwrap_or_default();
     assert_eq!(fix, r#"--llm-extra-body '{"options":{"num_ctx":16384}}'"#);
     assert_quiet_console(&browser);
+}
+
+#[test]
+fn browser_live_text_is_shown_on_a_server_with_a_token() {
+    const TOKEN: &str = "live-s3cret";
+    let chunks: Vec<String> = (1..=60).map(|n| format!("swell{n} ")).collect();
+    let llm = FakeLlm::with_responder(Vec::new(), move |seen: &Seen, number| {
+        if seen.is_summary() || seen.is_outline() {
+            default_reply(seen, number)
+        } else {
+            Reply::Stream(StreamReply::new(chunks.clone(), Duration::from_millis(150)))
+        }
+    });
+    llm.stream_when_asked(Duration::ZERO);
+    let server = Server::start(&llm.args(&["--token", TOKEN]));
+    let with_token = |method: &str, path: &str, body: &serde_json::Value| {
+        let resp = server.raw(
+            method,
+            path,
+            &[
+                ("Host".into(), server.addr.to_string()),
+                ("Content-Type".into(), "application/json".into()),
+                ("Authorization".into(), format!("Bearer {TOKEN}")),
+            ],
+            body.to_string().as_bytes(),
+        );
+        assert!(resp.status < 300, "{method} {path}: {}", resp.text());
+        resp.json()["id"].as_str().unwrap_or_default().to_string()
+    };
+    let story = with_token("POST", "/api/stories", &one_chapter_story());
+    let run = with_token("POST", &format!("/api/stories/{story}/runs"), &json!({}));
+    let browser = Browser::open(&server);
+    browser.goto(&format!("/#run/{run}"));
+    browser.wait_visible("#token-dialog");
+    browser.type_into("#token-input", TOKEN);
+    browser.click("#token-submit");
+    // EventSource cannot send the token: text shown here came through the
+    // page's own authorised stream.
+    let shown = browser.wait("live text behind a token", writing_text);
+    assert!(shown.contains("swell1"), "{shown:?}");
+    // The refusals before the token was given are the only console errors.
+    assert_quiet_console_except(&browser, &["401"]);
 }
