@@ -28,7 +28,11 @@ use support::{Row, Server, print_table};
 
 fn outline(chapters: usize) -> String {
     (1..=chapters)
-        .map(|n| format!("## Chapter {n}: Part {n}\nThe keeper crosses the harbour for the {n}th time.\n"))
+        .map(|n| {
+            format!(
+                "## Chapter {n}: Part {n}\nThe keeper crosses the harbour for the {n}th time.\n"
+            )
+        })
         .collect()
 }
 
@@ -51,18 +55,35 @@ fn start_book(agent: &ureq::Agent, server: &Server, title: &str, chapters: usize
         agent,
         "POST",
         &server.url("/api/stories"),
-        Some(json!({"title": title, "premise": "A lighthouse keeper waits for a letter.",
-                    "outline": outline(chapters), "chapter_count": chapters})),
+        Some(
+            json!({"title": title, "premise": "A lighthouse keeper waits for a letter.",
+                    "outline": outline(chapters), "chapter_count": chapters}),
+        ),
     );
     let id = story["id"].as_str().expect("story id");
-    let run = call(agent, "POST", &server.url(&format!("/api/stories/{id}/runs")), None);
+    let run = call(
+        agent,
+        "POST",
+        &server.url(&format!("/api/stories/{id}/runs")),
+        None,
+    );
     run["id"].as_str().expect("run id").to_string()
 }
 
 fn serve_args<'a>(llm: &'a FakeLlm, workers: &'a str) -> Vec<&'a str> {
     vec![
-        "--generator", "openai", "--llm-url", &llm.url, "--llm-model", "bench-model",
-        "--min-chapter-words", "1", "--retry-base-ms", "10", "--workers", workers,
+        "--generator",
+        "openai",
+        "--llm-url",
+        &llm.url,
+        "--llm-model",
+        "bench-model",
+        "--min-chapter-words",
+        "1",
+        "--retry-base-ms",
+        "10",
+        "--workers",
+        workers,
     ]
 }
 
@@ -80,7 +101,12 @@ fn flatness(chapters: usize) -> (i64, i64, f64) {
     let run = start_book(&agent, &server, "Sixty Chapters", chapters);
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let status = call(&agent, "GET", &server.url(&format!("/api/runs/{run}")), None);
+        let status = call(
+            &agent,
+            "GET",
+            &server.url(&format!("/api/runs/{run}")),
+            None,
+        );
         match status["status"].as_str() {
             Some("completed") => break,
             Some("failed" | "cancelled") => panic!("the book's run ended: {status}"),
@@ -109,7 +135,11 @@ fn flatness(chapters: usize) -> (i64, i64, f64) {
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .expect("token totals");
-    (prompt_of(10.min(chapters)), prompt_of(chapters), summaries / all.max(1.0))
+    (
+        prompt_of(10.min(chapters)),
+        prompt_of(chapters),
+        summaries / all.max(1.0),
+    )
 }
 
 /// Figure 2: chapters per minute with `workers` workers, over `window`,
@@ -152,12 +182,32 @@ fn main() {
         ),
         &[
             Row::new("chapter 10 prompt tokens", tenth.to_string(), "", None),
-            Row::new(&format!("chapter {chapters} prompt tokens"), last.to_string(), "", None),
-            Row::new(&format!("chapter {chapters} / chapter 10 prompt"), format!("{growth:.2}"), "<= 1.20", Some(growth <= 1.2)),
-            Row::new("summaries' share of all tokens", format!("{:.1} %", summary_share * 100.0), "<= 20 %", Some(summary_share <= 0.2)),
+            Row::new(
+                &format!("chapter {chapters} prompt tokens"),
+                last.to_string(),
+                "",
+                None,
+            ),
+            Row::new(
+                &format!("chapter {chapters} / chapter 10 prompt"),
+                format!("{growth:.2}"),
+                "<= 1.20",
+                Some(growth <= 1.2),
+            ),
+            Row::new(
+                "summaries' share of all tokens",
+                format!("{:.1} %", summary_share * 100.0),
+                "<= 20 %",
+                Some(summary_share <= 0.2),
+            ),
             Row::new("chapters/min, --workers 1", format!("{one:.1}"), "", None),
             Row::new("chapters/min, --workers 8", format!("{eight:.1}"), "", None),
-            Row::new("8 workers / 1 worker", format!("{scaling:.2}"), ">= 7.00", Some(scaling >= 7.0)),
+            Row::new(
+                "8 workers / 1 worker",
+                format!("{scaling:.2}"),
+                ">= 7.00",
+                Some(scaling >= 7.0),
+            ),
         ],
     );
 }

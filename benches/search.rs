@@ -32,7 +32,13 @@ const WORDS_PER_CHAPTER: usize = 1_500;
 const CHAPTERS_PER_STORY: usize = 20;
 const SEED: u64 = 0x5eed_2026;
 /// Words that occur once each in the whole database, in known chapters.
-const NEEDLES: [&str; 5] = ["astrolabe", "quinquireme", "zephyrine", "obsidianite", "marigoldwick"];
+const NEEDLES: [&str; 5] = [
+    "astrolabe",
+    "quinquireme",
+    "zephyrine",
+    "obsidianite",
+    "marigoldwick",
+];
 
 const SYLLABLES: [&str; 24] = [
     "ka", "lo", "mi", "ren", "sa", "tor", "vel", "an", "is", "dun", "fe", "gar", "hol", "jin",
@@ -113,7 +119,12 @@ fn generate(path: &Path, total_words: usize) -> rusqlite::Result<()> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for s in 0..stories {
-            story.execute(params![story_id(s), format!("Story {s}"), CHAPTERS_PER_STORY as i64, now])?;
+            story.execute(params![
+                story_id(s),
+                format!("Story {s}"),
+                CHAPTERS_PER_STORY as i64,
+                now
+            ])?;
             for n in 1..=CHAPTERS_PER_STORY {
                 let index = s * CHAPTERS_PER_STORY + n - 1;
                 let mut text = chapter_text(&mut rng, &words);
@@ -121,7 +132,14 @@ fn generate(path: &Path, total_words: usize) -> rusqlite::Result<()> {
                     text.push_str(&format!("The {needle} waited."));
                 }
                 let count = text.split_whitespace().count();
-                chapter.execute(params![story_id(s), n as i64, format!("Part {n}"), text, count as i64, now])?;
+                chapter.execute(params![
+                    story_id(s),
+                    n as i64,
+                    format!("Part {n}"),
+                    text,
+                    count as i64,
+                    now
+                ])?;
             }
         }
     }
@@ -160,11 +178,18 @@ fn queries(stories: usize) -> Vec<(&'static str, String)> {
         let rare = &words[rng.usize(VOCABULARY - 500..VOCABULARY)];
         let mid = &words[rng.usize(100..1_000)];
         all.push(("common word", format!("q={common}")));
-        let rare_query = if i % 10 == 0 { NEEDLES[i / 10 % NEEDLES.len()] } else { rare };
+        let rare_query = if i % 10 == 0 {
+            NEEDLES[i / 10 % NEEDLES.len()]
+        } else {
+            rare
+        };
         all.push(("rare word", format!("q={rare_query}")));
         all.push(("two words", format!("q={common}+{mid}")));
         let story = story_id(rng.usize(0..stories));
-        all.push(("common word, one story", format!("q={common}&story_id={story}")));
+        all.push((
+            "common word, one story",
+            format!("q={common}&story_id={story}"),
+        ));
     }
     all
 }
@@ -172,7 +197,9 @@ fn queries(stories: usize) -> Vec<(&'static str, String)> {
 fn main() {
     let total_words = support::env_number("SEARCH_BENCH_WORDS", 10_000_000);
     let db = cached_database(total_words);
-    let stories = total_words.div_ceil(WORDS_PER_CHAPTER).div_ceil(CHAPTERS_PER_STORY);
+    let stories = total_words
+        .div_ceil(WORDS_PER_CHAPTER)
+        .div_ceil(CHAPTERS_PER_STORY);
     let server = Server::start(&db, &["--workers", "0"]);
     let agent = support::agent();
     let queries = queries(stories);
@@ -206,9 +233,24 @@ fn main() {
     }
     let p95 = percentile(&all, 95.0);
     let mut rows = vec![
-        Row::new("GET /api/search p50 ms", format!("{:.1}", percentile(&all, 50.0)), "", None),
-        Row::new("GET /api/search p95 ms", format!("{p95:.1}"), "< 50 ms", Some(p95 < 50.0)),
-        Row::new("GET /api/search p99 ms", format!("{:.1}", percentile(&all, 99.0)), "", None),
+        Row::new(
+            "GET /api/search p50 ms",
+            format!("{:.1}", percentile(&all, 50.0)),
+            "",
+            None,
+        ),
+        Row::new(
+            "GET /api/search p95 ms",
+            format!("{p95:.1}"),
+            "< 50 ms",
+            Some(p95 < 50.0),
+        ),
+        Row::new(
+            "GET /api/search p99 ms",
+            format!("{:.1}", percentile(&all, 99.0)),
+            "",
+            None,
+        ),
     ];
     for (kind, samples) in &by_kind {
         rows.push(Row::new(

@@ -61,7 +61,9 @@ function setProgress(bar, run) {
 // ----------------------------------------------------------------- stories
 
 function renderStories() {
-  $('#stories-count').textContent = state.storiesLoaded ? String(state.stories.length) : '';
+  const shown = String(state.stories.length) + (state.storiesMore ? '+' : '');
+  $('#stories-count').textContent = state.storiesLoaded ? shown : '';
+  $('#stories-more').hidden = !(state.storiesLoaded && state.storiesMore);
   const list = $('#story-list');
   if (!state.storiesLoaded) return;
   syncList(list, state.stories, (s) => s.id, createStoryCard, updateStoryCard, () =>

@@ -115,7 +115,10 @@ impl Row {
 /// Prints `rows` as the benchmark's table.
 pub fn print_table(title: &str, rows: &[Row]) {
     println!("\n{title}");
-    println!("{:<52} {:>12}  {:<14} result", "figure", "measured", "target");
+    println!(
+        "{:<52} {:>12}  {:<14} result",
+        "figure", "measured", "target"
+    );
     for row in rows {
         let result = match row.pass {
             Some(true) => "PASS",
