@@ -112,9 +112,12 @@ impl Row {
     }
 }
 
-/// Prints `rows` as the benchmark's table.
+/// Prints `rows` as the benchmark's table, with the machine's load: on a
+/// shared machine the absolute figures move with it.
 pub fn print_table(title: &str, rows: &[Row]) {
-    println!("\n{title}");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load: Vec<&str> = load.split_whitespace().take(3).collect();
+    println!("\n{title}; load average {}", load.join(" "));
     println!(
         "{:<52} {:>12}  {:<14} result",
         "figure", "measured", "target"

@@ -14,7 +14,8 @@
 //!   the page turns them into `<mark>` elements, never HTML), taken from the
 //!   chapter text, where the reader scrolls to; the title is its own field.
 //! - hits are ranked by bm25 with a match in the title worth twice one in
-//!   the text; stories in the trash are skipped.
+//!   the text (equal scores in the order the chapters were first saved);
+//!   stories in the trash are skipped.
 
 use rusqlite::{ErrorCode, params};
 use serde::Serialize;
@@ -63,33 +64,52 @@ pub fn fts_query(text: &str) -> Result<String> {
     Ok(phrases.join(" "))
 }
 
-/// Ranks first, snippets after: the inner query orders every match by bm25
-/// and keeps the page's hits (a common word matches nearly every chapter,
-/// and a snippet reads and tokenises the chapter's whole text, so a snippet
-/// per match made a search of one common word over 10 million words take
-/// hundreds of milliseconds); the outer query makes a snippet for those
-/// hits only, each through the full-text query again, constrained to that
-/// one rowid (FTS5 seeks to it). `MATERIALIZED` and `CROSS JOIN` keep that
-/// order: the ranked hits outside, the snippet lookups inside.
-const SEARCH: &str = "WITH ranked AS MATERIALIZED (
-         SELECT chapters_fts.rowid AS hit, bm25(chapters_fts, 2.0, 1.0) AS score,
-                c.story_id AS story_id, c.number AS number
-         FROM chapters_fts
-         JOIN chapters c ON c.rowid = chapters_fts.rowid
-         JOIN stories s ON s.id = c.story_id
-         WHERE chapters_fts MATCH ?1
-           AND s.deleted_at IS NULL
-           AND (?2 IS NULL OR c.story_id = ?2)
-         ORDER BY score, c.story_id, c.number
-         LIMIT ?3)
-     SELECT c.story_id, s.title, c.number, c.title,
+/// The page's hits, best first: the ranked hits (`ranked`: rowid and
+/// score, from one of the two queries below) with their story, number,
+/// title and snippet.
+///
+/// Ranking first and making snippets after matters on a large library: a
+/// common word matches nearly every chapter, and a snippet reads and
+/// tokenises the chapter's whole text, so a snippet per match (the first
+/// form of this query) made one common word over 10 million words take
+/// hundreds of milliseconds (`cargo bench --bench search`). Here each of
+/// the page's hits gets its snippet through the full-text query again,
+/// constrained to that one rowid (FTS5 seeks to it). `MATERIALIZED` and
+/// `CROSS JOIN` keep that order: the ranked hits outside, the lookups inside.
+const HITS: &str = "SELECT c.story_id, s.title, c.number, c.title,
             snippet(chapters_fts, 1, '[', ']', '…', ?4)
      FROM ranked
      CROSS JOIN chapters_fts
      JOIN chapters c ON c.rowid = ranked.hit
      JOIN stories s ON s.id = c.story_id
      WHERE chapters_fts MATCH ?1 AND chapters_fts.rowid = ranked.hit
-     ORDER BY ranked.score, ranked.story_id, ranked.number";
+     ORDER BY ranked.score, c.story_id, c.number";
+
+/// Every story outside the trash. The ranking reads the index alone: the
+/// chapters of trashed stories are one small set (by the `stories_trash`
+/// index) left out by rowid, where a join to `chapters` and `stories` for
+/// every match read a 10 KB chapter row per match. Equal scores are ranked
+/// by rowid (the order the chapters were first saved), so which of several
+/// equal hits make the page no longer needs the chapter rows.
+const RANK_ALL: &str = "WITH ranked AS MATERIALIZED (
+         SELECT rowid AS hit, bm25(chapters_fts, 2.0, 1.0) AS score
+         FROM chapters_fts
+         WHERE chapters_fts MATCH ?1
+           AND rowid NOT IN (SELECT c.rowid FROM stories s JOIN chapters c ON c.story_id = s.id
+                             WHERE s.deleted_at IS NOT NULL)
+         ORDER BY score, rowid
+         LIMIT ?3)";
+
+/// One story (`?2`): only its chapters' rowids are ranked, found by the
+/// chapters' primary key.
+const RANK_STORY: &str = "WITH ranked AS MATERIALIZED (
+         SELECT rowid AS hit, bm25(chapters_fts, 2.0, 1.0) AS score
+         FROM chapters_fts
+         WHERE chapters_fts MATCH ?1
+           AND rowid IN (SELECT c.rowid FROM chapters c JOIN stories s ON s.id = c.story_id
+                         WHERE c.story_id = ?2 AND s.deleted_at IS NULL)
+         ORDER BY score, rowid
+         LIMIT ?3)";
 
 impl Store {
     /// The chapters that hold every word of `query`, best first, at most
@@ -104,7 +124,12 @@ impl Store {
         let fts = fts_query(query)?;
         let limit = limit.clamp(1, MAX_SEARCH_HITS);
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(SEARCH)?;
+        let rank = if story.is_some() {
+            RANK_STORY
+        } else {
+            RANK_ALL
+        };
+        let mut stmt = conn.prepare_cached(&format!("{rank} {HITS}"))?;
         let hits = stmt
             .query_map(params![fts, story, limit, SNIPPET_WORDS], |row| {
                 Ok(SearchHit {
