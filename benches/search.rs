@@ -128,7 +128,10 @@ fn generate(path: &Path, total_words: usize) -> rusqlite::Result<()> {
             for n in 1..=CHAPTERS_PER_STORY {
                 let index = s * CHAPTERS_PER_STORY + n - 1;
                 let mut text = chapter_text(&mut rng, &words);
-                if let Some(needle) = NEEDLES.get(index / 997).filter(|_| index % 997 == 0) {
+                if let Some(needle) = NEEDLES
+                    .get(index / 997)
+                    .filter(|_| index.is_multiple_of(997))
+                {
                     text.push_str(&format!("The {needle} waited."));
                 }
                 let count = text.split_whitespace().count();
