@@ -18,6 +18,7 @@ mod books;
 mod browser;
 mod browser_history;
 mod browser_import;
+mod browser_paging;
 mod browser_settings;
 mod cancel;
 mod clean_text;
