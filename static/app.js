@@ -18,13 +18,18 @@ const SLOW_MS = 10000; // otherwise: notices runs started from the shell
 const HEALTH_MS = 5000;
 const STORIES_MS = 15000;
 const RUN_LIMIT = 100;
-const STORY_LIMIT = 500;
+// The stories list is paged: the first screen asks for one page (drawing
+// 500 cards took the first screen of a 10,000-story library past 600 ms),
+// and "Show more stories" asks for one page more each time.
+const STORY_PAGE = 50;
 
 const state = {
   stories: [],
   storiesLoaded: false,
   storiesAt: 0,
   storiesDirty: false,
+  storyLimit: STORY_PAGE, // how many stories the list shows; grows by a page
+  storiesMore: false, // the last answer filled its page: there may be more
   refreshSoon: false,
   runs: [],
   runsLoaded: false,
@@ -62,8 +67,9 @@ function anyActive() {
 }
 
 async function loadStories() {
-  const data = await api('GET', `/api/stories?limit=${STORY_LIMIT}`);
+  const data = await api('GET', `/api/stories?limit=${state.storyLimit}`);
   state.stories = data.stories || [];
+  state.storiesMore = state.stories.length >= state.storyLimit;
   state.storiesLoaded = true;
   state.storiesAt = Date.now();
   state.storiesDirty = false;
@@ -333,6 +339,11 @@ function init() {
   });
   form().addEventListener('submit', submitStory);
   $('#btn-import-story').addEventListener('click', () => openImportForm(true));
+  $('#btn-more-stories').addEventListener('click', () => {
+    state.storyLimit += STORY_PAGE;
+    state.storiesDirty = true;
+    refreshNow();
+  });
   $('#import-cancel').addEventListener('click', () => {
     resetImportForm();
     openImportForm(false);

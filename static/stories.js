@@ -61,7 +61,9 @@ function setProgress(bar, run) {
 // ----------------------------------------------------------------- stories
 
 function renderStories() {
-  $('#stories-count').textContent = state.storiesLoaded ? String(state.stories.length) : '';
+  const shown = String(state.stories.length) + (state.storiesMore ? '+' : '');
+  $('#stories-count').textContent = state.storiesLoaded ? shown : '';
+  $('#stories-more').hidden = !(state.storiesLoaded && state.storiesMore);
   const list = $('#story-list');
   if (!state.storiesLoaded) return;
   syncList(list, state.stories, (s) => s.id, createStoryCard, updateStoryCard, () =>
@@ -215,10 +217,29 @@ function renderRuns() {
   );
 }
 
+// The list holds a page of stories, so a run can belong to a story not in
+// it: that story is asked for once (null while asked, or when it is gone)
+// and kept, so the run card shows its title rather than a bare id.
+const storiesOffPage = new Map();
+
+function storyOffPage(storyId) {
+  if (!storiesOffPage.has(storyId)) {
+    storiesOffPage.set(storyId, null);
+    api('GET', `/api/stories/${encodeURIComponent(storyId)}`).then(
+      (story) => {
+        storiesOffPage.set(storyId, story);
+        render();
+      },
+      () => {},
+    );
+  }
+  return storiesOffPage.get(storyId);
+}
+
 function storyLabel(storyId) {
-  const story = storyById(storyId);
-  if (story) return { text: story.title, missing: false };
   const orphan = state.orphans && (state.orphans.runs || []).some((r) => r.story_id === storyId);
+  const story = storyById(storyId) || (orphan ? null : storyOffPage(storyId));
+  if (story) return { text: story.title, missing: false };
   return { text: orphan ? `missing story ${shortId(storyId)}` : `story ${shortId(storyId)}`, missing: orphan };
 }
 

@@ -15,7 +15,8 @@
 //!   the page turns them into `<mark>` elements, never HTML), taken from the
 //!   chapter text, where the reader scrolls to; the title is its own field.
 //! - hits are ranked by bm25 with a match in the title worth twice one in
-//!   the text; stories in the trash are skipped.
+//!   the text (equal scores in the order the chapters were first saved);
+//!   stories in the trash are skipped.
 //! - a bible entry is a hit of its own (`kind: "bible"`, `chapter: null`,
 //!   `title` the entry's name), ranked among the chapters by the same bm25
 //!   (a match in the name or an alias worth twice one in the description);
@@ -108,36 +109,68 @@ pub fn fts_query(text: &str) -> Result<String> {
     Ok(phrases.join(" "))
 }
 
-// Each half is limited on its own first, so neither index is read past
-// the hits that can be shown.
-const SEARCH: &str = "SELECT kind, story_id, story_title, number, title, snippet FROM (
-       SELECT * FROM (
-         SELECT ?5 AS kind, c.story_id, s.title AS story_title, c.number, c.title,
-                snippet(chapters_fts, 1, '[', ']', '…', ?4) AS snippet,
-                bm25(chapters_fts, 2.0, 1.0) AS score
-         FROM chapters_fts
-         JOIN chapters c ON c.rowid = chapters_fts.rowid
-         JOIN stories s ON s.id = c.story_id
-         WHERE chapters_fts MATCH ?1
-           AND s.deleted_at IS NULL
-           AND (?2 IS NULL OR c.story_id = ?2)
-         ORDER BY score, c.story_id, c.number
-         LIMIT ?3)
+/// The page's hits, best first: the ranked chapters (`ranked`: rowid and
+/// score, from one of the two queries below) with their story, number,
+/// title and snippet, and the bible entries that match, ranked together.
+///
+/// Ranking first and making snippets after matters on a large library: a
+/// common word matches nearly every chapter, and a snippet reads and
+/// tokenises the chapter's whole text, so a snippet per match (the first
+/// form of this query) made one common word over 10 million words take
+/// hundreds of milliseconds (`cargo bench --bench search`). Here each of
+/// the page's hits gets its snippet through the full-text query again,
+/// constrained to that one rowid (FTS5 seeks to it). `MATERIALIZED` and
+/// `CROSS JOIN` keep that order: the ranked hits outside, the lookups inside.
+const HITS: &str = "SELECT kind, story_id, story_title, number, title, snippet FROM (
+       SELECT ?5 AS kind, c.story_id, s.title AS story_title, c.number, c.title,
+              snippet(chapters_fts, 1, '[', ']', '…', ?4) AS snippet,
+              ranked.score AS score, ranked.hit AS saved
+       FROM ranked
+       CROSS JOIN chapters_fts
+       JOIN chapters c ON c.rowid = ranked.hit
+       JOIN stories s ON s.id = c.story_id
+       WHERE chapters_fts MATCH ?1 AND chapters_fts.rowid = ranked.hit
        UNION ALL
        SELECT * FROM (
          SELECT ?6 AS kind, b.story_id, s.title AS story_title, NULL AS number, b.name,
                 snippet(bible_fts, -1, '[', ']', '…', ?4) AS snippet,
-                bm25(bible_fts, 2.0, 2.0, 1.0) AS score
+                bm25(bible_fts, 2.0, 2.0, 1.0) AS score, b.rowid AS saved
          FROM bible_fts
          JOIN bible_entries b ON b.rowid = bible_fts.rowid
          JOIN stories s ON s.id = b.story_id
          WHERE bible_fts MATCH ?1
            AND s.deleted_at IS NULL
            AND (?2 IS NULL OR b.story_id = ?2)
-         ORDER BY score, b.story_id, b.name
+         ORDER BY score, b.rowid
          LIMIT ?3))
-     ORDER BY score, story_id, number IS NULL, number, title
+     ORDER BY score, kind, saved
      LIMIT ?3";
+
+/// Every story outside the trash. The ranking reads the index alone: the
+/// chapters of trashed stories are one small set (by the `stories_trash`
+/// index) left out by rowid, where a join to `chapters` and `stories` for
+/// every match read a 10 KB chapter row per match. Equal scores are ranked
+/// by rowid (the order the chapters were first saved), so which of several
+/// equal hits make the page no longer needs the chapter rows.
+const RANK_ALL: &str = "WITH ranked AS MATERIALIZED (
+         SELECT rowid AS hit, bm25(chapters_fts, 2.0, 1.0) AS score
+         FROM chapters_fts
+         WHERE chapters_fts MATCH ?1
+           AND rowid NOT IN (SELECT c.rowid FROM stories s JOIN chapters c ON c.story_id = s.id
+                             WHERE s.deleted_at IS NOT NULL)
+         ORDER BY score, rowid
+         LIMIT ?3)";
+
+/// One story (`?2`): only its chapters' rowids are ranked, found by the
+/// chapters' primary key.
+const RANK_STORY: &str = "WITH ranked AS MATERIALIZED (
+         SELECT rowid AS hit, bm25(chapters_fts, 2.0, 1.0) AS score
+         FROM chapters_fts
+         WHERE chapters_fts MATCH ?1
+           AND rowid IN (SELECT c.rowid FROM chapters c JOIN stories s ON s.id = c.story_id
+                         WHERE c.story_id = ?2 AND s.deleted_at IS NULL)
+         ORDER BY score, rowid
+         LIMIT ?3)";
 
 impl Store {
     /// The chapters and bible entries that hold every word of `query`, best first, at most
@@ -152,7 +185,12 @@ impl Store {
         let fts = fts_query(query)?;
         let limit = limit.clamp(1, MAX_SEARCH_HITS);
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(SEARCH)?;
+        let rank = if story.is_some() {
+            RANK_STORY
+        } else {
+            RANK_ALL
+        };
+        let mut stmt = conn.prepare_cached(&format!("{rank} {HITS}"))?;
         let hits = stmt
             .query_map(
                 params![

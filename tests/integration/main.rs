@@ -23,6 +23,7 @@ mod browser_bible;
 mod browser_history;
 mod browser_import;
 mod browser_live;
+mod browser_paging;
 mod browser_settings;
 mod cancel;
 mod clean_text;
