@@ -13,10 +13,21 @@
 //! way; the default templates put each on a line of its own for that reason.
 //!
 //! [`PromptBuilder`] renders a prompt within the context budget: the story so
-//! far is carried as one short summary per chapter plus the tail of the
-//! previous chapter, and what does not fit is trimmed oldest-first (older
-//! summaries, then the start of the tail, then the outline away from the
-//! current chapter, then the premise). Tokens are estimated conservatively,
+//! far is carried as the summaries of the last [`RECENT_SUMMARIES`] chapters,
+//! a digest of the earlier ones (the first sentence of each, newest first,
+//! within [`EARLIER_DIGEST_TOKENS`]) and the tail of the previous chapter,
+//! and what does not fit is trimmed oldest-first (older summaries, then the
+//! start of the tail, then the outline away from the current chapter, then
+//! the premise).
+//!
+//! Why a window and a digest, not every summary: a prompt that grows by one
+//! summary a chapter makes a long book's late chapters the costly ones (a
+//! 60-chapter book's last prompt was twice its tenth's), while the outline
+//! and the bible already carry the plan and who is who. With the window the
+//! prompt stays flat once the digest is full (`cargo bench --bench book`).
+//! Likewise a chapter is summarised from at most [`SUMMARY_SOURCE_TOKENS`]
+//! of its text (its beginning and end, where a chapter sets up and turns),
+//! so summaries stay a small share of what a book costs. Tokens are estimated conservatively,
 //! at 3.5 characters each. What was kept and dropped is reported so the
 //! engine can record it in the run's events.
 //!
@@ -56,6 +67,12 @@ const CHARS_PER_TOKEN: f64 = 3.5;
 const MESSAGE_OVERHEAD_TOKENS: u32 = 8;
 /// Characters of the previous chapter's ending carried into the next prompt.
 const TAIL_CHARS: usize = 2_000;
+/// Chapters before the one to write whose summaries go in whole.
+pub const RECENT_SUMMARIES: usize = 8;
+/// Tokens the digest of the chapters before those may take.
+pub const EARLIER_DIGEST_TOKENS: u32 = 300;
+/// Tokens of a chapter's text a summary is asked from, at most.
+pub const SUMMARY_SOURCE_TOKENS: u32 = 1_000;
 
 fn chars_for_tokens(tokens: u32) -> usize {
     (f64::from(tokens) * CHARS_PER_TOKEN).floor() as usize
@@ -314,18 +331,19 @@ fn fit_flexible(
         return;
     }
     let wanted = flexible.chars().count();
+    let by_design = match flex {
+        Flex::PreviousTail => TAIL_CHARS,
+        Flex::ChapterText => chars_for_tokens(SUMMARY_SOURCE_TOKENS),
+        Flex::None | Flex::TextSoFar => usize::MAX,
+    };
     let cap = match flex {
-        Flex::PreviousTail => TAIL_CHARS.min(room / 2),
-        _ => room * 3 / 4,
+        Flex::PreviousTail => by_design.min(room / 2),
+        _ => by_design.min(room * 3 / 4),
     };
     let text = flex.shorten(flexible, cap);
-    // The tail is always at most TAIL_CHARS by design; only a cut below
-    // that, for lack of room, is worth reporting.
-    let designed = if flex == Flex::PreviousTail {
-        wanted.min(TAIL_CHARS)
-    } else {
-        wanted
-    };
+    // Only a cut below the designed length, for lack of room, is worth
+    // reporting.
+    let designed = wanted.min(by_design);
     if text.chars().count() + 2 < designed {
         trimmed.push(format!(
             "{} cut to {} of {wanted} characters",
@@ -336,23 +354,31 @@ fn fit_flexible(
     flex.put(vars, text);
 }
 
-/// The chapters' summaries, newest first, while they fit in `room`
-/// characters; once one does not, the older ones are left out too.
+/// The story so far, newest first, while it fits in `room` characters:
+/// the recent chapters' summaries, then the earlier chapters' digest lines
+/// while the digest has room; once one line does not fit, the older ones
+/// are left out too.
 fn fit_story_so_far(
     vars: &mut Vars<'_>,
     chapter: Option<u32>,
     mut room: usize,
     trimmed: &mut Vec<String>,
 ) {
+    let mut digest_room = chars_for_tokens(EARLIER_DIGEST_TOKENS);
     let mut kept: Vec<String> = Vec::new();
     let mut dropped = Vec::new();
-    for gist in story_so_far_lines(vars, chapter) {
-        let cost = gist.1.chars().count() + 1;
-        if cost <= room && dropped.is_empty() {
+    for (index, (number, line)) in story_so_far_lines(vars, chapter).into_iter().enumerate() {
+        let cost = line.chars().count() + 1;
+        let in_digest = index >= RECENT_SUMMARIES;
+        let fits = cost <= room && (!in_digest || cost <= digest_room);
+        if fits && dropped.is_empty() {
             room -= cost;
-            kept.push(gist.1);
+            if in_digest {
+                digest_room -= cost;
+            }
+            kept.push(line);
         } else {
-            dropped.push(gist.0);
+            dropped.push(number);
         }
     }
     kept.reverse();
@@ -363,24 +389,53 @@ fn fit_story_so_far(
 }
 
 /// The story-so-far lines for the chapters before `chapter`, newest first,
-/// with their chapter numbers.
+/// with their chapter numbers: the [`RECENT_SUMMARIES`] newest whole, the
+/// earlier ones by the first sentence of their summary.
 fn story_so_far_lines(vars: &Vars<'_>, chapter: Option<u32>) -> Vec<(u32, String)> {
     vars.previous
         .iter()
         .rev()
         .filter(|gist| chapter.is_none_or(|n| gist.number < n))
-        .map(|gist| {
-            (
-                gist.number,
+        .enumerate()
+        .map(|(index, gist)| {
+            let line = if index < RECENT_SUMMARIES {
                 format!(
                     "- Chapter {} ({}): {}",
                     gist.number,
                     gist.title.trim(),
                     gist.summary.trim()
-                ),
-            )
+                )
+            } else {
+                format!(
+                    "- Chapter {}: {}",
+                    gist.number,
+                    first_sentence(gist.summary.trim())
+                )
+            };
+            (gist.number, line)
         })
         .collect()
+}
+
+/// The text up to and including its first sentence end (`.`, `!`, `?`,
+/// or a closing quote after one), or the whole text without one.
+fn first_sentence(text: &str) -> &str {
+    let mut chars = text.char_indices().peekable();
+    while let Some((at, c)) = chars.next() {
+        if matches!(c, '.' | '!' | '?' | '…') {
+            let next = chars.peek().map(|&(_, next)| next);
+            match next {
+                None => return text,
+                Some(n) if n.is_whitespace() => return &text[..at + c.len_utf8()],
+                Some('"' | '”' | '’' | '\'') => {
+                    let (quote_at, quote) = chars.next().unwrap_or((at, c));
+                    return &text[..quote_at + quote.len_utf8()];
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    text
 }
 
 /// The part of a prompt that may be shortened to fit.

@@ -423,3 +423,105 @@ fn a_large_bible_never_pushes_a_prompt_over_the_budget() {
         );
     }
 }
+
+/// A 61-chapter story of which `chapters` are written, whose summaries are
+/// two sentences of about 30 words each.
+fn story_with_sentences(chapters: u32) -> StoryContext {
+    let mut story = story(chapters, 0);
+    story.outline = (1..=61)
+        .map(|n| format!("## Chapter {n}: Beat {n}\n"))
+        .collect();
+    for gist in &mut story.previous {
+        gist.summary = format!(
+            "In chapter {} Mara {}. Then {}.",
+            gist.number,
+            "crosses the flooded fields ".repeat(6).trim_end(),
+            "the tide turns against the courier ".repeat(5).trim_end()
+        );
+    }
+    story
+}
+
+fn chapter_prompt(builder: &PromptBuilder, story: &StoryContext, number: u32) -> BuiltPrompt {
+    builder
+        .chapter(
+            story,
+            &ChapterRequest {
+                number,
+                total: 61,
+                title: format!("Beat {number}"),
+            },
+        )
+        .unwrap()
+}
+
+#[test]
+fn a_long_books_prompts_stay_flat_however_much_room_the_context_leaves() {
+    let builder = builder(65_536);
+    let tenth = chapter_prompt(&builder, &story_with_sentences(9), 10);
+    let sixtieth = chapter_prompt(&builder, &story_with_sentences(59), 60);
+    let ratio = f64::from(sixtieth.estimated_tokens) / f64::from(tenth.estimated_tokens);
+    assert!(
+        ratio <= 1.2,
+        "chapter 60's prompt is {ratio:.2}x chapter 10's ({} vs {})",
+        sixtieth.estimated_tokens,
+        tenth.estimated_tokens
+    );
+    let user = &sixtieth.prompt.user;
+    // The last RECENT_SUMMARIES chapters whole, the ones before by their
+    // first sentence, the oldest left out once the digest is full.
+    assert!(user.contains("- Chapter 59 (Beat 59): In chapter 59 Mara"));
+    assert!(user.contains("Then the tide turns"));
+    let first_in_digest = 59 - RECENT_SUMMARIES as u32;
+    let digest_line = format!("- Chapter {first_in_digest}: In chapter {first_in_digest} Mara");
+    assert!(user.contains(&digest_line), "{user}");
+    assert!(!user.contains("- Chapter 1:"), "the oldest chapters left out");
+    assert!(
+        sixtieth
+            .trimmed
+            .iter()
+            .any(|t| t.starts_with("summaries of chapters 1-")),
+        "{:?}",
+        sixtieth.trimmed
+    );
+}
+
+#[test]
+fn a_chapter_is_summarised_from_its_beginning_and_end_within_the_source_cap() {
+    let builder = builder(65_536);
+    let story = story(3, 10);
+    let text = format!(
+        "OPENING {} MIDDLE {} CLOSING",
+        "the sea rose. ".repeat(600),
+        "the sea fell. ".repeat(600)
+    );
+    let built = builder
+        .summary(
+            &story,
+            &ChapterRequest {
+                number: 4,
+                total: 4,
+                title: "Beat 4".into(),
+            },
+            &text,
+        )
+        .unwrap();
+    let user = &built.prompt.user;
+    assert!(user.contains("OPENING") && user.contains("CLOSING"));
+    assert!(!user.contains("MIDDLE"), "the middle of a long chapter is left out");
+    assert!(
+        estimate_tokens(user) <= SUMMARY_SOURCE_TOKENS + 200,
+        "{} tokens",
+        estimate_tokens(user)
+    );
+    assert!(built.trimmed.is_empty(), "a cut by design is not reported");
+}
+
+#[test]
+fn a_first_sentence_ends_at_its_stop_or_closing_quote() {
+    assert_eq!(first_sentence("Mara runs. Then she hides."), "Mara runs.");
+    assert_eq!(first_sentence("“Run!” she says. Then."), "“Run!”");
+    assert_eq!(first_sentence("No stop here"), "No stop here");
+    assert_eq!(first_sentence("Dr.Who and 3.5 tides. Next."), "Dr.Who and 3.5 tides.");
+    assert_eq!(first_sentence("Ends with a stop."), "Ends with a stop.");
+}
