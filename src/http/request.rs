@@ -232,8 +232,16 @@ impl Reply {
             other => other,
         };
         add("Content-Type", content_type);
+        // A reply's own header replaces the policy's default of that name
+        // (an asset's `Cache-Control`).
         for (name, value) in policy.response_headers() {
-            add(name, value);
+            if !self
+                .headers
+                .iter()
+                .any(|(own, _)| own.eq_ignore_ascii_case(name))
+            {
+                add(name, value);
+            }
         }
         for (name, value) in &self.headers {
             add(name, value);

@@ -79,7 +79,9 @@ macro_rules! methods {
 pub fn route(req: &Req, app: &App) -> Result<Reply> {
     match req.segments().as_slice() {
         [] => methods!(req, { "GET" => Ok(assets::index()) }),
-        ["assets", name] => methods!(req, { "GET" => assets::asset(name) }),
+        ["assets", name] => {
+            methods!(req, { "GET" => assets::asset(name, req.query_param("v")) })
+        }
         ["metrics"] => methods!(req, { "GET" => h::metrics_prometheus(app) }),
         ["api", rest @ ..] => route_api(req, app, rest),
         _ => Err(not_found(req)),

@@ -39,3 +39,37 @@ fn a_twelve_chapter_outline_is_written_end_to_end_by_builtin() {
             .contains("Story context loaded successfully")
     );
 }
+
+/// The page names its scripts with the build's asset version; those URLs
+/// are cached for good, while the page itself, an unversioned asset and the
+/// API are never cached.
+#[test]
+fn versioned_assets_are_cached_and_the_page_and_api_are_not() {
+    let server = Server::start(&[]);
+    let page = server.get("/");
+    assert_eq!(page.header("Cache-Control"), Some("no-store"));
+    let html = page.text();
+    let start = html
+        .find("/assets/core.js?v=")
+        .expect("a versioned script URL");
+    let url = &html[start..start + html[start..].find('"').expect("a closing quote")];
+    let script = server.get(url);
+    assert_eq!(script.status, 200);
+    assert_eq!(
+        script.header("Cache-Control"),
+        Some("public, max-age=31536000, immutable")
+    );
+    let unversioned = server.get("/assets/core.js");
+    assert_eq!(unversioned.text(), script.text());
+    assert_eq!(unversioned.header("Cache-Control"), Some("no-store"));
+    assert_eq!(
+        server
+            .get("/assets/core.js?v=0123456789abcdef")
+            .header("Cache-Control"),
+        Some("no-store")
+    );
+    assert_eq!(
+        server.get("/api/health").header("Cache-Control"),
+        Some("no-store")
+    );
+}

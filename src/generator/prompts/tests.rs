@@ -475,7 +475,10 @@ fn a_long_books_prompts_stay_flat_however_much_room_the_context_leaves() {
     let first_in_digest = 59 - RECENT_SUMMARIES as u32;
     let digest_line = format!("- Chapter {first_in_digest}: In chapter {first_in_digest} Mara");
     assert!(user.contains(&digest_line), "{user}");
-    assert!(!user.contains("- Chapter 1:"), "the oldest chapters left out");
+    assert!(
+        !user.contains("- Chapter 1:"),
+        "the oldest chapters left out"
+    );
     assert!(
         sixtieth
             .trimmed
@@ -508,7 +511,10 @@ fn a_chapter_is_summarised_from_its_beginning_and_end_within_the_source_cap() {
         .unwrap();
     let user = &built.prompt.user;
     assert!(user.contains("OPENING") && user.contains("CLOSING"));
-    assert!(!user.contains("MIDDLE"), "the middle of a long chapter is left out");
+    assert!(
+        !user.contains("MIDDLE"),
+        "the middle of a long chapter is left out"
+    );
     assert!(
         estimate_tokens(user) <= SUMMARY_SOURCE_TOKENS + 200,
         "{} tokens",
@@ -522,6 +528,9 @@ fn a_first_sentence_ends_at_its_stop_or_closing_quote() {
     assert_eq!(first_sentence("Mara runs. Then she hides."), "Mara runs.");
     assert_eq!(first_sentence("“Run!” she says. Then."), "“Run!”");
     assert_eq!(first_sentence("No stop here"), "No stop here");
-    assert_eq!(first_sentence("Dr.Who and 3.5 tides. Next."), "Dr.Who and 3.5 tides.");
+    assert_eq!(
+        first_sentence("Dr.Who and 3.5 tides. Next."),
+        "Dr.Who and 3.5 tides."
+    );
     assert_eq!(first_sentence("Ends with a stop."), "Ends with a stop.");
 }
