@@ -13,6 +13,7 @@
 mod util;
 
 mod api;
+mod api_status;
 mod app_settings;
 mod backups;
 mod bible;
@@ -30,6 +31,7 @@ mod browser_settings;
 mod cancel;
 mod clean_text;
 mod cli;
+mod cli_files;
 mod cli_shell;
 mod crash;
 mod disk_full;
@@ -38,10 +40,12 @@ mod history;
 mod import;
 mod llm;
 mod maintenance;
+mod maintenance_more;
 mod quality;
 mod quality_stored;
 mod search;
 mod security;
+mod security_clients;
 mod smoke;
 mod story_fields;
 mod streaming;
