@@ -29,29 +29,34 @@ fn run_id(text: &str) -> Result<RunId> {
 
 /// `?limit=&offset=`, bounded.
 fn paging(req: &Req) -> Result<(u32, u32)> {
-    let number = |name: &str, default: u32, max: u32| -> Result<u32> {
-        match req.query_param(name) {
-            None | Some("") => Ok(default),
-            Some(text) => match text.parse::<u32>() {
-                Ok(n) if n <= max => Ok(n),
-                _ => Err(Error::validation(
-                    name,
-                    format!(
-                        "must be a whole number from 0 to {max}, got `{}`",
-                        shorten(text)
-                    ),
-                )),
-            },
-        }
-    };
-    let limit = number("limit", DEFAULT_LIMIT, MAX_LIMIT)?;
-    if limit == 0 {
-        return Err(Error::validation(
-            "limit",
-            format!("must be from 1 to {MAX_LIMIT}"),
-        ));
+    let limit = page_limit(req, DEFAULT_LIMIT, MAX_LIMIT)?;
+    Ok((limit, query_number(req, "offset", 0, u32::MAX)?))
+}
+
+/// `?limit=`: from 1 to `max`, `default` when absent.
+pub(super) fn page_limit(req: &Req, default: u32, max: u32) -> Result<u32> {
+    match query_number(req, "limit", default, max)? {
+        0 => Err(Error::validation("limit", format!("must be from 1 to {max}"))),
+        limit => Ok(limit),
     }
-    Ok((limit, number("offset", 0, u32::MAX)?))
+}
+
+/// The whole number in query parameter `name`, at most `max`; `default`
+/// when absent or empty.
+fn query_number(req: &Req, name: &str, default: u32, max: u32) -> Result<u32> {
+    match req.query_param(name) {
+        None | Some("") => Ok(default),
+        Some(text) => match text.parse::<u32>() {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(Error::validation(
+                name,
+                format!(
+                    "must be a whole number from 0 to {max}, got `{}`",
+                    shorten(text)
+                ),
+            )),
+        },
+    }
 }
 
 fn shorten(text: &str) -> String {

@@ -9,7 +9,14 @@ use crate::error::{Error, Result};
 use crate::run::StoryId;
 use crate::store::MAX_SEARCH_HITS;
 
-/// 200 `{"hits": [...]}`, best first, at most 50. A missing or blank `q` is
+/// How many hits a search answers when `limit` is not given: a screen of
+/// them. Each hit's snippet reads its chapter's text, so a page of 20
+/// rather than [`MAX_SEARCH_HITS`] keeps a common word's search fast on a
+/// large library (`cargo bench --bench search`).
+pub const DEFAULT_SEARCH_HITS: u32 = 20;
+
+/// 200 `{"hits": [...]}`, best first, `?limit=` of them (default
+/// [`DEFAULT_SEARCH_HITS`], at most [`MAX_SEARCH_HITS`]). A missing or blank `q` is
 /// a 422; a `story_id` of a story that does not exist (or is in the trash)
 /// is a 404, as on every story route, rather than an empty list that would
 /// look like "no match".
@@ -23,6 +30,7 @@ pub fn search(req: &Req, app: &App) -> Result<Reply> {
             Some(app.store.story(&id)?.id)
         }
     };
-    let hits = app.store.search(query, story.as_ref(), MAX_SEARCH_HITS)?;
+    let limit = super::handlers::page_limit(req, DEFAULT_SEARCH_HITS, MAX_SEARCH_HITS)?;
+    let hits = app.store.search(query, story.as_ref(), limit)?;
     Ok(Reply::ok(&json!({ "hits": hits })))
 }

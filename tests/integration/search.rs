@@ -198,3 +198,29 @@ fn health_check_finds_an_emptied_search_index_and_fix_rebuilds_it() {
     let conn = rusqlite::Connection::open(&db.path).expect("open");
     assert_eq!(found(&conn), 1, "rebuilt from the chapters");
 }
+
+/// A search answers a screen of hits unless asked for more: the best 20 by
+/// default, `limit` from 1 to 50, anything else refused in the error shape.
+#[test]
+fn a_search_answers_twenty_hits_unless_asked_for_up_to_fifty() {
+    let server = Server::start(&[]);
+    let story = written_story(&server, "The Tideline", 30);
+    for number in 1..=30 {
+        set_content(
+            &server,
+            &story,
+            number,
+            &format!("Chapter {number}: the lantern swung over the quay."),
+        );
+    }
+    assert_eq!(search(&server, "q=lantern").len(), 20);
+    assert_eq!(search(&server, "q=lantern&limit=5").len(), 5);
+    assert_eq!(search(&server, "q=lantern&limit=50").len(), 30);
+    for bad in ["0", "51", "many", "-1"] {
+        assert_error(
+            &server.get(&format!("/api/search?q=lantern&limit={bad}")),
+            422,
+            "VALIDATION_FAILED",
+        );
+    }
+}
