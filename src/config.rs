@@ -578,17 +578,6 @@ mod tests {
 
     #[test]
     fn prices_are_read_and_a_negative_one_is_refused() {
-        let serve = |extra: &[&str]| {
-            let argv = ["storyflow", "serve"].iter().chain(extra).copied();
-            let Ok(Cli {
-                command: Some(Command::Serve(args)),
-                ..
-            }) = Cli::try_parse_from(argv)
-            else {
-                panic!("parses: {extra:?}");
-            };
-            ServeConfig::from_args(&args)
-        };
         let priced = serve(&[
             "--price-input-per-mtok",
             "0.5",

@@ -36,7 +36,10 @@ fn paging(req: &Req) -> Result<(u32, u32)> {
 /// `?limit=`: from 1 to `max`, `default` when absent.
 pub(super) fn page_limit(req: &Req, default: u32, max: u32) -> Result<u32> {
     match query_number(req, "limit", default, max)? {
-        0 => Err(Error::validation("limit", format!("must be from 1 to {max}"))),
+        0 => Err(Error::validation(
+            "limit",
+            format!("must be from 1 to {max}"),
+        )),
         limit => Ok(limit),
     }
 }

@@ -147,22 +147,16 @@ pub struct NewBibleEntry {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BiblePatch {
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::stories::present")]
     pub kind: Option<BibleKind>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::stories::present")]
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::stories::present")]
     pub aliases: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::stories::present")]
     pub description: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::stories::present")]
     pub pinned: Option<bool>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> std::result::Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
 }
 
 fn check_name(name: &str) -> Result<String> {

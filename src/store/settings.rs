@@ -33,6 +33,26 @@ pub const SETTING_KEYS: &[&str] = &[
 /// The one key that is a secret: never read back out of the process.
 pub const API_KEY: &str = "llm_api_key";
 
+/// Calls `$apply!` with every field of [`StoredSettings`]: the one list of
+/// them that merging and clearing share.
+macro_rules! every_setting {
+    ($apply:ident) => {
+        $apply!(
+            generator,
+            llm_url,
+            llm_model,
+            outline_model,
+            summary_model,
+            temperature,
+            context_tokens,
+            price_input_per_mtok,
+            price_output_per_mtok,
+            llm_extra_body,
+            llm_api_key
+        )
+    };
+}
+
 /// What the table holds, typed; `None` is "never saved". A stored value of
 /// the wrong type (written by a hand, or a later release) reads as `None`.
 #[derive(Clone, Default, PartialEq, Deserialize)]
@@ -88,19 +108,7 @@ impl StoredSettings {
         macro_rules! take {
             ($($field:ident),*) => { $( if other.$field.is_some() { self.$field = other.$field; } )* };
         }
-        take!(
-            generator,
-            llm_url,
-            llm_model,
-            outline_model,
-            summary_model,
-            temperature,
-            context_tokens,
-            price_input_per_mtok,
-            price_output_per_mtok,
-            llm_extra_body,
-            llm_api_key
-        );
+        every_setting!(take);
     }
 }
 
@@ -111,19 +119,7 @@ impl StoredSettings {
         macro_rules! clear {
             ($($field:ident),*) => { match key { $( stringify!($field) => self.$field = None, )* _ => {} } };
         }
-        clear!(
-            generator,
-            llm_url,
-            llm_model,
-            outline_model,
-            summary_model,
-            temperature,
-            context_tokens,
-            price_input_per_mtok,
-            price_output_per_mtok,
-            llm_extra_body,
-            llm_api_key
-        );
+        every_setting!(clear);
         if let Some(value) = value {
             self.merge(StoredSettings::from_rows(vec![(
                 key.to_string(),

@@ -112,7 +112,9 @@ fn present_text<'de, D: serde::Deserializer<'de>>(
     present(d)
 }
 
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+/// A field that, when given, must hold a value: `null` is a wrong type, not
+/// "leave alone" (absent fields are `None` through `#[serde(default)]`).
+pub(super) fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> std::result::Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
