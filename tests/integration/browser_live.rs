@@ -22,9 +22,10 @@ fn writing_text(browser: &Browser) -> Option<String> {
         .filter(|text| !text.is_empty())
 }
 
-#[test]
-fn browser_live_the_run_view_shows_text_growing_before_the_chapter_is_saved() {
-    let chunks: Vec<String> = (1..=60).map(|n| format!("wave{n} ")).collect();
+/// A fake server that streams every chapter as 60 words (`{word}1 `,
+/// `{word}2 `, …) 150 ms apart, and answers the rest at once.
+fn streaming_chapters(word: &'static str) -> FakeLlm {
+    let chunks: Vec<String> = (1..=60).map(|n| format!("{word}{n} ")).collect();
     let llm = FakeLlm::with_responder(Vec::new(), move |seen: &Seen, number| {
         if seen.is_summary() || seen.is_outline() {
             default_reply(seen, number)
@@ -33,6 +34,12 @@ fn browser_live_the_run_view_shows_text_growing_before_the_chapter_is_saved() {
         }
     });
     llm.stream_when_asked(Duration::ZERO);
+    llm
+}
+
+#[test]
+fn browser_live_the_run_view_shows_text_growing_before_the_chapter_is_saved() {
+    let llm = streaming_chapters("wave");
     let server = Server::start(&llm.args(&[]));
     let (story, run) = story_with_run(&server, one_chapter_story(), None);
     let browser = Browser::open(&server);
@@ -82,15 +89,7 @@ fn browser_live_a_cut_prompt_is_shown_at_the_top_of_the_run_with_the_fix() {
 #[test]
 fn browser_live_text_is_shown_on_a_server_with_a_token() {
     const TOKEN: &str = "live-s3cret";
-    let chunks: Vec<String> = (1..=60).map(|n| format!("swell{n} ")).collect();
-    let llm = FakeLlm::with_responder(Vec::new(), move |seen: &Seen, number| {
-        if seen.is_summary() || seen.is_outline() {
-            default_reply(seen, number)
-        } else {
-            Reply::Stream(StreamReply::new(chunks.clone(), Duration::from_millis(150)))
-        }
-    });
-    llm.stream_when_asked(Duration::ZERO);
+    let llm = streaming_chapters("swell");
     let server = Server::start(&llm.args(&["--token", TOKEN]));
     let with_token = |method: &str, path: &str, body: &serde_json::Value| {
         let resp = server.raw(
