@@ -254,6 +254,37 @@ pub(super) fn bible_names_in(conn: &Connection, story: &StoryId) -> Result<Vec<S
         .collect())
 }
 
+/// Writes a checked entry: a new one, or the new values of an existing
+/// one (its `created_at` kept); the entry as it now reads.
+fn save_entry(
+    conn: &Connection,
+    story: &StoryId,
+    id: &BibleEntryId,
+    checked: &CheckedEntry,
+    now: &Timestamp,
+) -> Result<BibleEntry> {
+    conn.prepare_cached(
+        "INSERT INTO bible_entries
+             (id, story_id, kind, name, aliases, description, pinned, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+         ON CONFLICT (id) DO UPDATE SET
+             kind = excluded.kind, name = excluded.name, aliases = excluded.aliases,
+             description = excluded.description, pinned = excluded.pinned,
+             updated_at = excluded.updated_at",
+    )?
+    .execute(params![
+        id,
+        story,
+        checked.kind,
+        checked.name,
+        checked.aliases_json,
+        checked.description,
+        checked.pinned,
+        now
+    ])?;
+    entry_of(conn, story, id)
+}
+
 fn entry_of(conn: &Connection, story: &StoryId, entry: &BibleEntryId) -> Result<BibleEntry> {
     let sql = format!("SELECT {ENTRY_COLUMNS} FROM bible_entries WHERE id = ?1 AND story_id = ?2");
     conn.prepare_cached(&sql)?
@@ -321,22 +352,7 @@ impl Store {
                     ),
                 ));
             }
-            tx.prepare_cached(
-                "INSERT INTO bible_entries
-                     (id, story_id, kind, name, aliases, description, pinned, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
-            )?
-            .execute(params![
-                id,
-                story,
-                checked.kind,
-                checked.name,
-                checked.aliases_json,
-                checked.description,
-                checked.pinned,
-                now
-            ])?;
-            entry_of(tx, story, &id)
+            save_entry(tx, story, &id, &checked, &now)
         })
     }
 
@@ -357,23 +373,7 @@ impl Store {
                 patch.description.as_deref().unwrap_or(&old.description),
                 patch.pinned.unwrap_or(old.pinned),
             )?;
-            tx.prepare_cached(
-                "UPDATE bible_entries
-                 SET kind = ?3, name = ?4, aliases = ?5, description = ?6, pinned = ?7,
-                     updated_at = ?8
-                 WHERE id = ?1 AND story_id = ?2",
-            )?
-            .execute(params![
-                entry,
-                story,
-                checked.kind,
-                checked.name,
-                checked.aliases_json,
-                checked.description,
-                checked.pinned,
-                now
-            ])?;
-            entry_of(tx, story, entry)
+            save_entry(tx, story, entry, &checked, &now)
         })
     }
 

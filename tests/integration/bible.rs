@@ -32,17 +32,6 @@ fn chapter_prompts(seen: &[Seen]) -> Vec<String> {
         .collect()
 }
 
-fn prompt_events(server: &Server, run: &str) -> Vec<String> {
-    server.get(&format!("/api/runs/{run}/events")).json()["events"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .filter(|e| e["kind"] == "prompt")
-        .map(|e| e["message"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
 #[test]
 fn bible_entries_are_created_listed_changed_and_removed() {
     let api = InProcess::new();
@@ -194,7 +183,7 @@ fn a_chapter_prompt_carries_the_entries_it_mentions_and_the_pinned_ones() {
         "chapter 3: {}",
         prompts[2]
     );
-    let events = prompt_events(&server, &run);
+    let events = server.event_messages(&run, "prompt");
     let third = events
         .iter()
         .find(|e| e.starts_with("chapter 3 prompt"))
@@ -252,7 +241,7 @@ fn a_forty_entry_bible_never_pushes_a_prompt_over_the_budget() {
         let prompt = request.body["messages"].to_string();
         assert!(prompt.contains("Keeper1 (character)"), "pinned first");
     }
-    let events = prompt_events(&server, &run);
+    let events = server.event_messages(&run, "prompt");
     let third = events
         .iter()
         .find(|e| e.starts_with("chapter 3 prompt"))

@@ -78,12 +78,7 @@ fn a_sixty_chapter_book_never_sends_a_prompt_over_the_budget() {
         .to_string();
     assert!(last.contains("Chapter 59 (Beat 59): Summary"), "{last}");
     assert!(!last.contains("Chapter 1 (Beat 1): Summary"), "{last}");
-    let timeline = server.events(&run_id);
-    let prompts: Vec<&str> = timeline
-        .iter()
-        .filter(|e| e["kind"] == "prompt")
-        .map(|e| e["message"].as_str().unwrap())
-        .collect();
+    let prompts = server.event_messages(&run_id, "prompt");
     assert_eq!(prompts.len(), 60, "one estimate per chapter");
     assert!(
         prompts[0].starts_with("chapter 1 prompt ≈ "),
@@ -130,12 +125,7 @@ fn chapters_cut_off_by_the_length_limit_are_continued_and_saved_whole() {
         "{}",
         continuation.user_prompt()
     );
-    let continued = server
-        .events(&run_id)
-        .iter()
-        .filter(|e| e["kind"] == "continued")
-        .count();
-    assert_eq!(continued, 2);
+    assert_eq!(server.event_messages(&run_id, "continued").len(), 2);
 }
 
 #[test]
@@ -182,14 +172,7 @@ fn a_short_command_chapter_is_continued_until_long_enough() {
     );
     server.wait_for_run(&run_id, "completed", WAIT);
     assert_eq!(server.chapters(&story_id)[0]["word_count"], 60);
-    assert_eq!(
-        server
-            .events(&run_id)
-            .iter()
-            .filter(|e| e["kind"] == "continued")
-            .count(),
-        1
-    );
+    assert_eq!(server.event_messages(&run_id, "continued").len(), 1);
 }
 
 #[test]

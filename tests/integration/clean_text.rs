@@ -344,11 +344,7 @@ fn an_answer_empty_after_cleaning_is_asked_again_and_the_run_completes() {
             ),
         ]
     );
-    let retries: Vec<Value> = server
-        .events(&run_id)
-        .into_iter()
-        .filter(|e| e["kind"] == "retry")
-        .collect();
+    let retries = server.event_messages(&run_id, "retry");
     assert_eq!(retries.len(), 1, "{retries:?}");
 }
 
@@ -373,13 +369,9 @@ fn an_overloaded_error_sent_with_status_200_is_retried() {
     let chapters = saved_chapters(&server, &story_id);
     assert_eq!(chapters.len(), 2);
     assert_eq!(chapters[0].1, "Fog over the marsh, reply 2.");
-    let retries: Vec<Value> = server
-        .events(&run_id)
-        .into_iter()
-        .filter(|e| e["kind"] == "retry")
-        .collect();
+    let retries = server.event_messages(&run_id, "retry");
     assert_eq!(retries.len(), 1, "{retries:?}");
-    let note = retries[0]["message"].as_str().unwrap();
+    let note = &retries[0];
     assert!(note.contains("model is overloaded"), "{note}");
 }
 

@@ -121,13 +121,9 @@ fn a_server_error_is_retried_and_the_run_completes() {
         "one failure, then two chapters"
     );
     assert_eq!(server.chapters(&story_id).len(), 2);
-    let retries: Vec<Value> = server
-        .events(&run_id)
-        .into_iter()
-        .filter(|e| e["kind"] == "retry")
-        .collect();
+    let retries = server.event_messages(&run_id, "retry");
     assert_eq!(retries.len(), 1, "{retries:?}");
-    let note = retries[0]["message"].as_str().unwrap();
+    let note = &retries[0];
     assert!(note.contains("http 500: cuda out of memory"), "{note}");
 }
 

@@ -210,12 +210,7 @@ fn rewrite_repetitive_writes_a_repetitive_chapter_again_and_keeps_the_better() {
             .unwrap()
             <= 0.2
     );
-    let rewritten: Vec<String> = server
-        .events(&run)
-        .iter()
-        .filter(|e| e["kind"] == "rewritten")
-        .map(|e| e["message"].as_str().unwrap().to_string())
-        .collect();
+    let rewritten = server.event_messages(&run, "rewritten");
     assert_eq!(rewritten.len(), 1, "{rewritten:?}");
     let message = &rewritten[0];
     assert!(

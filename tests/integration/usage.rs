@@ -127,15 +127,9 @@ fn a_server_that_reads_30_percent_of_the_prompt_gives_prompt_truncated_with_the_
         "the server's figures count"
     );
 
-    let events = server.get(&format!("/api/runs/{run_id}/events")).json();
-    let truncated: Vec<&Value> = events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "prompt_truncated")
-        .collect();
-    assert_eq!(truncated.len(), 1, "{events}");
-    let message = truncated[0]["message"].as_str().unwrap();
+    let truncated = server.event_messages(&run_id, "prompt_truncated");
+    assert_eq!(truncated.len(), 1, "{truncated:?}");
+    let message = &truncated[0];
     assert!(message.contains("chapter 1"), "{message}");
     assert!(
         message.contains(r#"--llm-extra-body '{"options": {"num_ctx": 16384}}'"#),

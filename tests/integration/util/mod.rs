@@ -292,6 +292,15 @@ pub trait Api {
             .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
             .collect()
     }
+
+    /// The messages of a run's events of one `kind`, oldest first.
+    fn event_messages(&self, run_id: &str, kind: &str) -> Vec<String> {
+        self.events(run_id)
+            .iter()
+            .filter(|e| e["kind"] == kind)
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
 }
 
 /// The array under `key` of a 200 answer.
