@@ -188,25 +188,33 @@ impl Job<'_> {
             // When the release cannot be written (a full disk), the lease
             // runs out and the next worker takes the run over.
             Err(Stop::Shutdown) => store.release_run(&run.id, owner).map(|_| ()),
-            Err(Stop::Failed { code, message }) => {
-                log::error!(
-                    "Workflow error occurred: run {} story {}: {code}: {message}",
-                    run.id,
-                    run.story_id
-                );
-                // Nothing changes when the run is no longer ours (cancelled,
-                // deleted, taken over): its new owner decides its fate.
-                store
-                    .finish_run(
-                        &run.id,
-                        owner,
-                        RunOutcome::Failed {
-                            code,
-                            message: &message,
-                        },
-                    )
-                    .map(|_| ())
-            }
+            // A failure met by a run that is no longer ours (its story went
+            // to the trash between two checks, say) changes nothing: its new
+            // owner decides its fate, and this worker stops as for a cancel.
+            Err(Stop::Failed { code, message }) => store
+                .finish_run(
+                    &run.id,
+                    owner,
+                    RunOutcome::Failed {
+                        code,
+                        message: &message,
+                    },
+                )
+                .map(|finished| {
+                    if finished {
+                        log::error!(
+                            "Workflow error occurred: run {} story {}: {code}: {message}",
+                            run.id,
+                            run.story_id
+                        );
+                    } else {
+                        log::info!(
+                            "run {} left worker {owner} before it could fail ({code}); the worker stops",
+                            run.id
+                        );
+                        self.record_lost();
+                    }
+                }),
         };
         if let Err(e) = outcome {
             log::error!(

@@ -83,33 +83,27 @@ impl Default for NewStory {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoryPatch {
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub title: Option<String>,
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub premise: Option<String>,
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub outline: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub chapter_count: Option<Option<u32>>,
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub author: Option<String>,
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub language: Option<String>,
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub pov: Option<String>,
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub tense: Option<String>,
-    #[serde(default, deserialize_with = "present_text")]
+    #[serde(default, deserialize_with = "present")]
     pub style: Option<String>,
     /// Never null: a target cannot be "derived".
     #[serde(default, deserialize_with = "present")]
     pub target_words: Option<u32>,
-}
-
-fn present_text<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Option<String>, D::Error> {
-    present(d)
 }
 
 /// A field that, when given, must hold a value: `null` is a wrong type, not
